@@ -1,0 +1,50 @@
+from django.contrib import admin, messages
+from django.utils.html import format_html
+
+from builds.models import Job, LogChunk, Worker
+from builds.scheduling import restart
+
+
+@admin.register(Job)
+class JobAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "status", "event", "branch", "short_commit", "created_at", "finished_at", "worker")
+    list_filter = ("status", "event", "repository")
+    search_fields = ("commit", "branch", "message", "author", "repository__full_name")
+    list_select_related = ("repository",)
+    date_hierarchy = "created_at"
+    actions = ["cancel", "restart_jobs"]
+    readonly_fields = [f.name for f in Job._meta.fields] + ["page"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description="Page")
+    def page(self, obj):
+        return format_html('<a href="{}">open the job page</a>', obj.get_absolute_url())
+
+    @admin.action(description="Cancel selected jobs")
+    def cancel(self, request, queryset):
+        n = sum(1 for job in queryset if job.request_cancel(f"Cancelled by {request.user.get_username()} (admin)"))
+        messages.info(request, f"{n} job(s) cancelled or asked to stop.")
+
+    @admin.action(description="Restart selected jobs")
+    def restart_jobs(self, request, queryset):
+        new = [restart(job, user=request.user) for job in queryset.select_related("repository")]
+        messages.info(request, "Restarted as " + ", ".join(str(j) for j in new))
+
+
+@admin.register(LogChunk)
+class LogChunkAdmin(admin.ModelAdmin):
+    list_display = ("job", "seq", "created")
+    raw_id_fields = ("job",)
+    readonly_fields = ("job", "seq", "text", "created")
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Worker)
+class WorkerAdmin(admin.ModelAdmin):
+    list_display = ("host", "slots", "started_at", "last_seen")

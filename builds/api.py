@@ -1,0 +1,145 @@
+"""The JSON API (see DESIGN.md). Session or `Authorization: Bearer` auth."""
+
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import EmptyPage, Paginator
+from django.http import Http404, JsonResponse
+from django.views.decorators.http import require_GET, require_POST
+
+from builds import constants as C
+from builds.models import Job, LogChunk
+from builds.scheduling import restart
+from repositories.access import job_for, repository_for
+from repositories.models import Membership
+
+LOG_PAGE_BYTES = 1024 * 1024
+
+
+def _iso(dt):
+    return dt.isoformat() if dt else None
+
+
+def job_json(job):
+    data = {
+        "id": job.pk,
+        "number": job.number,
+        "repository": job.repository.full_name,
+        "status": job.status,
+        "reason": job.reason,
+        "event": job.event,
+        "ref": job.ref,
+        "branch": job.branch,
+        "tag": job.tag,
+        "commit": job.commit,
+        "message": job.message,
+        "author": job.author,
+        "created_at": _iso(job.created_at),
+        "started_at": _iso(job.started_at),
+        "finished_at": _iso(job.finished_at),
+        "exit_code": job.exit_code,
+        "worker": job.worker,
+        "url": job.absolute_url(),
+    }
+    if job.event == C.PULL_REQUEST:
+        data["pull_request"] = {
+            "number": job.pr_number, "title": job.pr_title, "source_branch": job.source_branch,
+            "target_branch": job.target_branch, "source_repo": job.source_repo, "from_fork": job.from_fork,
+        }
+    return data
+
+
+def api_errors(view):
+    """Answer Http404/PermissionDenied as JSON with a one-line reason."""
+
+    def wrapped(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except Http404 as e:
+            return JsonResponse({"reason": str(e) or "not found"}, status=404)
+        except PermissionDenied as e:
+            if not request.user.is_authenticated:
+                return JsonResponse({"reason": "sign in or send Authorization: Bearer <token>"}, status=401)
+            return JsonResponse({"reason": str(e) or "permission denied"}, status=403)
+
+    wrapped.__name__ = view.__name__
+    wrapped.__doc__ = view.__doc__
+    return wrapped
+
+
+@require_GET
+@api_errors
+def job_detail(request, job_id):
+    return JsonResponse(job_json(job_for(request, job_id)))
+
+
+def _int_param(request, name, default):
+    raw = request.GET.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise Http404(f"{name} must be an integer") from None
+    if value < 0:
+        raise Http404(f"{name} must not be negative")
+    return value
+
+
+@require_GET
+@api_errors
+def job_log(request, job_id):
+    job = job_for(request, job_id)
+    after = _int_param(request, "after", 0)
+    # Status first: a final job has all its chunks stored already.
+    status = Job.objects.values_list("status", flat=True).get(pk=job.pk)
+    chunks, size = [], 0
+    for seq, text in LogChunk.objects.filter(job=job, seq__gt=after).order_by("seq").values_list("seq", "text")[:64]:
+        chunks.append({"seq": seq, "text": text})
+        size += len(text)
+        if size >= LOG_PAGE_BYTES:
+            break
+    last = chunks[-1]["seq"] if chunks else after
+    more_stored = LogChunk.objects.filter(job=job, seq__gt=last).exists() if chunks else False
+    complete = status in C.FINAL_STATUSES and not more_stored
+    return JsonResponse({"chunks": chunks, "status": status, "complete": complete, "last": last})
+
+
+@require_POST
+@api_errors
+def job_cancel(request, job_id):
+    job = job_for(request, job_id, need=Membership.PUSH)
+    if job.is_final:
+        return JsonResponse({"reason": f"job is already {job.status}", **job_json(job)}, status=409)
+    job.request_cancel(f"Cancelled by {request.user.get_username()}")
+    job.refresh_from_db()
+    return JsonResponse(job_json(job), status=202)
+
+
+@require_POST
+@api_errors
+def job_restart(request, job_id):
+    job = job_for(request, job_id, need=Membership.PUSH)
+    new = restart(job, user=request.user)
+    return JsonResponse(job_json(new), status=201)
+
+
+@require_GET
+@api_errors
+def repo_jobs(request, full_name):
+    repo = repository_for(request, full_name, provider=request.GET.get("provider"))
+    qs = Job.objects.filter(repository=repo).select_related("repository").order_by("-id")
+    for field in ("status", "branch", "event"):
+        if request.GET.get(field):
+            qs = qs.filter(**{field: request.GET[field]})
+    per_page = min(_int_param(request, "per_page", 25) or 25, 100)
+    paginator = Paginator(qs, per_page)
+    try:
+        page = paginator.page(_int_param(request, "page", 1) or 1)
+    except EmptyPage:
+        raise Http404("no such page") from None
+    return JsonResponse({
+        "repository": repo.full_name,
+        "count": paginator.count,
+        "page": page.number,
+        "pages": paginator.num_pages,
+        "jobs": [job_json(j) for j in page.object_list],
+    })

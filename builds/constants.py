@@ -1,0 +1,40 @@
+"""Job statuses and trigger events, shown verbatim in the API and the UI."""
+
+QUEUED = "queued"
+RUNNING = "running"
+SUCCESS = "success"
+FAILED = "failed"  # the build ran and exited non-zero
+ERRORED = "errored"  # Herald could not run it; always with a reason
+CANCELLED = "cancelled"
+TIMED_OUT = "timed_out"
+SKIPPED = "skipped"  # every step filtered out by `when:`
+
+STATUS_CHOICES = [
+    (QUEUED, "queued"),
+    (RUNNING, "running"),
+    (SUCCESS, "success"),
+    (FAILED, "failed"),
+    (ERRORED, "errored"),
+    (CANCELLED, "cancelled"),
+    (TIMED_OUT, "timed out"),
+    (SKIPPED, "skipped"),
+]
+ACTIVE_STATUSES = (QUEUED, RUNNING)
+FINAL_STATUSES = (SUCCESS, FAILED, ERRORED, CANCELLED, TIMED_OUT, SKIPPED)
+
+PUSH = "push"
+TAG = "tag"
+PULL_REQUEST = "pull_request"
+MANUAL = "manual"
+API = "api"
+EVENT_CHOICES = [
+    (PUSH, "push"),
+    (TAG, "tag"),
+    (PULL_REQUEST, "pull request"),
+    (MANUAL, "manual"),
+    (API, "api"),
+]
+
+# Docker labels put on everything a job creates, so the reaper can find it.
+LABEL_JOB = "org.herald-ci.job"
+LABEL_WORKER = "org.herald-ci.worker"

@@ -1,0 +1,23 @@
+"""The two families of things that end a build early.
+
+BuildError: Herald could not run the build (clone failed, invalid pipeline,
+Docker unreachable) → `errored`, with the message as the job's reason.
+The build's own outcomes (non-zero exit, timeout, cancel) are results, not
+exceptions; see runner.Outcome.
+"""
+
+
+class BuildError(Exception):
+    """Ours, not the build's: the job ends `errored` with this message."""
+
+
+class CloneError(BuildError):
+    pass
+
+
+class PipelineError(BuildError):
+    pass
+
+
+class DockerUnavailable(BuildError):
+    pass

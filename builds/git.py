@@ -1,0 +1,117 @@
+"""Fetching exactly the commit a job builds, with GitPython.
+
+Hardened for untrusted repositories: the URL is validated (no options, no
+remote helpers, no local paths unless allowed), hooks are disabled, no
+submodules are fetched, and git never prompts for credentials.
+"""
+
+import os
+import re
+
+import git
+from django.core.exceptions import ValidationError
+
+from builds.errors import CloneError
+from repositories.models import check_clone_url
+
+SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+REF_RE = re.compile(r"^refs/[A-Za-z0-9._/+@-]+$")
+
+SAFE_CONFIG = [
+    "-c", "core.hooksPath=/dev/null",
+    "-c", "protocol.ext.allow=never",
+    "-c", "protocol.fd.allow=never",
+    "-c", "submodule.recurse=false",
+    "-c", "core.fsmonitor=false",
+    "-c", "credential.helper=",
+    "-c", "advice.detachedHead=false",
+]
+
+
+def _env(extra=None):
+    env = {
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_ASKPASS": "/bin/true",
+        "SSH_ASKPASS": "/bin/true",
+        "GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_PROTOCOL_FROM_USER": "0",
+        "GIT_ALLOW_PROTOCOL": "http:https:ssh:git:file",
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LC_ALL": "C",
+    }
+    env.update(extra or {})
+    return env
+
+
+def _redact(text, url):
+    # A clone URL may carry credentials (https://user:token@host/...).
+    m = re.match(r"^([a-z+]+://)([^/@]+)@", url)
+    if m:
+        text = text.replace(m.group(2), "****")
+    return text
+
+
+def _last_line(error):
+    text = str(error.stderr or error).strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return (lines[-1] if lines else "git failed").removeprefix("stderr:").strip(" '")
+
+
+def fetch_commit(url, sha, dest, *, ref="", log=None, timeout=600, allow_local=None, env=None):
+    """Init `dest`, fetch `sha` from `url` (shallow when the server allows) and check it out."""
+    try:
+        check_clone_url(url, allow_local=allow_local)
+    except ValidationError as e:
+        raise CloneError(f"Refusing clone URL: {' '.join(e.messages)}") from None
+    if not SHA_RE.match(sha or ""):
+        raise CloneError(f"Refusing commit {sha!r}: a commit must be 40 hexadecimal characters.")
+    if ref and not REF_RE.match(ref):
+        raise CloneError(f"Refusing ref {ref!r}.")
+
+    env = _env(env)
+    os.makedirs(dest, exist_ok=True)
+    repo = git.Repo.init(dest)
+    g = repo.git
+
+    def run(*args, quiet_fail=False, show=True):
+        cmd = ["git", *SAFE_CONFIG, *args]
+        if log and show:
+            log.write("$ git " + _redact(" ".join(a for a in args if a != "--"), url) + "\n")
+        try:
+            out = g.execute(cmd, env=env, kill_after_timeout=timeout, with_extended_output=True)
+        except git.GitCommandError as e:
+            if not quiet_fail and log:
+                log.write(_redact(str(e.stderr or e).strip(), url) + "\n")
+            raise
+        _, stdout, stderr = out
+        if log and show and stderr.strip():
+            log.write(_redact(stderr.strip(), url) + "\n")
+        return stdout
+
+    run("remote", "add", "origin", "--", url, show=False)
+    log and log.write(f"$ git remote add origin {_redact(url, url)}\n")
+    attempts = [["fetch", "--depth=1", "--no-tags", "--no-recurse-submodules", "origin", sha]]
+    if ref:
+        attempts.append(["fetch", "--depth=50", "--no-tags", "--no-recurse-submodules", "origin", f"+{ref}:refs/herald/fetched"])
+    attempts.append(["fetch", "--no-tags", "--no-recurse-submodules", "origin", "+refs/heads/*:refs/remotes/origin/*", *([f"+{ref}:refs/herald/fetched"] if ref else [])])
+    last_error = None
+    for i, args in enumerate(attempts):
+        try:
+            run(*args, quiet_fail=i < len(attempts) - 1)
+        except git.GitCommandError as e:
+            last_error = e
+            continue
+        try:
+            run("cat-file", "-e", f"{sha}^{{commit}}", show=False, quiet_fail=True)
+            break
+        except git.GitCommandError:
+            last_error = None
+            continue
+    else:
+        if last_error is not None:
+            raise CloneError(f"Clone failed: {_redact(_last_line(last_error), url)}")
+        raise CloneError(f"Commit {sha[:12]} was not found in {_redact(url, url)}.")
+    run("checkout", "--force", "--detach", sha)
+    return repo

@@ -1,0 +1,159 @@
+"""Turns a build's output into LogChunks.
+
+Output arrives as bytes from a reader thread; the runner's main thread
+flushes it to the database in batches (by size, or every
+HERALD_LOG_FLUSH_SECONDS) so a reader sees it within a second while a chatty
+build writes a handful of rows a second, not one per line.
+
+Before storing: invalid UTF-8 replaced, NUL bytes stripped, over-long lines
+cut, secret values masked (also across chunk boundaries), and the whole log
+capped; output past the cap is dropped with a note, the build goes on.
+"""
+
+import codecs
+import re
+import threading
+import time
+
+from django.conf import settings
+from django.db.models import Max
+
+from builds.models import LogChunk
+
+MASK = "****"
+MIN_SECRET_LENGTH = 3
+_LINE_BREAK = re.compile(r"([\r\n])")
+
+
+class LogWriter:
+    def __init__(self, job, secrets=(), *, flush_seconds=None, chunk_bytes=None,
+                 line_max=None, max_bytes=None):
+        self.job = job
+        self.flush_seconds = settings.HERALD_LOG_FLUSH_SECONDS if flush_seconds is None else flush_seconds
+        self.chunk_bytes = chunk_bytes or settings.HERALD_LOG_CHUNK_BYTES
+        self.line_max = line_max or settings.HERALD_LOG_LINE_MAX
+        self.max_bytes = max_bytes or settings.HERALD_LOG_MAX_BYTES
+        self.seq = LogChunk.objects.filter(job=job).aggregate(m=Max("seq"))["m"] or 0
+        self.stored = 0
+        self.dropped = 0
+        self._lock = threading.Lock()
+        self._pending = []
+        self._pending_len = 0
+        self._line_len = 0
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._last_flush = time.monotonic()
+        self.set_secrets(secrets)
+
+    def set_secrets(self, secrets):
+        values = {s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH}
+        # Longest first, so a secret containing another is masked whole.
+        self._secrets = sorted(values, key=len, reverse=True)
+        self._holdback = max((len(s) for s in self._secrets), default=1) - 1
+
+    # --- input (any thread) -------------------------------------------------
+
+    def write_bytes(self, data):
+        self.write(self._decoder.decode(data))
+
+    def write(self, text):
+        if not text:
+            return
+        text = self._cap_lines(text.replace("\0", ""))
+        with self._lock:
+            self._pending.append(text)
+            self._pending_len += len(text)
+
+    def _cap_lines(self, text):
+        # Called from one writer at a time (the reader thread, or the main
+        # thread between containers), so _line_len needs no lock.
+        last_break = max(text.rfind("\n"), text.rfind("\r"))
+        if self._line_len + len(text) <= self.line_max:
+            # No line can be over the limit: the common case, kept cheap.
+            if last_break >= 0:
+                self._line_len = len(text) - last_break - 1
+            else:
+                self._line_len += len(text)
+            return text
+        out = []
+        parts = _LINE_BREAK.split(text)
+        # parts alternates: text, break, text, break, ..., text
+        for i in range(0, len(parts), 2):
+            ends_line = i + 1 < len(parts)
+            piece = parts[i] + (parts[i + 1] if ends_line else "")
+            if piece:
+                out.append(self._clip(piece, self.line_max, ends_line))
+        return "".join(out)
+
+    def _clip(self, piece, limit, ends_line):
+        body = piece[:-1] if ends_line else piece
+        room = limit - self._line_len
+        if room <= 0:
+            kept = ""
+        elif len(body) > room:
+            kept = body[:room] + " … [line cut]"
+        else:
+            kept = body
+        self._line_len = 0 if ends_line else self._line_len + len(body)
+        return kept + (piece[-1] if ends_line else "")
+
+    # --- output (the runner's main thread) ----------------------------------
+
+    def due(self):
+        if not self._pending_len:
+            return False
+        return (
+            self._pending_len >= self.chunk_bytes
+            or time.monotonic() - self._last_flush >= self.flush_seconds
+        )
+
+    def flush(self, final=False):
+        with self._lock:
+            text = "".join(self._pending)
+            self._pending, self._pending_len = [], 0
+        self._last_flush = time.monotonic()
+        if self._secrets and text:
+            for secret in self._secrets:
+                text = text.replace(secret, MASK)
+            if not final and self._holdback:
+                # A secret may be split across this flush and the next: keep
+                # back what could be its beginning until more output arrives.
+                text, tail = text[:-self._holdback], text[-self._holdback:]
+                if tail:
+                    with self._lock:
+                        self._pending.insert(0, tail)
+                        self._pending_len += len(tail)
+        if text:
+            self._store(text)
+
+    def _store(self, text):
+        data = text.encode()
+        room = self.max_bytes - self.stored
+        if room <= 0:
+            self.dropped += len(data)
+            return
+        if len(data) > room:
+            self.dropped += len(data) - room
+            text = data[:room].decode(errors="ignore")
+            data = text.encode()
+        for start in range(0, len(text), self.chunk_bytes):
+            self.seq += 1
+            LogChunk.objects.create(job=self.job, seq=self.seq, text=text[start:start + self.chunk_bytes])
+        self.stored += len(data)
+
+    def close(self):
+        tail = self._decoder.decode(b"", final=True)
+        if tail:
+            self.write(tail)
+        self.flush(final=True)
+        if self.dropped:
+            mib = self.max_bytes / (1024 * 1024)
+            note = (
+                f"\n[herald] The log reached its {mib:g} MiB limit; "
+                f"{self.dropped:,} more bytes of output were dropped. The build ran to the end.\n"
+            )
+            self.seq += 1
+            LogChunk.objects.create(job=self.job, seq=self.seq, text=note)
+
+    def note(self, text):
+        """A line from Herald itself, set apart from the build's output."""
+        self.write(f"\033[1;36m[herald]\033[0m {text}\n")

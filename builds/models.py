@@ -1,0 +1,171 @@
+from django.conf import settings
+from django.db import models, transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from builds import constants as C
+from repositories.models import Repository
+
+
+class JobQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(status__in=C.ACTIVE_STATUSES)
+
+
+class Job(models.Model):
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="jobs")
+    number = models.PositiveIntegerField()
+    event = models.CharField(max_length=20, choices=C.EVENT_CHOICES, default=C.PUSH)
+    ref = models.CharField(max_length=255, blank=True)
+    branch = models.CharField(max_length=255, blank=True)
+    tag = models.CharField(max_length=255, blank=True)
+    commit = models.CharField(max_length=40)
+    message = models.TextField(blank=True)
+    author = models.CharField(max_length=255, blank=True)
+    # Pull requests
+    pr_number = models.PositiveIntegerField(null=True, blank=True)
+    pr_title = models.CharField(max_length=500, blank=True)
+    source_branch = models.CharField(max_length=255, blank=True)
+    target_branch = models.CharField(max_length=255, blank=True)
+    source_repo = models.CharField(
+        max_length=255, blank=True, help_text="owner/name of the fork a pull request comes from."
+    )
+    from_fork = models.BooleanField(default=False)
+    source_url = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Clone URL of a fork without a PR ref on the forge (built from the forge's base URL, never taken from a payload).",
+    )
+
+    status = models.CharField(max_length=20, choices=C.STATUS_CHOICES, default=C.QUEUED, db_index=True)
+    reason = models.CharField(max_length=500, blank=True)
+    exit_code = models.IntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=255, blank=True, help_text="Host that ran the job.")
+    cancel_requested = models.BooleanField(default=False)
+    restarted_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="restarts"
+    )
+    triggered_by = models.CharField(max_length=150, blank=True)
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint("repository", "number", name="job_unique_number"),
+        ]
+        indexes = [
+            models.Index(fields=["repository", "branch", "-id"], name="job_repo_branch"),
+            models.Index(fields=["repository", "status"], name="job_repo_status"),
+            models.Index(fields=["repository", "event", "ref", "commit"], name="job_repo_dedupe"),
+        ]
+
+    def __str__(self):
+        return f"{self.repository.full_name}#{self.number}"
+
+    def get_absolute_url(self):
+        return reverse("job", args=[self.pk])
+
+    def absolute_url(self):
+        return settings.HERALD_BASE_URL + self.get_absolute_url()
+
+    @property
+    def short_commit(self):
+        return self.commit[:7]
+
+    @property
+    def is_final(self):
+        return self.status in C.FINAL_STATUSES
+
+    @property
+    def duration(self):
+        if not self.started_at:
+            return None
+        end = self.finished_at or timezone.now()
+        return end - self.started_at
+
+    # --- state changes ------------------------------------------------------
+    # Each is a conditional UPDATE on the expected current status: whoever
+    # wins the race (worker, reaper, a cancel from the UI) decides, and the
+    # loser learns it from the row count instead of overwriting the result.
+
+    def claim(self, worker):
+        now = timezone.now()
+        claimed = Job.objects.filter(pk=self.pk, status=C.QUEUED, cancel_requested=False).update(
+            status=C.RUNNING, started_at=now, heartbeat_at=now, worker=worker
+        )
+        if claimed:
+            self.status, self.started_at, self.heartbeat_at, self.worker = C.RUNNING, now, now, worker
+        return bool(claimed)
+
+    def finish(self, status, exit_code=None, reason=""):
+        assert status in C.FINAL_STATUSES
+        now = timezone.now()
+        done = Job.objects.filter(pk=self.pk, status=C.RUNNING).update(
+            status=status, exit_code=exit_code, reason=reason[:500], finished_at=now
+        )
+        if done:
+            self.status, self.exit_code, self.reason, self.finished_at = status, exit_code, reason[:500], now
+            transaction.on_commit(lambda: job_finished(self))
+        return bool(done)
+
+    def request_cancel(self, reason="Cancelled"):
+        """Cancel a queued job at once; ask the worker to stop a running one."""
+        now = timezone.now()
+        if Job.objects.filter(pk=self.pk, status=C.QUEUED).update(
+            status=C.CANCELLED, reason=reason[:500], finished_at=now, cancel_requested=True
+        ):
+            self.refresh_from_db()
+            transaction.on_commit(lambda: job_finished(self))
+            return True
+        if Job.objects.filter(pk=self.pk, status=C.RUNNING).update(
+            cancel_requested=True, reason=reason[:500]
+        ):
+            self.refresh_from_db()
+            return True
+        return False
+
+
+def job_finished(job):
+    """Hook run after a job reaches a final status (queue the next ones)."""
+    from builds.scheduling import job_done
+
+    job_done(job)
+
+
+class LogChunk(models.Model):
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="chunks")
+    seq = models.PositiveIntegerField()
+    text = models.TextField()
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["job", "seq"]
+        constraints = [models.UniqueConstraint("job", "seq", name="logchunk_unique_seq")]
+
+    def __str__(self):
+        return f"{self.job_id}:{self.seq}"
+
+
+class Worker(models.Model):
+    """A machine running `manage.py qcluster`, as last reported by itself."""
+
+    host = models.CharField(max_length=255, unique=True)
+    slots = models.PositiveIntegerField(default=1)
+    started_at = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["host"]
+
+    def __str__(self):
+        return self.host
+
+    @classmethod
+    def online(cls):
+        cutoff = timezone.now() - timezone.timedelta(seconds=settings.HERALD_WORKER_LOST_SECONDS * 2)
+        return cls.objects.filter(last_seen__gte=cutoff)

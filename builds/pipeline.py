@@ -1,0 +1,398 @@
+"""Reading a repository's build definition into a Pipeline.
+
+Looked for, in order: `.herald.yml` (or `.herald.yaml`), `hermes.yaml` /
+`Hermes.yaml` with `schema: docker`, `.microci.json`, and finally a root
+`Dockerfile`. Errors name the file, the line and the key, never a traceback.
+"""
+
+import fnmatch
+import json
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from builds.errors import PipelineError
+
+HERALD_FILES = (".herald.yml", ".herald.yaml")
+HERMES_FILES = ("hermes.yaml", "Hermes.yaml", "hermes.yml", "Hermes.yml")
+MAX_FILE_BYTES = 512 * 1024
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+DURATION_RE = re.compile(r"^\s*(\d+)\s*(s|m|h)?\s*$")
+
+
+@dataclass
+class When:
+    branch: list = field(default_factory=list)
+    event: list = field(default_factory=list)
+    tag: list = field(default_factory=list)
+
+    def matches(self, job):
+        if self.event and job.event not in self.event:
+            return False
+        if self.branch:
+            branch = job.target_branch if job.event == "pull_request" else job.branch
+            if not branch or not any(fnmatch.fnmatchcase(branch, p) for p in self.branch):
+                return False
+        if self.tag:
+            if not job.tag or not any(fnmatch.fnmatchcase(job.tag, p) for p in self.tag):
+                return False
+        return True
+
+
+@dataclass
+class Step:
+    name: str
+    image: str = ""
+    commands: list = field(default_factory=list)
+    build: dict = None  # {"dockerfile": ..., "context": ...}
+    secrets: list = field(default_factory=list)
+    env: dict = field(default_factory=dict)
+    when: When = None
+    always: bool = False
+
+
+@dataclass
+class Service:
+    name: str
+    image: str
+    env: dict = field(default_factory=dict)
+    command: list = None
+
+
+@dataclass
+class Pipeline:
+    source: str
+    steps: list
+    services: list = field(default_factory=list)
+    env: dict = field(default_factory=dict)
+    matrix: dict = field(default_factory=dict)
+    timeout: int = None  # seconds
+
+    def matrix_combinations(self):
+        combos = [{}]
+        for key, values in self.matrix.items():
+            combos = [{**c, key: v} for c in combos for v in values]
+        return combos
+
+
+def parse_duration(value):
+    """'30s', '20m', '1h' or a bare number of minutes → seconds."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value * 60 if value > 0 else None
+    m = DURATION_RE.match(str(value))
+    if not m or int(m.group(1)) <= 0:
+        return None
+    return int(m.group(1)) * {"s": 1, "m": 60, "h": 3600, None: 60}[m.group(2)]
+
+
+# --- YAML with line numbers ---------------------------------------------------
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that remembers the line of every mapping key."""
+
+
+def _construct_mapping(loader, node, deep=False):
+    loader.flatten_mapping(node)
+    mapping = _LinedDict()
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, (str, int, float, bool)) or key is None:
+            raise PipelineError(f"line {key_node.start_mark.line + 1}: a key must be a plain word")
+        mapping[key] = loader.construct_object(value_node, deep=True)
+        mapping.lines[key] = key_node.start_mark.line + 1
+    mapping.line = node.start_mark.line + 1
+    return mapping
+
+
+class _LinedDict(dict):
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.lines = {}
+        self.line = None
+
+
+class _LinedList(list):
+    line = None
+
+
+def _construct_sequence(loader, node, deep=False):
+    seq = _LinedList(loader.construct_object(child, deep=True) for child in node.value)
+    seq.line = node.start_mark.line + 1
+    seq.lines = [child.start_mark.line + 1 for child in node.value]
+    return seq
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+
+
+class _Checker:
+    def __init__(self, filename):
+        self.filename = filename
+
+    def fail(self, line, key, message):
+        where = f"{self.filename}, line {line}" if line else self.filename
+        raise PipelineError(f"{where}, {key}: {message}" if key else f"{where}: {message}")
+
+    def line_of(self, mapping, key):
+        return getattr(mapping, "lines", {}).get(key) or getattr(mapping, "line", None)
+
+    def keys(self, mapping, allowed, where):
+        for key in mapping:
+            if key not in allowed:
+                hint = ", ".join(sorted(allowed))
+                self.fail(self.line_of(mapping, key), f"{where}{key}", f"unknown key (allowed: {hint})")
+
+    def string(self, mapping, key, where, required=False):
+        if key not in mapping:
+            if required:
+                self.fail(getattr(mapping, "line", None), f"{where}{key}", "is required")
+            return ""
+        value = mapping[key]
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)) or str(value).strip() == "":
+            self.fail(self.line_of(mapping, key), f"{where}{key}", "must be a non-empty string")
+        return str(value)
+
+    def string_list(self, mapping, key, where, allow_scalar=True):
+        if key not in mapping:
+            return []
+        value = mapping[key]
+        if allow_scalar and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return [str(value)]
+        if not isinstance(value, list) or not all(
+            isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value
+        ):
+            self.fail(self.line_of(mapping, key), f"{where}{key}", "must be a list of strings")
+        return [str(v) for v in value]
+
+    def env(self, mapping, key, where):
+        if key not in mapping:
+            return {}
+        value = mapping[key]
+        if not isinstance(value, dict):
+            self.fail(self.line_of(mapping, key), f"{where}{key}", "must be a mapping of NAME: value")
+        out = {}
+        for name, v in value.items():
+            if not isinstance(name, str) or not ENV_NAME_RE.match(name):
+                self.fail(self.line_of(value, name), f"{where}{key}.{name}", "is not a valid variable name")
+            if isinstance(v, (dict, list)) or v is None:
+                self.fail(self.line_of(value, name), f"{where}{key}.{name}", "must be a string or number")
+            out[name] = "true" if v is True else "false" if v is False else str(v)
+        return out
+
+    def mapping(self, value, line, key):
+        if not isinstance(value, dict):
+            self.fail(line, key, "must be a mapping")
+        return value
+
+
+def _load_yaml(path, filename):
+    raw = path.read_bytes()
+    if len(raw) > MAX_FILE_BYTES:
+        raise PipelineError(f"{filename}: the file is larger than {MAX_FILE_BYTES // 1024} KiB")
+    try:
+        data = yaml.load(raw.decode("utf-8", errors="replace"), Loader=_Loader)  # noqa: S506 (SafeLoader subclass)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = f", line {mark.line + 1}" if mark else ""
+        raise PipelineError(f"{filename}{line}: invalid YAML: {e.problem or e.context}") from None
+    except yaml.YAMLError as e:
+        raise PipelineError(f"{filename}: invalid YAML: {e}") from None
+    return data
+
+
+TOP_KEYS = {"image", "commands", "env", "services", "matrix", "steps", "timeout"}
+STEP_KEYS = {"name", "image", "commands", "build", "secrets", "env", "when", "always"}
+SERVICE_KEYS = {"image", "env", "command"}
+WHEN_KEYS = {"branch", "event", "tag"}
+EVENTS = {"push", "tag", "pull_request", "manual", "api"}
+
+
+def parse_herald(data, filename, known_secrets=None):
+    c = _Checker(filename)
+    if data is None:
+        c.fail(None, None, "the file is empty")
+    if not isinstance(data, dict):
+        c.fail(1, None, "must be a mapping of keys (image:, steps:, …)")
+    c.keys(data, TOP_KEYS, "")
+    image = c.string(data, "image", "")
+    env = c.env(data, "env", "")
+    timeout = None
+    if "timeout" in data:
+        timeout = parse_duration(data["timeout"])
+        if not timeout:
+            c.fail(c.line_of(data, "timeout"), "timeout", "must be a duration like 30s, 20m or 1h")
+
+    services = []
+    if "services" in data:
+        svc = data["services"]
+        if not isinstance(svc, dict):
+            c.fail(c.line_of(data, "services"), "services", "must be a mapping of name: {image: …}")
+        for name, spec in svc.items():
+            where = f"services.{name}"
+            if not isinstance(name, str) or not NAME_RE.match(name):
+                c.fail(c.line_of(svc, name), where, "a service name is letters, digits, '.', '_' and '-'")
+            if not isinstance(spec, dict):
+                c.fail(c.line_of(svc, name), where, "must be a mapping with image:")
+            c.keys(spec, SERVICE_KEYS, where + ".")
+            command = None
+            if "command" in spec:
+                command = c.string_list(spec, "command", where + ".")
+            services.append(Service(name=name, image=c.string(spec, "image", where + ".", required=True),
+                                    env=c.env(spec, "env", where + "."), command=command))
+
+    matrix = {}
+    if "matrix" in data:
+        mx = data["matrix"]
+        if not isinstance(mx, dict) or not mx:
+            c.fail(c.line_of(data, "matrix"), "matrix", "must be a mapping of NAME: [values]")
+        for name, values in mx.items():
+            if not isinstance(name, str) or not ENV_NAME_RE.match(name):
+                c.fail(c.line_of(mx, name), f"matrix.{name}", "is not a valid variable name")
+            matrix[name] = c.string_list(mx, name, "matrix.")
+            if not matrix[name]:
+                c.fail(c.line_of(mx, name), f"matrix.{name}", "must list at least one value")
+        combos = 1
+        for values in matrix.values():
+            combos *= len(values)
+        if combos > 64:
+            c.fail(c.line_of(data, "matrix"), "matrix", f"expands to {combos} jobs; the limit is 64")
+
+    steps = []
+    if "steps" in data and "commands" in data:
+        c.fail(c.line_of(data, "commands"), "commands", "use either steps: or the top-level commands:, not both")
+    if "commands" in data:
+        if not image:
+            c.fail(c.line_of(data, "commands"), "image", "is required with commands:")
+        commands = c.string_list(data, "commands", "")
+        if not commands:
+            c.fail(c.line_of(data, "commands"), "commands", "must list at least one command")
+        steps.append(Step(name="build", image=image, commands=commands))
+    elif "steps" in data:
+        raw_steps = data["steps"]
+        if not isinstance(raw_steps, list) or not raw_steps:
+            c.fail(c.line_of(data, "steps"), "steps", "must be a non-empty list of steps")
+        seen = set()
+        for i, raw in enumerate(raw_steps):
+            line = raw_steps.lines[i] if hasattr(raw_steps, "lines") else None
+            where = f"steps[{i}]"
+            if not isinstance(raw, dict):
+                c.fail(line, where, "must be a mapping (name:, commands:, …)")
+            c.keys(raw, STEP_KEYS, where + ".")
+            name = c.string(raw, "name", where + ".") or f"step-{i + 1}"
+            if not NAME_RE.match(name):
+                c.fail(c.line_of(raw, "name"), where + ".name", "letters, digits, '.', '_' and '-' only")
+            if name in seen:
+                c.fail(c.line_of(raw, "name"), where + ".name", f"{name!r} is used by an earlier step")
+            seen.add(name)
+            step = Step(name=name, image=c.string(raw, "image", where + ".") or image,
+                        env=c.env(raw, "env", where + "."),
+                        secrets=c.string_list(raw, "secrets", where + "."))
+            for s in step.secrets:
+                if not ENV_NAME_RE.match(s):
+                    c.fail(c.line_of(raw, "secrets"), where + ".secrets", f"{s!r} is not a valid secret name")
+                if known_secrets is not None and s not in known_secrets:
+                    c.fail(c.line_of(raw, "secrets"), where + ".secrets",
+                           f"unknown secret {s!r}; add it in the repository's settings")
+            if "always" in raw:
+                if not isinstance(raw["always"], bool):
+                    c.fail(c.line_of(raw, "always"), where + ".always", "must be true or false")
+                step.always = raw["always"]
+            if "when" in raw:
+                w = c.mapping(raw["when"], c.line_of(raw, "when"), where + ".when")
+                c.keys(w, WHEN_KEYS, where + ".when.")
+                step.when = When(branch=c.string_list(w, "branch", where + ".when."),
+                                 event=c.string_list(w, "event", where + ".when."),
+                                 tag=c.string_list(w, "tag", where + ".when."))
+                for ev in step.when.event:
+                    if ev not in EVENTS:
+                        c.fail(c.line_of(w, "event"), where + ".when.event",
+                               f"unknown event {ev!r} (one of {', '.join(sorted(EVENTS))})")
+            if "build" in raw:
+                b = raw["build"]
+                if isinstance(b, str):
+                    b = {"dockerfile": b}
+                b = c.mapping(b, c.line_of(raw, "build"), where + ".build")
+                c.keys(b, {"dockerfile", "context"}, where + ".build.")
+                step.build = {"dockerfile": c.string(b, "dockerfile", where + ".build.") or "Dockerfile",
+                              "context": c.string(b, "context", where + ".build.") or "."}
+                for k in ("dockerfile", "context"):
+                    _check_relative(c, step.build[k], c.line_of(b, k), f"{where}.build.{k}")
+                if "commands" in raw:
+                    c.fail(c.line_of(raw, "commands"), where + ".commands", "a build step has no commands")
+            else:
+                step.commands = c.string_list(raw, "commands", where + ".")
+                if not step.commands:
+                    c.fail(getattr(raw, "line", line), where + ".commands", "is required (or build:)")
+                if not step.image:
+                    c.fail(getattr(raw, "line", line), where + ".image", "is required (here or at the top level)")
+            steps.append(step)
+    else:
+        c.fail(1, "steps", "the file has no steps: (or image: with commands:)")
+    return Pipeline(source=filename, steps=steps, services=services, env=env, matrix=matrix, timeout=timeout)
+
+
+def _check_relative(c, value, line, key):
+    p = Path(value)
+    if p.is_absolute() or ".." in p.parts:
+        c.fail(line, key, "must be a path inside the repository")
+
+
+def dockerfile_pipeline(source):
+    return Pipeline(source=source, steps=[Step(name="docker-build", build={"dockerfile": "Dockerfile", "context": "."})])
+
+
+def load_pipeline(workspace, known_secrets=None):
+    root = Path(workspace)
+
+    def regular(name):
+        p = root / name
+        # A symlink could point the parser at a file outside the checkout.
+        return p.is_file() and not p.is_symlink()
+
+    for name in HERALD_FILES:
+        if regular(name):
+            return parse_herald(_load_yaml(root / name, name), name, known_secrets)
+    for name in HERMES_FILES:
+        if regular(name):
+            data = _load_yaml(root / name, name)
+            c = _Checker(name)
+            if not isinstance(data, dict) or data.get("schema") != "docker":
+                c.fail(getattr(data, "line", 1), "schema", "only `schema: docker` is supported")
+            if not regular("Dockerfile"):
+                c.fail(None, None, "`schema: docker` builds the root Dockerfile, and there is none")
+            return dockerfile_pipeline(name)
+    if regular(".microci.json"):
+        try:
+            data = json.loads((root / ".microci.json").read_text(errors="replace"))
+        except json.JSONDecodeError as e:
+            raise PipelineError(f".microci.json, line {e.lineno}: invalid JSON: {e.msg}") from None
+        if not isinstance(data, dict):
+            raise PipelineError(".microci.json: must be an object with image and command")
+        unknown = set(data) - {"image", "command"}
+        if unknown:
+            raise PipelineError(f".microci.json, {sorted(unknown)[0]}: unknown key (allowed: command, image)")
+        image, command = data.get("image"), data.get("command")
+        if not isinstance(image, str) or not image.strip():
+            raise PipelineError(".microci.json, image: must be a non-empty string")
+        if isinstance(command, list) and command and all(isinstance(x, str) for x in command):
+            commands = [shlex.join(command)]
+        elif isinstance(command, str) and command.strip():
+            commands = [command]
+        else:
+            raise PipelineError(".microci.json, command: must be a string or a list of strings")
+        return Pipeline(source=".microci.json", steps=[Step(name="build", image=image, commands=commands)])
+    if regular("Dockerfile"):
+        return dockerfile_pipeline("Dockerfile")
+    raise PipelineError(
+        "No build definition: add a .herald.yml (image: and commands:, or steps:) or a Dockerfile "
+        "at the repository root."
+    )
+

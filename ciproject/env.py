@@ -1,0 +1,137 @@
+"""Tiny typed readers for settings that come from the environment.
+
+Each raises ImproperlyConfigured on a value it cannot read, so a typo in a
+deployment fails at start-up with the variable's name rather than later.
+"""
+
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def envstr(name, default=None):
+    """A string; NAME_FILE, when set, names a file holding the value."""
+    path = os.environ.get(f"{name}_FILE")
+    if path:
+        try:
+            return Path(path).read_text().strip()
+        except OSError as e:
+            raise ImproperlyConfigured(f"{name}_FILE: cannot read {path}: {e}") from e
+    return os.environ.get(name, default)
+
+
+def envbool(name, default):
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    value = value.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name} must be one of 1/0/true/false/yes/no, not {value!r}")
+
+
+def envint(name, default, minimum=None):
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, not {value!r}") from None
+    if minimum is not None and number < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {number}")
+    return number
+
+
+def envfloat(name, default):
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from None
+
+
+def persistent_secret(name, path, generate):
+    """The env var's value, else one kept in `path`, generated on first use.
+
+    Used for SECRET_KEY and the encryption key so `make run` needs no setup
+    yet restarts keep sessions and encrypted values readable.
+    """
+    value = envstr(name)
+    if value:
+        return value
+    path = Path(path)
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = generate()
+    # O_EXCL: two processes starting at once must agree on one key.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as f:
+        f.write(value)
+    return value
+
+
+def random_key():
+    return secrets.token_urlsafe(50)
+
+
+def database_from_url(url, base_dir):
+    """Django DATABASES entry for sqlite:///path or postgres://user:pw@host:port/db."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    if scheme == "sqlite":
+        # dj-database-url's convention: sqlite:///relative, sqlite:////absolute
+        name = unquote(url.split("://", 1)[1].split("?", 1)[0])
+        if name.startswith("/"):
+            name = name[1:]
+        if not name or name == ":memory:":
+            name = ":memory:"
+        elif not os.path.isabs(name):
+            name = str(Path(base_dir) / name)
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": name,
+            "OPTIONS": {
+                # WAL lets the web server read while the worker writes; the
+                # busy timeout and IMMEDIATE transactions make writers queue
+                # instead of failing with "database is locked".
+                "timeout": 30,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": (
+                    "PRAGMA journal_mode=WAL;"
+                    "PRAGMA synchronous=NORMAL;"
+                    "PRAGMA busy_timeout=30000;"
+                ),
+            },
+            "TEST": {"NAME": options.get("test_name") or None},
+        }
+    if scheme in ("postgres", "postgresql", "pgsql"):
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": unquote(parts.path.lstrip("/")),
+            "USER": unquote(parts.username or ""),
+            "PASSWORD": unquote(parts.password or ""),
+            "HOST": unquote(parts.hostname or ""),
+            "PORT": str(parts.port or ""),
+            "CONN_MAX_AGE": int(options.pop("conn_max_age", 60)),
+            "CONN_HEALTH_CHECKS": True,
+            "OPTIONS": options,
+        }
+    raise ImproperlyConfigured(
+        f"DATABASE_URL: unsupported scheme {scheme!r}; use sqlite:///path or postgres://user:pw@host/db"
+    )

@@ -1,0 +1,219 @@
+"""Herald CI settings: everything comes from the environment, with defaults
+that work for `make run` (SQLite under ./data, the ORM broker, local Docker)."""
+
+import os
+import socket
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from cryptography.fernet import Fernet
+
+from ciproject.env import (
+    database_from_url,
+    envbool,
+    envfloat,
+    envint,
+    envstr,
+    persistent_secret,
+    random_key,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(envstr("HERALD_DATA_DIR") or BASE_DIR / "data").resolve()
+WORKSPACE_DIR = Path(envstr("HERALD_WORKSPACE_DIR") or DATA_DIR / "workspaces").resolve()
+
+SECRET_KEY = persistent_secret("SECRET_KEY", DATA_DIR / "secret_key", random_key)
+# Key for secrets stored in the database (webhook secrets, repository secrets,
+# forge tokens). Several keys may be given, comma separated: the first
+# encrypts, all decrypt (rotation).
+HERALD_ENCRYPTION_KEYS = [
+    k.strip()
+    for k in persistent_secret(
+        "HERALD_ENCRYPTION_KEY",
+        DATA_DIR / "encryption_key",
+        lambda: Fernet.generate_key().decode(),
+    ).split(",")
+    if k.strip()
+]
+
+DEBUG = envbool("DEBUG", False)
+
+HERALD_BASE_URL = (envstr("HERALD_BASE_URL") or "http://127.0.0.1:8000").rstrip("/")
+_base = urlsplit(HERALD_BASE_URL)
+ALLOWED_HOSTS = [
+    h.strip()
+    for h in (
+        envstr("HERALD_ALLOWED_HOSTS")
+        or f"{_base.hostname},localhost,127.0.0.1,[::1],testserver"
+    ).split(",")
+    if h.strip()
+]
+CSRF_TRUSTED_ORIGINS = [f"{_base.scheme}://{_base.netloc}"]
+if _base.scheme == "https":
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_q",
+    "repositories",
+    "webhooks",
+    "builds",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "repositories.auth.BearerTokenMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "ciproject.urls"
+WSGI_APPLICATION = "ciproject.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": database_from_url(
+        envstr("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'herald.sqlite3'}", BASE_DIR
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = envstr("TZ") or "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "ciproject.storage.StaticStorage"},
+}
+WHITENOISE_USE_FINDERS = not (STATIC_ROOT / "staticfiles.json").exists()
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": envstr("HERALD_LOG_LEVEL") or "INFO"},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "docker": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+        "git": {"level": "WARNING"},
+    },
+}
+
+# --- Herald -----------------------------------------------------------------
+
+HERALD_HOSTNAME = envstr("HERALD_HOSTNAME") or socket.gethostname()
+# file:// and local-path clone URLs let anyone who can register a repository
+# read the server's disk; only for single-user setups and tests.
+HERALD_ALLOW_LOCAL_CLONES = envbool("HERALD_ALLOW_LOCAL_CLONES", False)
+HERALD_WEBHOOK_MAX_BYTES = envint("HERALD_WEBHOOK_MAX_BYTES", 25 * 1024 * 1024, minimum=1024)
+# How long a second delivery of the same (repository, event, ref, sha) is
+# treated as a repeat rather than a request for a new build.
+HERALD_WEBHOOK_DEDUP_SECONDS = envint("HERALD_WEBHOOK_DEDUP_SECONDS", 60, minimum=0)
+HERALD_DELIVERIES_KEPT = envint("HERALD_DELIVERIES_KEPT", 200, minimum=1)
+# Whether visitors who are not signed in may see public repositories.
+HERALD_ANONYMOUS_READ = envbool("HERALD_ANONYMOUS_READ", True)
+
+# Builds
+HERALD_DEFAULT_TIMEOUT_MINUTES = envint("HERALD_DEFAULT_TIMEOUT_MINUTES", 60, minimum=1)
+HERALD_MAX_TIMEOUT_MINUTES = envint("HERALD_MAX_TIMEOUT_MINUTES", 6 * 60, minimum=1)
+HERALD_LOG_FLUSH_SECONDS = envfloat("HERALD_LOG_FLUSH_SECONDS", 0.25)
+HERALD_LOG_CHUNK_BYTES = envint("HERALD_LOG_CHUNK_BYTES", 64 * 1024, minimum=1024)
+HERALD_LOG_LINE_MAX = envint("HERALD_LOG_LINE_MAX", 16 * 1024, minimum=80)
+HERALD_LOG_MAX_BYTES = envint("HERALD_LOG_MAX_BYTES", 50 * 1024 * 1024, minimum=1024)
+# A running job whose heartbeat is older than this is "worker lost".
+HERALD_WORKER_LOST_SECONDS = envint("HERALD_WORKER_LOST_SECONDS", 30, minimum=5)
+# Builds one worker machine runs at once (its django-q2 cluster gets one
+# more worker than this, kept free for short tasks).
+HERALD_CONCURRENCY = envint("HERALD_CONCURRENCY", 2, minimum=1)
+# Builds running at once across all worker machines; 0: no limit beyond theirs.
+HERALD_MAX_RUNNING = envint("HERALD_MAX_RUNNING", 0, minimum=0)
+# Pull a step's image when the engine lacks it: "if-not-present" or "never".
+HERALD_PULL_POLICY = envstr("HERALD_PULL_POLICY") or "if-not-present"
+
+# --- Queue (django-q2) --------------------------------------------------------
+
+HERALD_REDIS_URL = envstr("HERALD_REDIS_URL")
+# The cluster's timeout must outlast the longest build (the job's own timeout
+# is enforced by the runner, this is only the backstop), and retry must exceed
+# the timeout or the ORM broker hands a still-running build to a second worker.
+_task_timeout = HERALD_MAX_TIMEOUT_MINUTES * 60 + 600
+Q_CLUSTER = {
+    "name": "herald",
+    # One spare worker so short tasks (reaper, forge status posts) never wait
+    # behind builds; the runner enforces HERALD_CONCURRENCY itself.
+    "workers": HERALD_CONCURRENCY + 1,
+    "timeout": _task_timeout,
+    "retry": _task_timeout + 600,
+    "max_attempts": 1,
+    "ack_failures": True,
+    "bulk": 1,
+    "queue_limit": HERALD_CONCURRENCY + 1,
+    "poll": envfloat("HERALD_QUEUE_POLL", 0.05),
+    "save_limit": 100,
+    "catch_up": False,
+    "label": "Django Q2",
+}
+if HERALD_REDIS_URL:
+    Q_CLUSTER["redis"] = HERALD_REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+# --- Forges -----------------------------------------------------------------
+# Base URLs are settings so GitHub Enterprise, self-hosted Gitea/Forgejo/Gogs
+# and GitLab work, and so tests can point Herald at a local stand-in.
+HERALD_GITHUB_URL = (envstr("HERALD_GITHUB_URL") or "https://github.com").rstrip("/")
+HERALD_GITHUB_API_URL = (envstr("HERALD_GITHUB_API_URL") or "https://api.github.com").rstrip("/")
+HERALD_GITHUB_CLIENT_ID = envstr("HERALD_GITHUB_CLIENT_ID") or ""
+HERALD_GITHUB_CLIENT_SECRET = envstr("HERALD_GITHUB_CLIENT_SECRET") or ""
+HERALD_GITEA_URL = (envstr("HERALD_GITEA_URL") or "").rstrip("/")
+HERALD_GITEA_API_URL = (envstr("HERALD_GITEA_API_URL") or (HERALD_GITEA_URL + "/api/v1" if HERALD_GITEA_URL else "")).rstrip("/")
+HERALD_GITEA_CLIENT_ID = envstr("HERALD_GITEA_CLIENT_ID") or ""
+HERALD_GITEA_CLIENT_SECRET = envstr("HERALD_GITEA_CLIENT_SECRET") or ""
+HERALD_GOGS_URL = (envstr("HERALD_GOGS_URL") or "").rstrip("/")
+HERALD_GITLAB_URL = (envstr("HERALD_GITLAB_URL") or "https://gitlab.com").rstrip("/")
+HERALD_GITLAB_API_URL = (envstr("HERALD_GITLAB_API_URL") or HERALD_GITLAB_URL + "/api/v4").rstrip("/")
+HERALD_GITLAB_CLIENT_ID = envstr("HERALD_GITLAB_CLIENT_ID") or ""
+HERALD_GITLAB_CLIENT_SECRET = envstr("HERALD_GITLAB_CLIENT_SECRET") or ""
+HERALD_BITBUCKET_URL = (envstr("HERALD_BITBUCKET_URL") or "https://bitbucket.org").rstrip("/")
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"

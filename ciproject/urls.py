@@ -1,0 +1,24 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from builds import api, views
+from webhooks import views as webhook_views
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("repos/<path:full_name>/", views.repository, name="repository"),
+    path("jobs/<int:job_id>/", views.job, name="job"),
+    path("jobs/<int:job_id>/log.txt", views.job_log_txt, name="job-log-txt"),
+    path("jobs/<int:job_id>/cancel", views.job_cancel, name="job-cancel"),
+    path("jobs/<int:job_id>/restart", views.job_restart, name="job-restart"),
+    path("webhooks/<str:provider>/", webhook_views.receive, name="webhook"),
+    path("api/jobs/<int:job_id>/", api.job_detail, name="api-job"),
+    path("api/jobs/<int:job_id>/log", api.job_log, name="api-job-log"),
+    path("api/jobs/<int:job_id>/cancel", api.job_cancel, name="api-job-cancel"),
+    path("api/jobs/<int:job_id>/restart", api.job_restart, name="api-job-restart"),
+    path("api/repos/<path:full_name>/jobs/", api.repo_jobs, name="api-repo-jobs"),
+    path("login/", auth_views.LoginView.as_view(template_name="login.html"), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+]

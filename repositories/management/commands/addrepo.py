@@ -1,0 +1,49 @@
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from repositories.models import PROVIDER_CHOICES, Repository, generate_webhook_secret
+
+
+class Command(BaseCommand):
+    help = "Create or update a repository; prints its webhook URL and secret."
+
+    def add_arguments(self, parser):
+        parser.add_argument("full_name", help="owner/name")
+        parser.add_argument("--clone-url", required=True)
+        parser.add_argument("--provider", default="github", choices=[p for p, _ in PROVIDER_CHOICES])
+        parser.add_argument("--secret", help="webhook secret to use (generated when omitted)")
+        parser.add_argument("--default-branch")
+        parser.add_argument("--public", action="store_true", help="show it to everyone who may see public repositories")
+        parser.add_argument("--private", action="store_true")
+        parser.add_argument("--timeout", type=int, help="build timeout in minutes")
+
+    def handle(self, full_name, clone_url, provider, secret, default_branch, public, private, timeout, **kw):
+        if public and private:
+            raise CommandError("--public and --private exclude each other")
+        with transaction.atomic():
+            repo = Repository.objects.by_name(provider, full_name).first()
+            created = repo is None
+            if created:
+                repo = Repository(provider=provider, full_name=full_name)
+            repo.clone_url = clone_url
+            if default_branch:
+                repo.default_branch = default_branch
+            if public or private:
+                repo.private = private
+            if timeout:
+                repo.build_timeout = timeout
+            if secret:
+                repo.webhook_secret = secret
+            elif created:
+                repo.webhook_secret = generate_webhook_secret()
+            repo.active = True
+            try:
+                repo.full_clean(exclude=["webhook_secret"])
+            except ValidationError as e:
+                raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in e.message_dict.items()))
+            repo.save()
+        self.stdout.write(f"{'Created' if created else 'Updated'} {repo.full_name} ({repo.provider})")
+        self.stdout.write(f"Webhook URL:    {repo.webhook_url()}")
+        self.stdout.write("Content type:   application/json")
+        self.stdout.write(f"Webhook secret: {repo.webhook_secret}")

@@ -1,0 +1,164 @@
+"""What every forge adapter provides, and the normalized event they produce.
+
+An adapter knows one forge's headers, signatures and payload shapes, and
+nothing else; the shared flow in webhooks/views.py does the rest. Adding a
+forge means adding one module here (and its fixtures), then listing it in
+webhooks/forges/__init__.py.
+"""
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass, field
+
+from builds import constants as C
+
+ZERO_SHA = "0" * 40
+
+
+class Rejected(Exception):
+    """The request is bad; answered with `status` and recorded as rejected."""
+
+    def __init__(self, status, reason):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class Ignored(Exception):
+    """A valid request for something that does not build; answered 200."""
+
+    def __init__(self, reason):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Ping(Ignored):
+    """The forge's hook test."""
+
+
+@dataclass
+class BuildRequest:
+    """One forge event, reduced to what a job needs."""
+
+    event: str  # push, tag, pull_request
+    commit: str
+    ref: str = ""  # what the worker fetches (refs/heads/x, refs/tags/v1, refs/pull/7/head)
+    branch: str = ""
+    tag: str = ""
+    message: str = ""
+    author: str = ""
+    pr_number: int = None
+    pr_title: str = ""
+    source_branch: str = ""
+    target_branch: str = ""
+    source_repo: str = ""
+    from_fork: bool = False
+    source_url: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def job_fields(self):
+        fields = {
+            "event": self.event, "commit": self.commit, "ref": self.ref, "branch": self.branch,
+            "tag": self.tag, "message": self.message, "author": self.author,
+        }
+        if self.event == C.PULL_REQUEST:
+            fields.update(
+                pr_number=self.pr_number, pr_title=self.pr_title[:500], source_branch=self.source_branch,
+                target_branch=self.target_branch, source_repo=self.source_repo, from_fork=self.from_fork,
+                source_url=self.source_url,
+            )
+        return fields
+
+
+def hmac_hex(secret, body, digestmod=hashlib.sha256):
+    return hmac.new(secret.encode(), body, digestmod).hexdigest()
+
+
+def signature_matches(expected_hex, given):
+    return hmac.compare_digest(expected_hex.encode(), (given or "").strip().lower().encode())
+
+
+def require(payload, *path):
+    """payload[path...] or Rejected(400) naming the missing field."""
+    value = payload
+    for key in path:
+        if not isinstance(value, dict) or value.get(key) in (None, ""):
+            raise Rejected(400, f"payload has no {'.'.join(path)}")
+        value = value[key]
+    return value
+
+
+def get(payload, *path, default=""):
+    value = payload
+    for key in path:
+        if not isinstance(value, dict):
+            return default
+        value = value.get(key)
+        if value is None:
+            return default
+    return value
+
+
+def parse_json(body):
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, ValueError):
+        raise Rejected(400, "body is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise Rejected(400, "body is not a JSON object")
+    return payload
+
+
+def skip_requested(message):
+    lowered = (message or "").lower()
+    return any(marker in lowered for marker in ("[ci skip]", "[skip ci]", "[no ci]", "[herald skip]"))
+
+
+def check_sha(sha, what="commit"):
+    if not isinstance(sha, str) or len(sha) != 40 or any(c not in "0123456789abcdef" for c in sha.lower()):
+        raise Rejected(400, f"payload {what} is not a 40-character commit sha")
+    return sha.lower()
+
+
+class Forge:
+    provider = None
+    event_header = None
+    delivery_headers = ()
+    # Headers kept on the Delivery record (never one carrying a secret).
+    recorded_headers = ()
+    # GitLab disables a hook after repeated 4xx answers: there, only a
+    # failed authentication is answered 4xx, everything else 200.
+    soft_rejections = False
+    json_content_types = ("application/json",)
+
+    def event_name(self, request):
+        return request.headers.get(self.event_header, "").strip()
+
+    def delivery_id(self, request):
+        for header in self.delivery_headers:
+            value = request.headers.get(header, "").strip()
+            if value:
+                return value[:100]
+        return ""
+
+    def decode(self, request, body):
+        ctype = request.content_type or ""
+        if ctype not in self.json_content_types:
+            raise Rejected(415, f"content type {ctype or '(none)'} is not supported; send application/json")
+        return parse_json(body)
+
+    def repository_name(self, payload):
+        raise NotImplementedError
+
+    def authenticate(self, request, body, secret):
+        """Raise Rejected(401/403) unless the request carries proof of `secret`."""
+        raise NotImplementedError
+
+    def parse(self, event, payload):
+        """Return a BuildRequest, or raise Ignored / Ping / Rejected."""
+        raise NotImplementedError
+
+    def instructions(self, repository):
+        """How to set the hook up on this forge, for the repository page."""
+        return {"content_type": "application/json", "events": "Push events", "secret_field": "Secret"}

@@ -1,0 +1,119 @@
+"""GitHub (and GitHub Enterprise Server) webhooks.
+
+https://docs.github.com/en/webhooks/webhook-events-and-payloads
+https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries
+"""
+
+import hashlib
+from urllib.parse import parse_qs
+
+from builds import constants as C
+from webhooks.forges.base import (
+    ZERO_SHA, Forge, Ignored, Ping, Rejected, BuildRequest, check_sha, get, hmac_hex, parse_json,
+    require, signature_matches,
+)
+
+BUILD_PR_ACTIONS = {"opened", "reopened", "synchronize"}
+
+
+class GitHub(Forge):
+    provider = "github"
+    event_header = "X-GitHub-Event"
+    delivery_headers = ("X-GitHub-Delivery",)
+    recorded_headers = (
+        "X-GitHub-Event", "X-GitHub-Delivery", "X-GitHub-Hook-ID", "X-Hub-Signature-256",
+        "X-Hub-Signature", "Content-Type", "User-Agent",
+    )
+
+    def decode(self, request, body):
+        ctype = request.content_type or ""
+        if ctype == "application/json":
+            return parse_json(body)
+        if ctype == "application/x-www-form-urlencoded":
+            # The hook's "Content type: application/x-www-form-urlencoded"
+            # setting sends the JSON in a `payload` form field.
+            try:
+                form = parse_qs(body.decode("utf-8"), strict_parsing=True, max_num_fields=20)
+            except (UnicodeDecodeError, ValueError):
+                raise Rejected(400, "form body could not be parsed") from None
+            if "payload" not in form:
+                raise Rejected(400, "form body has no payload field")
+            return parse_json(form["payload"][0])
+        raise Rejected(
+            415, f"content type {ctype or '(none)'} is not supported; use application/json"
+        )
+
+    def repository_name(self, payload):
+        return require(payload, "repository", "full_name")
+
+    def authenticate(self, request, body, secret):
+        sha256 = request.headers.get("X-Hub-Signature-256")
+        if sha256 is not None:
+            algo, _, given = sha256.partition("=")
+            if algo != "sha256" or not signature_matches(hmac_hex(secret, body), given):
+                raise Rejected(403, "X-Hub-Signature-256 does not match the repository's webhook secret")
+            return
+        sha1 = request.headers.get("X-Hub-Signature")
+        if sha1 is not None:
+            # Legacy hooks (old GitHub Enterprise) sign with SHA-1 only.
+            algo, _, given = sha1.partition("=")
+            if algo != "sha1" or not signature_matches(hmac_hex(secret, body, hashlib.sha1), given):
+                raise Rejected(403, "X-Hub-Signature does not match the repository's webhook secret")
+            return
+        raise Rejected(401, "no X-Hub-Signature-256 header: set the webhook's secret on GitHub")
+
+    def parse(self, event, payload):
+        if event == "ping":
+            raise Ping("ping: the hook is set up")
+        if event == "push":
+            return self.push(payload)
+        if event == "pull_request":
+            return self.pull_request(payload)
+        raise Ignored(f"{event} events do not trigger builds")
+
+    def push(self, payload):
+        ref = require(payload, "ref")
+        if payload.get("deleted") or payload.get("after") == ZERO_SHA:
+            raise Ignored(f"{ref} was deleted")
+        sha = check_sha(require(payload, "after"))
+        head = payload.get("head_commit") or {}
+        message = get(head, "message")
+        author = get(head, "author", "name") or get(payload, "pusher", "name") or get(payload, "sender", "login")
+        if ref.startswith("refs/heads/"):
+            return BuildRequest(event=C.PUSH, commit=sha, ref=ref, branch=ref[len("refs/heads/"):],
+                                message=message, author=author)
+        if ref.startswith("refs/tags/"):
+            return BuildRequest(event=C.TAG, commit=sha, ref=ref, tag=ref[len("refs/tags/"):],
+                                message=message, author=author)
+        raise Ignored(f"pushes to {ref} do not trigger builds")
+
+    def pull_request(self, payload):
+        action = require(payload, "action")
+        if action not in BUILD_PR_ACTIONS:
+            raise Ignored(f"pull request {action} does not trigger builds")
+        pr = require(payload, "pull_request")
+        number = require(payload, "number") if payload.get("number") else require(pr, "number")
+        head_repo = get(pr, "head", "repo", "full_name")
+        base_repo = get(pr, "base", "repo", "full_name") or get(payload, "repository", "full_name")
+        return BuildRequest(
+            event=C.PULL_REQUEST,
+            commit=check_sha(require(pr, "head", "sha"), "pull_request.head.sha"),
+            ref=f"refs/pull/{int(number)}/head",
+            branch=get(pr, "base", "ref"),
+            message=get(pr, "title"),
+            author=get(pr, "user", "login") or get(payload, "sender", "login"),
+            pr_number=int(number),
+            pr_title=get(pr, "title"),
+            source_branch=get(pr, "head", "ref"),
+            target_branch=get(pr, "base", "ref"),
+            source_repo=head_repo,
+            from_fork=bool(head_repo) and head_repo.lower() != (base_repo or "").lower(),
+        )
+
+    def instructions(self, repository):
+        return {
+            "where": "Settings → Webhooks → Add webhook",
+            "content_type": "application/json",
+            "events": "Just the push event, plus Pull requests (or “Send me everything”)",
+            "secret_field": "Secret",
+        }

@@ -1,0 +1,67 @@
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from builds.models import Job
+from repositories.models import PROVIDER_CHOICES, Repository
+
+ACCEPTED, IGNORED, REJECTED, DUPLICATE, ERROR = "accepted", "ignored", "rejected", "duplicate", "error"
+OUTCOME_CHOICES = [(o, o) for o in (ACCEPTED, IGNORED, REJECTED, DUPLICATE, ERROR)]
+
+# What is kept of a request body: enough to replay a push, bounded for abuse.
+BODY_KEEP_BYTES = 256 * 1024
+REJECTED_BODY_KEEP_BYTES = 8 * 1024
+
+
+class Delivery(models.Model):
+    """One webhook request as Herald received it, whatever became of it."""
+
+    provider = models.CharField(max_length=20, choices=PROVIDER_CHOICES)
+    delivery_id = models.CharField(max_length=100, blank=True, help_text="The forge's delivery id.")
+    event = models.CharField(max_length=100, blank=True)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    outcome = models.CharField(max_length=20, choices=OUTCOME_CHOICES)
+    reason = models.CharField(max_length=500, blank=True)
+    status_code = models.PositiveSmallIntegerField(default=200)
+    repository = models.ForeignKey(
+        Repository, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    repository_name = models.CharField(max_length=255, blank=True, help_text="As named by the payload.")
+    headers = models.JSONField(default=dict, blank=True)
+    body = models.TextField(blank=True)
+    body_size = models.PositiveIntegerField(default=0)
+    body_truncated = models.BooleanField(default=False)
+    jobs = models.ManyToManyField(Job, blank=True, related_name="deliveries")
+    replay_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        verbose_name_plural = "deliveries"
+        constraints = [
+            # A forge redelivering the same id must not build twice; only the
+            # accepted record counts, so a delivery rejected for a wrong
+            # secret can succeed once the secret is fixed.
+            models.UniqueConstraint(
+                "provider", "delivery_id",
+                condition=models.Q(outcome="accepted") & ~models.Q(delivery_id=""),
+                name="delivery_unique_accepted",
+            )
+        ]
+        indexes = [models.Index(fields=["repository", "-received_at"], name="delivery_repo_recent")]
+
+    def __str__(self):
+        return f"{self.provider} {self.event} {self.delivery_id or self.pk}"
+
+    @classmethod
+    def trim(cls, keep=None):
+        """Keep the newest `keep` deliveries per repository (and unmatched)."""
+        keep = keep or settings.HERALD_DELIVERIES_KEPT
+        crowded = (
+            cls.objects.order_by().values("repository").annotate(n=models.Count("id")).filter(n__gt=keep)
+            .values_list("repository", flat=True)
+        )
+        for rid in list(crowded):
+            qs = cls.objects.filter(repository_id=rid).order_by("-received_at", "-id")
+            ids = list(qs.values_list("pk", flat=True)[keep:keep + 5000])
+            if ids:
+                cls.objects.filter(pk__in=ids).delete()
