@@ -38,3 +38,4 @@ EVENT_CHOICES = [
 # Docker labels put on everything a job creates, so the reaper can find it.
 LABEL_JOB = "org.herald-ci.job"
 LABEL_WORKER = "org.herald-ci.worker"
+LABEL_INSTANCE = "org.herald-ci.instance"

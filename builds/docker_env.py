@@ -53,7 +53,7 @@ class DockerEnv:
         self.log = log_writer
         self.supervisor = supervisor
         self.client = None
-        self.labels = {C.LABEL_JOB: str(job.pk), C.LABEL_WORKER: settings.HERALD_HOSTNAME}
+        self.labels = job_labels(job.pk)
         self.images_built = []
 
     # --- lifecycle -----------------------------------------------------------
@@ -115,7 +115,7 @@ class DockerEnv:
 
     def run(self, step, image, script, *, env=None, workspace, network=None):
         self.ensure_image(image)
-        name = f"herald-job-{self.job.pk}-{step}"
+        name = object_name(self.job.pk, step)
         try:
             container = self.client.containers.create(
                 image,
@@ -189,7 +189,7 @@ class DockerEnv:
         # A client of its own with no read timeout: a silent RUN step may
         # take longer than any sensible API timeout.
         api = docker.from_env(timeout=None).api
-        tag = tag or f"herald-job-{self.job.pk}-{step}:latest"
+        tag = tag or f"{object_name(self.job.pk, step)}:latest"
         exclude = None
         dockerignore = os.path.join(context_dir, ".dockerignore")
         if os.path.isfile(dockerignore) and not os.path.islink(dockerignore):
@@ -241,6 +241,21 @@ class DockerEnv:
         return StepResult(exit_code=0)
 
 
+def job_labels(job_id):
+    return {
+        C.LABEL_INSTANCE: settings.HERALD_INSTANCE,
+        C.LABEL_JOB: str(job_id),
+        C.LABEL_WORKER: settings.HERALD_HOSTNAME,
+    }
+
+
+def object_name(job_id, suffix=""):
+    """herald-<instance>-job-<id>[-<suffix>]: predictable, and distinct
+    between installations sharing one Docker engine."""
+    name = f"herald-{settings.HERALD_INSTANCE}-job-{job_id}"
+    return f"{name}-{suffix}" if suffix else name
+
+
 def containment_options():
     """Limits for every build container (milestone 3 makes these configurable)."""
     return {}
@@ -266,7 +281,7 @@ def _split_image(image):
 
 def remove_job_objects(client, job_id):
     """Kill and remove every container and network labelled with the job."""
-    label = f"{C.LABEL_JOB}={job_id}"
+    label = [f"{C.LABEL_INSTANCE}={settings.HERALD_INSTANCE}", f"{C.LABEL_JOB}={job_id}"]
     for c in client.containers.list(all=True, filters={"label": label}):
         try:
             c.remove(force=True, v=True)

@@ -156,4 +156,5 @@ class LogWriter:
 
     def note(self, text):
         """A line from Herald itself, set apart from the build's output."""
-        self.write(f"\033[1;36m[herald]\033[0m {text}\n")
+        start = "\n" if self._line_len else ""  # the build's last line had no newline
+        self.write(f"{start}\033[1;36m[herald]\033[0m {text}\n")

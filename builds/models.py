@@ -50,6 +50,12 @@ class Job(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="restarts"
     )
     triggered_by = models.CharField(max_length=150, blank=True)
+    # Matrix builds: the job that read the pipeline expands it into siblings
+    # that point back at it; `matrix` is this job's combination.
+    group = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="matrix_jobs"
+    )
+    matrix = models.JSONField(default=dict, blank=True)
 
     objects = JobQuerySet.as_manager()
 
@@ -135,6 +141,33 @@ def job_finished(job):
     from builds.scheduling import job_done
 
     job_done(job)
+
+
+class JobStep(models.Model):
+    """One step of a job's pipeline; its section of the log starts at
+    `first_seq` (the writer flushes at step boundaries)."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="steps")
+    number = models.PositiveIntegerField()
+    name = models.CharField(max_length=100)
+    status = models.CharField(max_length=20, choices=C.STATUS_CHOICES, default=C.QUEUED)
+    exit_code = models.IntegerField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    first_seq = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "number"]
+        constraints = [models.UniqueConstraint("job", "number", name="jobstep_unique_number")]
+
+    def __str__(self):
+        return f"{self.job_id}:{self.number} {self.name}"
+
+    @property
+    def duration(self):
+        if not self.started_at:
+            return None
+        return (self.finished_at or timezone.now()) - self.started_at
 
 
 class LogChunk(models.Model):

@@ -66,13 +66,17 @@ def sweep_local():
     are no longer running here."""
     from builds.docker_env import docker_client, remove_job_objects
     from builds.errors import DockerUnavailable
-    from builds.runner import remove_workspace, workspace_for
+    from builds.runner import remove_workspace
 
     try:
         client = docker_client(timeout=30)
     except DockerUnavailable:
         return
-    mine = [C.LABEL_JOB, f"{C.LABEL_WORKER}={settings.HERALD_HOSTNAME}"]
+    mine = [
+        C.LABEL_JOB,
+        f"{C.LABEL_INSTANCE}={settings.HERALD_INSTANCE}",
+        f"{C.LABEL_WORKER}={settings.HERALD_HOSTNAME}",
+    ]
     try:
         # List first, then ask which jobs run here: a job's containers and
         # workspace are only made after its claim, so anything we saw that

@@ -2,6 +2,7 @@
 that work for `make run` (SQLite under ./data, the ORM broker, local Docker)."""
 
 import os
+import secrets
 import socket
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -143,6 +144,12 @@ LOGGING = {
 # --- Herald -----------------------------------------------------------------
 
 HERALD_HOSTNAME = envstr("HERALD_HOSTNAME") or socket.gethostname()
+# Names this installation's containers, networks and images on a Docker
+# engine that may be shared (another Herald, a test run): kept in the data
+# dir, the same for every process of one installation.
+HERALD_INSTANCE = persistent_secret(
+    "HERALD_INSTANCE", DATA_DIR / "instance_id", lambda: secrets.token_hex(4)
+)
 # file:// and local-path clone URLs let anyone who can register a repository
 # read the server's disk; only for single-user setups and tests.
 HERALD_ALLOW_LOCAL_CLONES = envbool("HERALD_ALLOW_LOCAL_CLONES", False)

@@ -1,0 +1,57 @@
+# Herald CI — `make run` and `make test` set everything up themselves.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+DATA ?= $(CURDIR)/data
+export HERALD_DATA_DIR ?= $(DATA)
+PYTEST_ARGS ?=
+
+.PHONY: run test test-sqlite test-postgres bench setup setup-test clean
+
+$(VENV)/.run-deps: requirements.txt
+	scripts/bootstrap.sh run
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.test-deps: $(VENV)/.run-deps requirements-dev.txt
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+setup: $(VENV)/.run-deps
+	scripts/ensure-docker.sh
+	$(PY) manage.py migrate --noinput -v0
+	$(PY) manage.py collectstatic --noinput -v0
+
+## Run the web server and a build worker on SQLite (data in ./data).
+run: setup
+	@$(PY) manage.py ensureadmin
+	HERALD_ALLOW_LOCAL_CLONES=$${HERALD_ALLOW_LOCAL_CLONES:-1} $(PY) manage.py serve
+
+setup-test: $(VENV)/.test-deps
+	scripts/bootstrap.sh test
+	scripts/ensure-docker.sh
+
+## The whole suite, on SQLite and then on PostgreSQL (Docker and browser included).
+test: setup-test
+	$(MAKE) --no-print-directory test-sqlite test-postgres
+
+test-sqlite: setup-test
+	HERALD_DATA_DIR=$(DATA)/test-sqlite HERALD_REDIS_URL= DATABASE_URL= \
+	  HERALD_TEST_REDIS_URL=$$(scripts/redis.sh start) \
+	  $(PY) -m pytest $(PYTEST_ARGS)
+
+# Browser tests drive the same pages whatever the database; they run once, above.
+test-postgres: setup-test
+	HERALD_DATA_DIR=$(DATA)/test-postgres HERALD_REDIS_URL= \
+	  DATABASE_URL=$$(scripts/postgres.sh start) \
+	  $(PY) -m pytest -m "not browser" $(PYTEST_ARGS)
+
+## Benchmarks: print figures, assert nothing.
+bench: setup-test
+	HERALD_DATA_DIR=$(DATA)/bench $(PY) bench/run.py $(BENCH_ARGS)
+
+clean:
+	-scripts/postgres.sh stop
+	-scripts/redis.sh stop
+	rm -rf $(DATA)/test-* $(DATA)/bench

@@ -1,0 +1,70 @@
+import json
+import subprocess
+
+import pytest
+
+from tests.support import GitRepo, LiveHerald, ensure_test_image, require_docker
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    client = require_docker()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def test_image(docker_client):
+    return ensure_test_image(docker_client)
+
+
+@pytest.fixture(autouse=True)
+def herald_settings(settings, tmp_path):
+    settings.WORKSPACE_DIR = tmp_path / "workspaces"
+    settings.HERALD_ALLOW_LOCAL_CLONES = True
+    return settings
+
+
+@pytest.fixture
+def git_repo(tmp_path):
+    counter = [0]
+
+    def make(name="src", branch="main"):
+        counter[0] += 1
+        return GitRepo(tmp_path / f"{name}-{counter[0]}", branch=branch)
+
+    return make
+
+
+@pytest.fixture
+def make_repository(db):
+    from repositories.models import Repository
+
+    def make(full_name="acme/widgets", clone_url="https://example.com/acme/widgets.git", **kw):
+        kw.setdefault("webhook_secret", "s3cret")
+        kw.setdefault("private", False)
+        return Repository.objects.create(full_name=full_name, clone_url=clone_url, **kw)
+
+    return make
+
+
+@pytest.fixture
+def live_herald(tmp_path, docker_client, test_image):
+    """A started Herald; on teardown, also checks it left no container behind."""
+    started = []
+
+    def start(**env):
+        herald = LiveHerald(tmp_path / f"live{len(started)}", env=env).start()
+        started.append(herald)
+        return herald
+
+    yield start
+    for herald in started:
+        herald.stop()
+        instance_file = herald.dir / "data" / "instance_id"
+        if instance_file.exists():
+            instance = instance_file.read_text().strip()
+            left = docker_client.containers.list(all=True, filters={"label": f"org.herald-ci.instance={instance}"})
+            for c in left:
+                c.remove(force=True)
+            assert not left, f"containers left behind: {[c.name for c in left]}"

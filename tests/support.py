@@ -1,0 +1,295 @@
+"""Test helpers: real git repositories, a locally built image, signed
+webhooks, and a whole Herald (server + worker) in subprocesses."""
+
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+TEST_IMAGE = "herald-test/busybox:latest"
+
+
+# --- Docker ------------------------------------------------------------------
+
+def require_docker():
+    """A Docker client, or a loud failure saying what to install."""
+    import docker
+    import pytest
+
+    try:
+        client = docker.from_env(timeout=30)
+        client.ping()
+        return client
+    except Exception as e:
+        pytest.fail(
+            "No Docker engine answers (%s). Install Debian's docker.io and start it "
+            "(`make test` does both: scripts/ensure-docker.sh)." % e,
+            pytrace=False,
+        )
+
+
+def ensure_test_image(client):
+    """herald-test/busybox, built from Debian's busybox-static: no registry."""
+    import docker
+    import pytest
+
+    try:
+        client.images.get(TEST_IMAGE)
+        return TEST_IMAGE
+    except docker.errors.ImageNotFound:
+        pass
+    busybox = shutil.which("busybox") or "/bin/busybox"
+    if not os.path.exists(busybox):
+        pytest.fail("busybox is missing: apt-get install busybox-static (make test installs it)", pytrace=False)
+    out = subprocess.run(["file", "-L", busybox], capture_output=True, text=True).stdout if shutil.which("file") else ""
+    if out and "statically linked" not in out:
+        pytest.fail(f"{busybox} is not static: apt-get install busybox-static", pytrace=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "rootfs"
+        for d in ("bin", "tmp", "etc", "root", "repo", "usr/bin"):
+            (root / d).mkdir(parents=True, exist_ok=True)
+        shutil.copy2(busybox, root / "bin" / "busybox")
+        applets = subprocess.run([busybox, "--list"], capture_output=True, text=True, check=True).stdout.split()
+        for applet in applets:
+            if applet != "busybox":
+                (root / "bin" / applet).symlink_to("busybox")
+        (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n")
+        (root / "etc" / "group").write_text("root:x:0:\nnogroup:x:65534:\n")
+        (root / "tmp").chmod(0o1777)
+        tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
+        subprocess.run(
+            ["docker", "import", "--change", "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+             "-", TEST_IMAGE],
+            stdin=tar.stdout, check=True, capture_output=True,
+        )
+        tar.wait()
+    return TEST_IMAGE
+
+
+# --- git -----------------------------------------------------------------------
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Ada Tester", "GIT_AUTHOR_EMAIL": "ada@example.com",
+    "GIT_COMMITTER_NAME": "Ada Tester", "GIT_COMMITTER_EMAIL": "ada@example.com",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+def git(cwd, *args):
+    env = {**os.environ, **GIT_ENV}
+    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout.strip()
+
+
+class GitRepo:
+    """A real repository in a folder, cloned by Herald over file://."""
+
+    def __init__(self, path, branch="main"):
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        git(self.path, "init", "-q", "-b", branch)
+        self.branch = branch
+
+    @property
+    def url(self):
+        return f"file://{self.path}"
+
+    def commit(self, files, message="change"):
+        for name, content in files.items():
+            p = self.path / name
+            p.parent.mkdir(parents=True, exist_ok=True)
+            if content is None:
+                p.unlink(missing_ok=True)
+            else:
+                p.write_text(content) if isinstance(content, str) else p.write_bytes(content)
+        git(self.path, "add", "-A")
+        git(self.path, "commit", "-q", "--allow-empty", "-m", message)
+        return git(self.path, "rev-parse", "HEAD")
+
+    def checkout(self, branch, create=False):
+        git(self.path, "checkout", "-q", *(["-b"] if create else []), branch)
+
+    def tag(self, name):
+        git(self.path, "tag", name)
+        return git(self.path, "rev-parse", "HEAD")
+
+
+def herald_yml(*commands, image=TEST_IMAGE):
+    return "image: %s\ncommands:\n%s" % (image, "".join(f"  - {json.dumps(c)}\n" for c in commands))
+
+
+# --- webhooks --------------------------------------------------------------------
+
+def fixture(provider, name):
+    return json.loads((FIXTURES / provider / f"{name}.json").read_text())
+
+
+def github_push(full_name, sha, branch="main", message="Initial commit", base="push__new_branch"):
+    """GitHub's documented push payload, pointed at our repository and commit."""
+    payload = fixture("github", base)
+    payload["ref"] = f"refs/heads/{branch}"
+    payload["after"] = sha
+    payload["repository"]["full_name"] = full_name
+    payload["repository"]["name"] = full_name.split("/")[-1]
+    if payload.get("head_commit"):
+        payload["head_commit"]["id"] = sha
+        payload["head_commit"]["message"] = message
+        payload["commits"][-1]["id"] = sha
+        payload["commits"][-1]["message"] = message
+    return payload
+
+
+def github_signature(secret, body):
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def github_headers(secret, body, event="push", delivery=None):
+    return {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+        "X-Hub-Signature-256": github_signature(secret, body),
+        "User-Agent": "GitHub-Hookshot/044aadd",
+    }
+
+
+# --- a whole Herald in subprocesses ------------------------------------------------
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _postgres_url_for(db_name):
+    base = os.environ["DATABASE_URL"]
+    head, _, _ = base.rpartition("/")
+    return f"{head}/{db_name}"
+
+
+class LiveHerald:
+    """`manage.py serve` (gunicorn + qcluster) on a fresh database, as a
+    user runs it; talks to it over HTTP only."""
+
+    def __init__(self, tmp_path, env=None):
+        self.dir = Path(tmp_path) / "herald"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "HERALD_DATA_DIR": str(self.dir / "data"),
+            "HERALD_BASE_URL": self.url,
+            "HERALD_ALLOW_LOCAL_CLONES": "1",
+            "HERALD_LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        }
+        self.pg_db = None
+        if os.environ.get("DATABASE_URL", "").startswith("postgres"):
+            self.pg_db = "herald_e2e_" + uuid.uuid4().hex[:10]
+            self._pg("CREATE DATABASE %s" % self.pg_db)
+            self.env["DATABASE_URL"] = _postgres_url_for(self.pg_db)
+        else:
+            self.env["DATABASE_URL"] = f"sqlite:///{self.dir / 'herald.sqlite3'}"
+        self.proc = None
+        self.log_path = self.dir / "serve.log"
+
+    def _pg(self, sql):
+        import psycopg
+
+        with psycopg.connect(_postgres_url_for("postgres"), autocommit=True) as conn:
+            conn.execute(sql)
+
+    def manage(self, *args, input=None):
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), *args], cwd=ROOT, env=self.env,
+            capture_output=True, text=True, input=input, timeout=120,
+        )
+        if result.returncode:
+            raise AssertionError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result.stdout
+
+    def start(self):
+        self.manage("migrate", "--noinput", "-v0")
+        self._log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), "serve", "--bind", f"127.0.0.1:{self.port}"],
+            cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("herald serve exited:\n" + self.log_path.read_text())
+            try:
+                if requests.get(self.url + "/api/jobs/0/", timeout=1).status_code in (401, 404):
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise AssertionError("herald serve did not answer in 60 s:\n" + self.log_path.read_text())
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()  # serve stops its children in order
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, 9)
+                self.proc.wait(10)
+        if self.pg_db:
+            for _ in range(20):
+                try:
+                    self._pg("DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.pg_db)
+                    break
+                except Exception:
+                    time.sleep(0.5)
+
+    def add_repo(self, full_name, clone_url, secret="s3cret", provider="github", public=True):
+        args = ["addrepo", full_name, "--clone-url", clone_url, "--provider", provider, "--secret", secret]
+        if public:
+            args.append("--public")
+        return self.manage(*args)
+
+    def post(self, path, body, headers):
+        return requests.post(self.url + path, data=body, headers=headers, timeout=30)
+
+    def push_github(self, full_name, sha, secret="s3cret", branch="main", message="change", delivery=None):
+        body = json.dumps(github_push(full_name, sha, branch=branch, message=message)).encode()
+        return self.post("/webhooks/github/", body, github_headers(secret, body, delivery=delivery))
+
+    def get_json(self, path):
+        r = requests.get(self.url + path, timeout=10)
+        r.raise_for_status()
+        return r.json()
+
+    def job(self, job_id):
+        r = requests.get(f"{self.url}/api/jobs/{job_id}/", timeout=10)
+        r.raise_for_status()
+        return r.json()
+
+    def wait_job(self, job_id, statuses=("success", "failed", "errored", "cancelled", "timed_out", "skipped"),
+                 timeout=90):
+        deadline = time.monotonic() + timeout
+        job = None
+        while time.monotonic() < deadline:
+            job = self.job(job_id)
+            if job["status"] in statuses:
+                return job
+            time.sleep(0.1)
+        raise AssertionError(f"job {job_id} still {job and job['status']} after {timeout} s\n"
+                             + self.log_path.read_text()[-5000:])
+
+    def log_text(self, job_id):
+        return requests.get(f"{self.url}/jobs/{job_id}/log.txt", timeout=30).text
