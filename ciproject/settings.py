@@ -138,6 +138,8 @@ LOGGING = {
         "docker": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
         "git": {"level": "WARNING"},
+        # "Enqueued [herald] 12" for every webhook is noise at this level.
+        "django-q": {"level": envstr("HERALD_QUEUE_LOG_LEVEL") or "WARNING"},
     },
 }
 
