@@ -188,7 +188,10 @@ HERALD_REDIS_URL = envstr("HERALD_REDIS_URL")
 # the timeout or the ORM broker hands a still-running build to a second worker.
 _task_timeout = HERALD_MAX_TIMEOUT_MINUTES * 60 + 600
 Q_CLUSTER = {
-    "name": "herald",
+    # Every machine of one installation must use the same name (and the same
+    # SECRET_KEY: tasks are signed with it); two installations sharing a
+    # Redis need different names.
+    "name": envstr("HERALD_QUEUE_NAME") or "herald",
     # One spare worker so short tasks (reaper, forge status posts) never wait
     # behind builds; the runner enforces HERALD_CONCURRENCY itself.
     "workers": HERALD_CONCURRENCY + 1,
@@ -226,3 +229,4 @@ HERALD_GITLAB_CLIENT_ID = envstr("HERALD_GITLAB_CLIENT_ID") or ""
 HERALD_GITLAB_CLIENT_SECRET = envstr("HERALD_GITLAB_CLIENT_SECRET") or ""
 HERALD_BITBUCKET_URL = (envstr("HERALD_BITBUCKET_URL") or "https://bitbucket.org").rstrip("/")
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+FORMS_URLFIELD_ASSUME_HTTPS = True

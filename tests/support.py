@@ -195,6 +195,8 @@ class LiveHerald:
             "HERALD_ALLOW_LOCAL_CLONES": "1",
             "HERALD_LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
+            # Its own queue, should a Redis be shared with other test runs.
+            "HERALD_QUEUE_NAME": "herald-test-" + uuid.uuid4().hex[:8],
             **(env or {}),
         }
         self.pg_db = None
