@@ -229,4 +229,3 @@ HERALD_GITLAB_CLIENT_ID = envstr("HERALD_GITLAB_CLIENT_ID") or ""
 HERALD_GITLAB_CLIENT_SECRET = envstr("HERALD_GITLAB_CLIENT_SECRET") or ""
 HERALD_BITBUCKET_URL = (envstr("HERALD_BITBUCKET_URL") or "https://bitbucket.org").rstrip("/")
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
-FORMS_URLFIELD_ASSUME_HTTPS = True
