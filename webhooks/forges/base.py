@@ -225,4 +225,4 @@ class Forge:
                 if not signature_matches(hmac_hex(secret, body), given):
                     raise Rejected(403, f"{header} does not match the repository's webhook secret")
                 return
-        raise Rejected(401, f"no {headers[0]} header: set the webhook's secret on the forge")
+        raise Rejected(401, f"no {' or '.join(headers)} header: set the webhook's secret on the forge")
