@@ -64,7 +64,10 @@ class Receiver:
         if not self.event:
             raise Rejected(400, f"no {self.forge.event_header} header")
         payload = self.forge.decode(self.request, self.body)
-        self.repository_name = str(self.forge.repository_name(payload))[:255]
+        name = self.untrusted(self.forge.repository_name, payload)
+        if not isinstance(name, str):
+            raise Rejected(400, "payload repository name is not a string")
+        self.repository_name = name[:255]
         self.repository = Repository.objects.by_name(self.forge.provider, self.repository_name).first()
         if self.repository is None:
             raise Rejected(404, f"repository {self.repository_name} is not registered in Herald")
@@ -77,7 +80,7 @@ class Receiver:
             if earlier is not None:
                 return self.answer(M.DUPLICATE, f"delivery {self.delivery_id} was already received",
                                    200, jobs=list(earlier.jobs.values_list("pk", flat=True)))
-        builds = self.forge.parse(self.event, payload)
+        builds = self.untrusted(self.forge.parse, self.event, payload)
         if not self.repository.active:
             raise Ignored(f"{self.repository.full_name} is inactive in Herald")
         if not isinstance(builds, list):
@@ -86,6 +89,16 @@ class Receiver:
         if not builds:
             raise Ignored("the commit message asks to skip CI")
         return self.accept(builds)
+
+    @staticmethod
+    def untrusted(parse, *args):
+        # Payload fields of an unexpected type (a number where a name
+        # belongs, a list for an object) are the sender's mistake: answer
+        # 400, not 500.
+        try:
+            return parse(*args)
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError) as e:
+            raise Rejected(400, f"payload has an unexpected shape ({type(e).__name__}: {e})"[:300]) from None
 
     def authenticate(self):
         if self.replay_of is not None and not self.replay_of.authenticated:

@@ -226,3 +226,37 @@ def test_the_secret_is_never_stored(client, repo_for, flavor):
 def test_only_post_is_accepted(client, flavor):
     r = client.get(f"/webhooks/{provider_of(flavor)}/")
     assert r.status_code == 405 and r.json()["reason"]
+
+
+def _mutations(value, path=()):
+    """Every field of a payload, in turn, replaced by values of the wrong type."""
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            yield path + (key,)
+            yield from _mutations(inner, path + (key,))
+
+
+@pytest.mark.parametrize("flavor,kind", [(f, k) for f in FLAVORS for k in ("push", "pr")])
+def test_payload_fields_of_the_wrong_type_never_cause_a_500(client, repo_for, flavor, kind):
+    from tests.webhooks.forge_kit import PR, aim_pr
+    import copy
+
+    repo_for(flavor)
+    if kind == "push":
+        event, name = PUSH[flavor]
+        base = aim_push(flavor, name, REPO, SHA)
+    else:
+        event, name = PR[flavor]["opened"]
+        base = aim_pr(flavor, name, REPO, SHA)
+    paths = [p for p in _mutations(base) if len(p) <= 3]
+    for path in paths:
+        for wrong in (12345, ["x"], None):
+            p = copy.deepcopy(base)
+            target = p
+            for key in path[:-1]:
+                target = target[key]
+            target[path[-1]] = wrong
+            r = post(client, flavor, p, event)
+            assert r.status_code != 500, (path, wrong, r.content)
+            assert r.json().get("reason") or r.status_code == 202, (path, wrong, r.content)
+    assert not Delivery.objects.filter(outcome="error").exists()

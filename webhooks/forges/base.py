@@ -69,6 +69,16 @@ class BuildRequest:
     dedupe: bool = True
     extra: dict = field(default_factory=dict)
 
+    TEXT_FIELDS = ("ref", "branch", "tag", "message", "author", "pr_title", "source_branch", "target_branch",
+                   "source_repo", "source_url")
+
+    def __post_init__(self):
+        # Payload text of another type (a number, an object) is dropped
+        # rather than stored as its Python repr.
+        for name in self.TEXT_FIELDS:
+            if not isinstance(getattr(self, name), str):
+                setattr(self, name, "")
+
     def job_fields(self):
         fields = {
             "event": self.event, "commit": self.commit, "ref": self.ref, "branch": self.branch,
