@@ -3,10 +3,14 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from builds import api, views
+from webhooks import pages as webhook_pages
 from webhooks import views as webhook_views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    # Before "repository": its <path:> would swallow the "/deliveries" suffix.
+    path("repos/<path:full_name>/deliveries/", webhook_pages.deliveries, name="repository-deliveries"),
+    path("deliveries/<int:delivery_id>/replay", webhook_pages.replay_delivery, name="delivery-replay"),
     path("repos/<path:full_name>/", views.repository, name="repository"),
     path("jobs/<int:job_id>/", views.job, name="job"),
     path("jobs/<int:job_id>/log.txt", views.job_log_txt, name="job-log-txt"),
