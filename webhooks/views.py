@@ -127,7 +127,7 @@ class Receiver:
                     job, created = create_job(self.repository, dedupe_seconds=dedupe, **build.job_fields())
                     (jobs if created else twins).append(job)
                 outcome = M.ACCEPTED if jobs else M.DUPLICATE
-                reason = "" if jobs else f"same push as job #{twins[0].number}, received moments ago"
+                reason = "" if jobs else self.duplicate_reason(twins[0])
                 status = 202 if jobs else 200
                 delivery = self.record(outcome, reason, status)
                 # One INSERT, where jobs.add() would SELECT first.
@@ -146,6 +146,15 @@ class Receiver:
         if reason:
             body["reason"] = reason
         return JsonResponse(body, status=status)
+
+    def duplicate_reason(self, twin):
+        # Only on this rare path: was it the same delivery, or a new one for
+        # the same push (a forge retry with a fresh id, a second hook)?
+        if self.delivery_id and M.Delivery.objects.filter(
+            provider=self.forge.provider, delivery_id=self.delivery_id, outcome=M.ACCEPTED
+        ).exists():
+            return f"delivery {self.delivery_id} was already received"
+        return f"same push as job #{twin.number}, received moments ago"
 
     def record(self, outcome, reason, status_code):
         keep = M.BODY_KEEP_BYTES if outcome in (M.ACCEPTED, M.DUPLICATE, M.IGNORED) else M.REJECTED_BODY_KEEP_BYTES
