@@ -56,7 +56,7 @@ def _state(provider, status):
     return client_class(provider).STATES.get(status, "error")
 
 
-def enqueue(status_id, delay=0):
+def enqueue(status_id, delay=0, attempt=0):
     from django_q.tasks import async_task, schedule
 
     if delay <= 0:
@@ -69,7 +69,7 @@ def enqueue(status_id, delay=0):
 
     # A ONCE schedule runs the task at next_run and is deleted afterwards.
     schedule(TASK, status_id, schedule_type=Schedule.ONCE, repeats=-1,
-             next_run=timezone.now() + timedelta(seconds=delay), name=f"herald-status-{status_id}-retry")
+             next_run=timezone.now() + timedelta(seconds=delay), name=f"herald-status-{status_id}-retry-{attempt}")
 
 
 def context_for(job):

@@ -45,12 +45,20 @@ def post_commit_status(status_id):
         if e.retry_after:
             delay = max(delay, min(e.retry_after, 3600))
         _finish(row, CommitStatus.RETRYING, f"{e}; retrying in {delay} s", e.status)
-        commit_status.enqueue(row.pk, delay=delay)
+        commit_status.enqueue(row.pk, delay=delay, attempt=row.attempts)
         return f"retrying in {delay} s"
     except ForgeError as e:
         return _finish(row, CommitStatus.FAILED, str(e), e.status)
     row.sent_at = timezone.now()
-    return _finish(row, CommitStatus.SENT, "", 201)
+    outcome = _finish(row, CommitStatus.SENT, "", 201)
+    # Two workers may have posted an older and a newer state at the same
+    # moment, the older landing last: post the newest again.
+    newer = CommitStatus.objects.filter(job=job, rank__gt=row.rank, outcome=CommitStatus.SENT).order_by("-rank", "-id")
+    newest = newer.first()
+    if newest is not None and CommitStatus.objects.filter(pk=newest.pk, outcome=CommitStatus.SENT).update(
+            outcome=CommitStatus.QUEUED):
+        commit_status.enqueue(newest.pk)
+    return outcome
 
 
 def _finish(row, outcome, error, code=None):
