@@ -138,6 +138,8 @@ LOGGING = {
         "docker": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
         "git": {"level": "WARNING"},
+        # "Enqueued [herald] 12" for every webhook is noise at this level.
+        "django-q": {"level": envstr("HERALD_QUEUE_LOG_LEVEL") or "WARNING"},
     },
 }
 
@@ -186,7 +188,10 @@ HERALD_REDIS_URL = envstr("HERALD_REDIS_URL")
 # the timeout or the ORM broker hands a still-running build to a second worker.
 _task_timeout = HERALD_MAX_TIMEOUT_MINUTES * 60 + 600
 Q_CLUSTER = {
-    "name": "herald",
+    # Every machine of one installation must use the same name (and the same
+    # SECRET_KEY: tasks are signed with it); two installations sharing a
+    # Redis need different names.
+    "name": envstr("HERALD_QUEUE_NAME") or "herald",
     # One spare worker so short tasks (reaper, forge status posts) never wait
     # behind builds; the runner enforces HERALD_CONCURRENCY itself.
     "workers": HERALD_CONCURRENCY + 1,

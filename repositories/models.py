@@ -4,7 +4,7 @@ import secrets
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.db.models import F
 from django.db.models.functions import Lower
 
@@ -158,9 +158,20 @@ class Repository(models.Model):
         concurrent webhooks are serialised here and never share a number.
         """
         assert not transaction.get_autocommit(), "call inside transaction.atomic()"
-        Repository.objects.filter(pk=self.pk).update(job_counter=F("job_counter") + 1)
-        self.job_counter = Repository.objects.values_list("job_counter", flat=True).get(pk=self.pk)
+        table = connection.ops.quote_name(Repository._meta.db_table)
+        with connection.cursor() as cursor:
+            # One round trip: both SQLite (3.35+) and PostgreSQL do RETURNING.
+            cursor.execute(
+                f"UPDATE {table} SET job_counter = job_counter + 1 WHERE id = %s RETURNING job_counter",
+                [self.pk],
+            )
+            self.job_counter = cursor.fetchone()[0]
         return self.job_counter
+
+    def release_job_number(self, number):
+        """Give back the number just reserved (same transaction, lock held)."""
+        Repository.objects.filter(pk=self.pk, job_counter=number).update(job_counter=F("job_counter") - 1)
+        self.job_counter = number - 1
 
     def webhook_url(self):
         return f"{settings.HERALD_BASE_URL}/webhooks/{self.provider}/"

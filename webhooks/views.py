@@ -69,13 +69,6 @@ class Receiver:
             raise Rejected(404, f"repository {self.repository_name} is not registered in Herald")
         # Nothing in the payload is trusted before this line.
         self.forge.authenticate(self.request, self.body, self.repository.webhook_secret)
-        if self.delivery_id:
-            earlier = M.Delivery.objects.filter(
-                provider=self.forge.provider, delivery_id=self.delivery_id, outcome=M.ACCEPTED
-            ).first()
-            if earlier is not None:
-                return self.answer(M.DUPLICATE, f"delivery {self.delivery_id} was already received",
-                                   200, jobs=list(earlier.jobs.values_list("pk", flat=True)))
         build = self.forge.parse(self.event, payload)
         if not self.repository.active:
             raise Ignored(f"{self.repository.full_name} is inactive in Herald")
@@ -106,10 +99,15 @@ class Receiver:
                 outcome = M.ACCEPTED if created else M.DUPLICATE
                 reason = "" if created else f"same push as job #{job.number}, received moments ago"
                 delivery = self.record(outcome, reason, 202 if created else 200)
-                delivery.jobs.add(job)
+                M.Delivery.jobs.through.objects.create(delivery=delivery, job=job)
         except IntegrityError:
-            # The same delivery id arrived concurrently and won the race.
-            return self.answer(M.DUPLICATE, f"delivery {self.delivery_id} was already received", 200)
+            # A redelivery of an id already accepted (the partial unique
+            # constraint): rolled back whole, answered with the first jobs.
+            earlier = M.Delivery.objects.filter(
+                provider=self.forge.provider, delivery_id=self.delivery_id, outcome=M.ACCEPTED
+            ).first()
+            jobs = list(earlier.jobs.values_list("pk", flat=True)) if earlier else []
+            return self.answer(M.DUPLICATE, f"delivery {self.delivery_id} was already received", 200, jobs=jobs)
         body = {"delivery": delivery.pk, "outcome": outcome, "jobs": [job.pk]}
         if reason:
             body["reason"] = reason
