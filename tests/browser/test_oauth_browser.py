@@ -73,8 +73,10 @@ def test_sign_in_enable_push_and_see_statuses_on_github(live_herald, git_repo, f
 
     statuses = wait_for(lambda: (lambda s: s if s and s[-1]["state"] == "success" else None)(
         fake.statuses("octocat/widgets")), timeout=60, what="the success status")
-    assert statuses[0]["state"] == "pending"
-    assert [s["state"] for s in statuses] == ["pending", "pending", "success"]
+    states = [s["state"] for s in statuses]
+    assert states[0] == "pending" and states[-1] == "success" and set(states) == {"pending", "success"}
+    assert [s["description"] for s in statuses][:2] == [f"Build #{job['number']} is queued",
+                                                       f"Build #{job['number']} is running"]
     assert all(s["target_url"] == f"{herald.url}/jobs/{job_id}/" for s in statuses)
     assert statuses[-1]["description"].startswith(f"Build #{job['number']} passed in ")
     assert all(r.path.endswith(f"/statuses/{sha}") for r in fake.received("POST", "/statuses/"))

@@ -60,7 +60,9 @@ def test_a_rate_limited_forge_gets_the_status_later(live_herald, git_repo, fake)
     # The retries are django-q2 schedules (its scheduler runs about every 30 s).
     rows = wait_for(lambda: (lambda r: r if r[-1]["outcome"] == "sent" else None)(commit_statuses(herald, job_id)),
                     timeout=120, what="the retried success status")
-    assert rows[-1]["job_status"] == "success" and rows[-1]["attempts"] == 2
+    # At least one refused attempt, one accepted (and one more if an older state
+    # landed after it and the newest was posted again).
+    assert rows[-1]["job_status"] == "success" and rows[-1]["attempts"] >= 2
     assert "rate limit" not in rows[-1]["last_error"]
     assert fake.statuses("octocat/widgets")[-1]["state"] == "success"
     # Older states retried later never overwrite the newer one on the forge.
