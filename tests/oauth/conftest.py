@@ -6,13 +6,6 @@ import requests
 from tests.forge_api.server import FakeGitHub
 
 
-@pytest.fixture(autouse=True)
-def plain_static_files(settings):
-    # Pages are rendered here without `collectstatic` having run.
-    settings.STORAGES = {**settings.STORAGES, "staticfiles": {
-        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
-
-
 @pytest.fixture
 def fake_github(settings):
     fake = FakeGitHub().start()

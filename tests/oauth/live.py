@@ -6,13 +6,6 @@ import time
 import requests
 
 
-def prepare(herald):
-    # Pages use {% static %}, which needs collectstatic's manifest; done
-    # before any page is rendered, so every web worker loads it.
-    herald.manage("collectstatic", "--noinput", "-v0")
-    return herald
-
-
 def sign_in(herald):
     """Sign in through the fake GitHub with a plain HTTP session (as a browser would)."""
     s = requests.Session()
