@@ -97,6 +97,7 @@ class Runner:
             fetch_commit(
                 job.source_url or self.repository.clone_url, job.commit, workspace,
                 ref=job.ref, log=writer, timeout=max(30, int(supervisor.deadline - time.monotonic())),
+                env=self.repository.clone_env() if not job.source_url else None,
             )
             supervisor.tick()
             pipeline = load_pipeline(workspace)

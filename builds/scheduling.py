@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from builds import constants as C
 from builds.models import Job
+from repositories.commit_status import job_changed
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ def create_job(repository, *, event, commit, ref="", branch="", tag="", message=
     if repository.auto_cancel:
         auto_cancel_older(job)
     enqueue_in_transaction()
+    job_changed(job)
     return job, True
 
 

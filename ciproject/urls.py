@@ -1,8 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from builds import api, views
+from repositories import views as repository_views
 from webhooks import pages as webhook_pages
 from webhooks import views as webhook_views
 
@@ -24,5 +25,12 @@ urlpatterns = [
     path("api/repos/<path:full_name>/jobs/", api.repo_jobs, name="api-repo-jobs"),
     path("login/", auth_views.LoginView.as_view(template_name="login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("account/repositories/", repository_views.forge_repositories, name="forge-repositories"),
+    path("account/repositories/<str:provider>/enable", repository_views.forge_repository_enable,
+         name="forge-repository-enable"),
+    path("account/repositories/<str:provider>/disable", repository_views.forge_repository_disable,
+         name="forge-repository-disable"),
+    # django-allauth: /accounts/<forge>/login/ and …/login/callback/ (OAuth).
+    path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
 ]
