@@ -19,6 +19,11 @@ RANKS = {"queued": 0, "running": 1}
 
 def job_changed(job):
     """Called by builds when a job is created, claimed or finished."""
+    # The repository is loaded with the job wherever this is called: most
+    # repositories (added by hand) have no forge account, and then this
+    # costs nothing on the webhook's hot path.
+    if not getattr(job.repository, "enabled_by_id", None):
+        return
     status = job.status
     try:
         transaction.on_commit(lambda: _record_and_enqueue(job, status))
