@@ -379,7 +379,7 @@ class DockerEnv:
         api = docker.from_env(timeout=None).api
         tag = f"{object_name(self.job.pk, f'image-{key}')}:latest"
         params = {"t": tag, "rm": True, "forcerm": True, "pull": False, "dockerfile": dockerfile,
-                  "labels": json.dumps(self._labels("image")), "networkmode": self.network()}
+                  "labels": json.dumps(job_labels(self.job.pk)), "networkmode": self.network()}
         params.update(build_limits())
         try:
             # The low-level call, so the response can be shut down on cancel

@@ -198,11 +198,11 @@ class _Checker:
         if key not in mapping:
             return []
         value = mapping[key]
-        if allow_scalar and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        # Scalars are taken as written: `commands: [true]` runs `true`, and
+        # `[3.10]` stays "3.10".
+        if allow_scalar and isinstance(value, (str, int, float)) and value is not None:
             return [_as_written(value, getattr(mapping, "raw", {}).get(key))]
-        if not isinstance(value, list) or not all(
-            isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value
-        ):
+        if not isinstance(value, list) or not all(isinstance(v, (str, int, float)) for v in value):
             self.fail(self.line_of(mapping, key), f"{where}{key}", "must be a list of strings")
         raw = getattr(value, "raw", [None] * len(value))
         return [_as_written(v, r) for v, r in zip(value, raw)]
@@ -230,7 +230,7 @@ class _Checker:
 
 def _as_written(value, raw):
     """A number keeps the spelling it has in the file (3.10, 010, 1e3)."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and raw is not None:
+    if isinstance(value, (int, float)) and raw is not None:
         return raw
     return str(value)
 
@@ -315,7 +315,15 @@ def parse_herald(data, filename, known_secrets=None):
             c.keys(spec, SERVICE_KEYS, where + ".")
             command = None
             if "command" in spec:
-                command = c.string_list(spec, "command", where + ".")
+                if isinstance(spec["command"], str):
+                    try:
+                        command = shlex.split(spec["command"])
+                    except ValueError as e:
+                        c.fail(c.line_of(spec, "command"), where + ".command", f"cannot be split into words: {e}")
+                else:
+                    command = c.string_list(spec, "command", where + ".")
+                if not command:
+                    c.fail(c.line_of(spec, "command"), where + ".command", "must not be empty")
             svc_image = c.string(spec, "image", where + ".", required=True)
             check_vars(svc_image, c.line_of(spec, "image"), where + ".image")
             services.append(Service(name=name, image=svc_image,
@@ -383,8 +391,9 @@ def parse_herald(data, filename, known_secrets=None):
                               "context": c.string(b, "context", where + ".build.") or "."}
                 for k in ("dockerfile", "context"):
                     _check_relative(c, step.build[k], c.line_of(b, k), f"{where}.build.{k}")
-                if "commands" in raw:
-                    c.fail(c.line_of(raw, "commands"), where + ".commands", "a build step has no commands")
+                for key in ("commands", "secrets", "env"):
+                    if key in raw:
+                        c.fail(c.line_of(raw, key), f"{where}.{key}", f"a build step has no {key} (the Dockerfile says what it runs)")
             else:
                 step.commands = c.string_list(raw, "commands", where + ".")
                 if not step.commands:
