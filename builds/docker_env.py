@@ -23,6 +23,7 @@ import socket
 import tarfile
 import tempfile
 import threading
+import time
 
 import docker
 from django.conf import settings
@@ -406,11 +407,14 @@ class DockerEnv:
                     yield (event["status"] + "\n").encode()
 
         def stop():
+            # Shut the connection down under the reader thread (closing the
+            # response would wait for its read to return, i.e. for the RUN
+            # instruction to finish); dockerd then cancels the build.
             try:
-                sock = api._get_raw_response_socket(response)
-                sock.shutdown(socket.SHUT_RDWR)
+                raw = response.raw._fp.fp.raw  # the SocketIO under http.client
+                getattr(raw, "_sock", raw).shutdown(socket.SHUT_RDWR)
             except Exception:
-                response.close()
+                log.exception("job %s: could not interrupt docker build", self.job.pk)
 
         try:
             stopped = self._pump(events(), on_stop=stop)
@@ -586,6 +590,30 @@ def _split_image(image):
     return name, "latest"
 
 
+def _remove_network(network, patience=10.0):
+    """Remove a job's network. The intermediate container of an interrupted
+    `docker build` (not ours to remove: dockerd does) may still be attached
+    for a moment; wait for it, then cut it off."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            network.remove()
+            return
+        except derrors.NotFound:
+            return
+        except derrors.APIError as e:
+            if time.monotonic() >= deadline:
+                try:
+                    network.reload()
+                    for container_id in network.attrs.get("Containers") or {}:
+                        network.disconnect(container_id, force=True)
+                    network.remove()
+                except derrors.APIError:
+                    log.warning("could not remove network %s: %s", network.name, _short(e))
+                return
+            time.sleep(0.2)
+
+
 def remove_job_objects(client, job_id):
     """Kill and remove every container, network and volume labelled with the job."""
     label = [f"{C.LABEL_INSTANCE}={settings.HERALD_INSTANCE}", f"{C.LABEL_JOB}={job_id}"]
@@ -598,12 +626,7 @@ def remove_job_objects(client, job_id):
             # "removal already in progress" from a concurrent sweep.
             log.warning("could not remove container %s: %s", c.name, _short(e))
     for n in client.networks.list(filters={"label": label}):
-        try:
-            n.remove()
-        except derrors.NotFound:
-            pass
-        except derrors.APIError as e:
-            log.warning("could not remove network %s: %s", n.name, _short(e))
+        _remove_network(n)
     for v in client.volumes.list(filters={"label": label}):
         try:
             v.remove(force=True)

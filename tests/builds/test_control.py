@@ -2,6 +2,7 @@
 auto-cancel, concurrency limits, and the createtoken/setsecret commands."""
 
 import io
+import time
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -50,6 +51,20 @@ steps:
     assert "not-after-a-timeout\n" not in text
     assert job_objects(docker_client, job) == []
     assert not (settings.WORKSPACE_DIR / f"job-{job.pk}").exists()
+
+
+@pytest.mark.docker
+def test_a_timeout_interrupts_a_docker_build_step(setup, docker_client):
+    repo, sha = setup({
+        ".herald.yml": f"image: {TEST_IMAGE}\ntimeout: 3s\nsteps:\n  - name: image\n    build: Dockerfile\n",
+        # Unique, so Docker's cache cannot skip the slow RUN.
+        "Dockerfile": f"FROM {TEST_IMAGE}\nRUN echo building-{time.time()} && sleep 120\n",
+    })
+    job = run_commit(repo, sha)
+    assert job.status == "timed_out"
+    assert steps_of(job) == [("image", "timed_out", None)]
+    assert "building-" in log_of(job)
+    assert job_objects(docker_client, job) == []
 
 
 def test_the_timeout_is_the_files_else_the_repositorys_within_the_installations_maximum(make_repository, settings):
