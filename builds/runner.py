@@ -15,7 +15,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import close_old_connections
+from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from builds import constants as C
@@ -141,8 +141,9 @@ class Runner:
                 log.exception("job %s: could not store the end of the log", job.pk)
             remove_workspace(workspace)
             close_old_connections()
-            close_steps(job, status)
-            job.finish(status, exit_code=exit_code, reason=reason)
+            with transaction.atomic():
+                close_steps(job, status)
+                job.finish(status, exit_code=exit_code, reason=reason)
             ACTIVE.discard(job.pk)
         return status
 

@@ -54,23 +54,26 @@ def reap_lost():
     Whatever such a job left on this machine (its worker process was here
     and died) is removed at once; the periodic sweep catches the rest.
     """
+    from builds.models import job_finished
     from builds.runner import close_steps
 
     cutoff = timezone.now() - timedelta(seconds=settings.HERALD_WORKER_LOST_SECONDS)
     lost = list(Job.objects.filter(status=C.RUNNING, heartbeat_at__lt=cutoff).values_list("pk", flat=True))
     local = []
     for pk in lost:
-        if Job.objects.filter(pk=pk, status=C.RUNNING, heartbeat_at__lt=cutoff).update(
-            status=C.ERRORED, reason="Worker lost: the worker stopped reporting during the build",
-            finished_at=timezone.now(),
-        ):
-            log.warning("job %s: worker lost", pk)
-            from builds.models import job_finished
+        # One transaction: nobody sees the job ended with a step still running.
+        with transaction.atomic():
+            if not Job.objects.filter(pk=pk, status=C.RUNNING, heartbeat_at__lt=cutoff).update(
+                status=C.ERRORED, reason="Worker lost: the worker stopped reporting during the build",
+                finished_at=timezone.now(),
+            ):
+                continue
             job = Job.objects.get(pk=pk)
             close_steps(job, C.ERRORED)
-            if job.worker == settings.HERALD_HOSTNAME:
-                local.append(pk)
-            job_finished(job)
+        log.warning("job %s: worker lost", pk)
+        if job.worker == settings.HERALD_HOSTNAME:
+            local.append(pk)
+        job_finished(job)
     if local:
         _remove_local(local)
     return lost

@@ -58,12 +58,13 @@ def test_build_and_service_containers_are_contained(git_repo, make_repository, t
     src = git_repo()
     sha = src.commit({".herald.yml": f"""\
 image: {TEST_IMAGE}
+timeout: 2m
 services:
   side: {{image: {TEST_IMAGE}, command: [sleep, "600"]}}
 steps:
   - name: wait-for-inspection
     commands:
-      - "until [ -e /tmp/inspected ]; do sleep 0.1; done"
+      - "for i in $(seq 1 600); do [ -e /tmp/inspected ] && break; sleep 0.1; done"
       - "grep -E '^(NoNewPrivs|CapEff)' /proc/self/status"
       - "ls -la /var/run/docker.sock || echo no-docker-socket"
 """})

@@ -141,6 +141,7 @@ steps:
         c for c in containers(docker_client, herald, job_id, running_only=True)
         if c.labels.get("org.herald-ci.role") == "step"], 60)
     pid = int(steps[0].labels["org.herald-ci.pid"])
+    wait_for("output", lambda: "\nrunning\n" in herald.log_text(job_id), 10)
     assert herald.job(job_id)["status"] == "running"
 
     os.kill(pid, signal.SIGKILL)
@@ -148,7 +149,7 @@ steps:
     assert job["status"] == "errored" and job["reason"].startswith("Worker lost")
     assert job["steps"][0]["status"] == "errored"
     wait_for("containers, network and volume gone", lambda: not leftovers(docker_client, herald, job_id), 60)
-    assert "running" in herald.log_text(job_id)
+    assert "\nrunning\n" in herald.log_text(job_id)  # what was stored before the kill stays
 
     # The cluster replaced the worker and builds go on.
     ok = src.commit({".herald.yml": f"image: {TEST_IMAGE}\ncommands: [echo recovered]\n"})
