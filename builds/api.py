@@ -18,7 +18,7 @@ def _iso(dt):
     return dt.isoformat() if dt else None
 
 
-def job_json(job):
+def job_json(job, steps=False):
     data = {
         "id": job.pk,
         "number": job.number,
@@ -38,7 +38,16 @@ def job_json(job):
         "exit_code": job.exit_code,
         "worker": job.worker,
         "url": job.absolute_url(),
+        # A matrix build: every job of it has the first job's id as group.
+        "matrix": job.matrix or {},
+        "group": job.group_id,
     }
+    if steps:
+        data["steps"] = [
+            {"number": s.number, "name": s.name, "status": s.status, "exit_code": s.exit_code,
+             "started_at": _iso(s.started_at), "finished_at": _iso(s.finished_at), "first_seq": s.first_seq}
+            for s in job.steps.order_by("number")
+        ]
     if job.event == C.PULL_REQUEST:
         data["pull_request"] = {
             "number": job.pr_number, "title": job.pr_title, "source_branch": job.source_branch,
@@ -68,7 +77,7 @@ def api_errors(view):
 @require_GET
 @api_errors
 def job_detail(request, job_id):
-    return JsonResponse(job_json(job_for(request, job_id)))
+    return JsonResponse(job_json(job_for(request, job_id), steps=True))
 
 
 def _int_param(request, name, default):
@@ -130,6 +139,8 @@ def repo_jobs(request, full_name):
     for field in ("status", "branch", "event"):
         if request.GET.get(field):
             qs = qs.filter(**{field: request.GET[field]})
+    if request.GET.get("group"):
+        qs = qs.filter(group=_int_param(request, "group", 0))
     per_page = min(_int_param(request, "per_page", 25) or 25, 100)
     paginator = Paginator(qs, per_page)
     try:

@@ -1,21 +1,34 @@
 """Everything a job does with Docker, as a context manager.
 
-Containers are named predictably (herald-job-<id>-<step>) and labelled with
-the job, stale ones are removed on entry, and on exit everything the job
-created is killed and removed whatever happened — including when django-q2's
-task timeout raises inside us.
+Containers, the job's network and its workspace volume are named
+predictably (herald-<instance>-job-<id>[-<what>]) and labelled with the job,
+stale ones are removed on entry, and on exit everything the job created is
+killed and removed whatever happened — including when django-q2's task
+timeout raises inside us. The reaper finds leftovers of dead workers by the
+same labels.
+
+The workspace is a Docker volume, not a bind mount of the worker's
+directory: the checkout is copied in as a tar whose entries belong to the
+build's user (so an image with `USER node` can write to /repo), whatever the
+build writes is removed with the volume (no root-owned files the worker
+cannot delete), and a worker may talk to a Docker engine on another host.
 """
 
+import io
 import json
 import logging
 import os
+import posixpath
 import socket
+import tarfile
+import tempfile
 import threading
 import time
 
 import docker
 from django.conf import settings
 from docker import errors as derrors
+from docker.utils.build import PatternMatcher
 
 from builds import constants as C
 from builds.errors import BuildError, DockerUnavailable
@@ -24,6 +37,14 @@ log = logging.getLogger(__name__)
 
 # The cheapest way to tell a stopped build from a finished one.
 STOP_CANCEL, STOP_TIMEOUT, STOP_LOST = "cancelled", "timed_out", "lost"
+
+# Which worker process runs a container: what an admin (or a test) needs to
+# find the process behind a build.
+LABEL_PID = "org.herald-ci.pid"
+LABEL_ROLE = "org.herald-ci.role"
+
+WORKSPACE = "/repo"
+SPOOL_BYTES = 32 * 1024 * 1024
 
 
 def docker_client(timeout=120):
@@ -49,6 +70,9 @@ def shared_client():
         if now - _shared["checked"] < 30:
             _shared["checked"] = now
             return client
+        # After an idle spell, also forget what we know of the engine's
+        # networks: someone may have pruned them meanwhile.
+        _shared.pop("isolated", None)
         try:
             client.ping()
             _shared["checked"] = now
@@ -72,20 +96,37 @@ class StepResult:
         self.oom = oom
 
 
+class Stopped(Exception):
+    """The supervisor said stop (cancel, timeout, lost) while we were not
+    inside a step: pulling an image, starting services."""
+
+    def __init__(self, reason):
+        super().__init__(reason)
+        self.reason = reason
+
+
 class DockerEnv:
-    def __init__(self, job, log_writer, supervisor):
+    def __init__(self, job, log_writer, supervisor, checkout=None):
         self.job = job
         self.log = log_writer
         self.supervisor = supervisor
+        self.checkout = checkout  # the worker's directory holding the clone
         self.client = None
-        self.labels = job_labels(job.pk)
+        self.labels = {**job_labels(job.pk), LABEL_PID: str(os.getpid())}
         self.images_built = []
+        self.network_name = None
+        self.holder = None  # a created, never started container holding the volume
+        self.owner = None  # (uid, gid) the checkout belongs to
+        self.services = []
+        self.own_network = False
+        self._image_configs = {}
 
     # --- lifecycle -----------------------------------------------------------
 
     def open(self):
-        # Leftovers of this job can only come from a crash, and then the name
-        # conflict in _create removes them; no listing on the hot path.
+        # Nothing of this job can exist yet (a job is claimed once; its
+        # volume and network get fresh names), so no listing on the hot
+        # path: a stale container name is handled where it is created.
         self.client = shared_client()
         return self
 
@@ -100,7 +141,7 @@ class DockerEnv:
             self.remove_job_objects()
             for tag in self.images_built:
                 # Drop the tag but keep the layers: the next build of the
-                # repository reuses them as cache; the reaper prunes old ones.
+                # repository reuses them as cache.
                 try:
                     self.client.images.remove(tag, noprune=True)
                 except derrors.APIError:
@@ -111,11 +152,69 @@ class DockerEnv:
     def remove_job_objects(self):
         remove_job_objects(self.client, self.job.pk)
 
+    def _labels(self, role):
+        return {**self.labels, LABEL_ROLE: role}
+
+    def check_stop(self):
+        stopped = self.supervisor.tick()
+        if stopped:
+            raise Stopped(stopped)
+
+    # --- the job's network -----------------------------------------------------
+
+    def network(self):
+        """A job with services gets a bridge of its own: its services are
+        reachable by name from its steps, and no other job's containers are
+        on it. A job without services joins the installation's shared bridge
+        on which containers cannot talk to each other (icc off): just as
+        isolated, without a network to create and remove for every job."""
+        if self.network_name is None:
+            if not self.own_network:
+                self.network_name = isolated_network(self.client)
+                return self.network_name
+            name = object_name(self.job.pk)
+            for attempt in range(2):
+                try:
+                    self.client.networks.create(name, driver="bridge", labels=self._labels("network"),
+                                                check_duplicate=True)
+                    break
+                except derrors.APIError as e:
+                    if e.status_code == 409 and attempt == 0:
+                        # Left by a crash (a database reset reuses job ids).
+                        for stale in self.client.networks.list(names=[name]):
+                            _remove_network(stale)
+                        continue
+                    raise BuildError(f"Docker could not create the job's network: {_short(e)}") from None
+            self.network_name = name
+        return self.network_name
+
+    def _create(self, image, name, what="the build container", **options):
+        """containers.create, replacing a stale container of the same name
+        (left by a crash) instead of failing on it."""
+        for attempt in range(2):
+            try:
+                return self.client.containers.create(image, name=name, detach=True, **options)
+            except derrors.ImageNotFound:
+                raise BuildError(f"Image {image} not found.") from None
+            except derrors.APIError as e:
+                if e.status_code == 409 and attempt == 0:
+                    try:
+                        self.client.containers.get(name).remove(force=True, v=True)
+                    except derrors.NotFound:
+                        pass
+                    continue
+                raise BuildError(f"Docker could not create {what}: {_short(e)}") from None
+
     # --- images --------------------------------------------------------------
+
+    def image_config(self, image):
+        if image not in self._image_configs:
+            self._image_configs[image] = self.client.images.get(image).attrs.get("Config") or {}
+        return self._image_configs[image]
 
     def ensure_image(self, image):
         try:
-            self.client.images.get(image)
+            self.image_config(image)
             return
         except derrors.ImageNotFound:
             pass
@@ -134,50 +233,151 @@ class DockerEnv:
                 if status and status != last and "Downloading" not in status and "Extracting" not in status:
                     self.log.write(f"{event.get('id', '') + ': ' if event.get('id') else ''}{status}\n")
                     last = status
-                self.supervisor.tick()
-        except derrors.APIError as e:
-            raise BuildError(f"Pulling {image} failed: {_short(e)}") from None
+                self.check_stop()
         except derrors.DockerException as e:
             raise BuildError(f"Pulling {image} failed: {_short(e)}") from None
 
+    # --- services --------------------------------------------------------------
+
+    def start_services(self, services):
+        if services:
+            self.own_network = True
+        for service in services:
+            self.check_stop()
+            self.ensure_image(service.image)
+            net = self.network()
+            kwargs = {}
+            if service.command:
+                kwargs["command"] = service.command
+            container = self._create(
+                service.image, object_name(self.job.pk, f"svc-{service.name}"), what=f"service {service.name}",
+                hostname=service.name,
+                environment=service.env,
+                labels=self._labels("service"),
+                network=net,
+                networking_config={net: self.client.api.create_endpoint_config(aliases=[service.name])},
+                **containment_options(),
+                **kwargs,
+            )
+            try:
+                container.start()
+            except derrors.APIError as e:
+                raise BuildError(f"Service {service.name} could not start: {_short(e)}") from None
+            self.services.append((service.name, container))
+            self.log.note(f"Service {service.name} started ({service.image})")
+
+    def report_services(self, tail=20):
+        """Tell the log about services that stopped during the build: the
+        usual cause of a step's 'connection refused'."""
+        for name, container in self.services:
+            try:
+                container.reload()
+                state = container.attrs.get("State", {})
+                if state.get("Running"):
+                    continue
+                self.log.note(f"Service {name} exited with code {state.get('ExitCode')}; its last lines:")
+                self.log.write_bytes(container.logs(tail=tail))
+                self.log.section()
+            except derrors.APIError:
+                continue
+
+    # --- the workspace ---------------------------------------------------------
+
+    def prepare_workspace(self, image, user=""):
+        """Create the job's volume and copy the checkout into it, owned by
+        the user the steps run as (`user`, else the image's own)."""
+        if self.holder is not None:
+            return
+        volume = object_name(self.job.pk, "workspace")
+        try:
+            # `volume create` hands back an existing volume as it is: a stale
+            # one (a crash, then a database reset reusing the job id) must
+            # not lend its files to this build.
+            try:
+                self.client.volumes.get(volume).remove(force=True)
+            except derrors.NotFound:
+                pass
+            self.client.volumes.create(volume, labels=self._labels("workspace"))
+        except derrors.APIError as e:
+            raise BuildError(f"Docker could not create the workspace: {_short(e)}") from None
+        self.holder = self._create(
+            image, volume, what="the workspace", command=["herald-workspace"], labels=self._labels("workspace"),
+            volumes={volume: {"bind": WORKSPACE, "mode": "rw"}}, network_mode="none",
+        )
+        self.volume = volume
+        spec = user or (self.image_config(image).get("User") or "")
+        self.owner = self._resolve_user(spec, image)
+        with _checkout_tar(self.checkout, *self.owner) as archive:
+            try:
+                self.client.api.put_archive(self.holder.id, "/", archive)
+            except derrors.APIError as e:
+                raise BuildError(f"Docker could not copy the checkout into the workspace: {_short(e)}") from None
+
+    def _resolve_user(self, spec, image):
+        """(uid, gid) for a Docker user spec as the image sees it: names are
+        looked up in the image's /etc/passwd and /etc/group, like Docker does."""
+        name, _, group = spec.partition(":")
+        if not name:
+            return 0, 0
+        passwd = _parse_db(self._read_file("/etc/passwd"))
+        uid = gid = None
+        if name.isdigit():
+            uid = int(name)
+            entry = next((e for e in passwd.values() if e[0] == uid), None)
+            gid = entry[1] if entry else 0
+        elif name in passwd:
+            uid, gid = passwd[name]
+        else:
+            raise BuildError(f"Image {image} runs as user {name!r}, who is not in its /etc/passwd.")
+        if group:
+            if group.isdigit():
+                gid = int(group)
+            else:
+                groups = _parse_db(self._read_file("/etc/group"), group_file=True)
+                if group not in groups:
+                    raise BuildError(f"Image {image} runs as group {group!r}, which is not in its /etc/group.")
+                gid = groups[group][0]
+        return uid, gid
+
+    def _read_file(self, path, limit=1024 * 1024):
+        try:
+            bits, stat = self.client.api.get_archive(self.holder.id, path)
+        except derrors.NotFound:
+            return ""
+        except derrors.APIError:
+            return ""
+        if stat.get("size", 0) > limit:
+            return ""
+        data = b"".join(bits)
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            for member in tar:
+                if member.isfile():
+                    return tar.extractfile(member).read().decode(errors="replace")
+        return ""
+
     # --- running a command container ----------------------------------------
 
-    def _create(self, image, name, **options):
-        """containers.create, pulling the image only when the engine lacks it
-        and replacing a stale container of the same name."""
-        for attempt in range(3):
-            try:
-                return self.client.containers.create(image, name=name, labels=self.labels, detach=True, **options)
-            except derrors.ImageNotFound:
-                if attempt:
-                    raise BuildError(f"Image {image} not found.") from None
-                self.ensure_image(image)
-            except derrors.APIError as e:
-                if e.status_code == 409 and attempt == 0:
-                    try:
-                        self.client.containers.get(name).remove(force=True)
-                    except derrors.NotFound:
-                        pass
-                    continue
-                raise BuildError(f"Docker could not create the build container: {_short(e)}") from None
-        raise BuildError(f"Docker could not create the build container {name}.")
-
-    def run(self, step, image, script, *, env=None, workspace, network=None):
-        name = object_name(self.job.pk, step)
+    def run(self, key, image, script, *, env=None, user=""):
+        self.ensure_image(image)
+        net = self.network()
+        self.prepare_workspace(image, user)
         container = self._create(
-            image, name,
+            image, object_name(self.job.pk, f"step-{key}"),
             entrypoint=["/bin/sh", "-e", "-c"],
             command=[script],
-            working_dir="/repo",
+            working_dir=WORKSPACE,
             environment=env or {},
-            volumes={str(workspace): {"bind": "/repo", "mode": "rw"}},
-            network=network,
+            labels=self._labels("step"),
+            volumes={self.volume: {"bind": WORKSPACE, "mode": "rw"}},
+            network=net,
+            user=user or None,
             **containment_options(),
         )
-        # Attach before starting, as `docker run` does: following the logs of
-        # a container that exits at once can miss its last output.
-        stream = container.attach(stdout=True, stderr=True, stream=True, logs=True)
         try:
+            # Attached before it starts, like `docker run`: following the
+            # log of a running container can miss the last output of one
+            # that exits at that moment.
+            stream = container.attach(stdout=True, stderr=True, stream=True, logs=True)
             container.start()
         except derrors.APIError as e:
             raise BuildError(f"Docker could not start the build container: {_short(e)}") from None
@@ -193,6 +393,8 @@ class DockerEnv:
             if stopped:
                 return StepResult(stopped=stopped)
             raise BuildError(f"Lost the build container: {_short(e)}") from None
+        # The container stays until cleanup (after the job's result is
+        # saved): the volume carries the workspace on to the next step.
         return StepResult(exit_code=exit_code, stopped=stopped, oom=oom)
 
     def _pump(self, stream, on_stop):
@@ -224,36 +426,35 @@ class DockerEnv:
 
     # --- docker build ----------------------------------------------------------
 
-    def build(self, step, context_dir, dockerfile="Dockerfile", tag=None):
-        """docker build of the checkout; the build output is the log.
+    def build(self, key, context="", dockerfile="Dockerfile"):
+        """docker build of the workspace; the build output is the log.
 
-        Returns StepResult: exit_code 0 on success, the failing RUN's code (or
-        1) on failure.
+        The context is the checkout on the worker, or — once a command step
+        has run — the shared workspace volume, so a build step sees what
+        earlier steps produced. Returns StepResult: exit_code 0 on success,
+        the failing RUN's code (or 1) on failure.
         """
+        self.check_stop()
+        if self.holder is not None:
+            archive = self._context_from_volume(context, dockerfile)
+        else:
+            archive = _context_from_dir(os.path.join(self.checkout, context), dockerfile)
         # A client of its own with no read timeout: a silent RUN step may
         # take longer than any sensible API timeout.
         api = docker.from_env(timeout=None).api
-        tag = tag or f"{object_name(self.job.pk, step)}:latest"
-        exclude = None
-        dockerignore = os.path.join(context_dir, ".dockerignore")
-        if os.path.isfile(dockerignore) and not os.path.islink(dockerignore):
-            with open(dockerignore, errors="replace") as f:
-                exclude = [ln.strip() for ln in f.read().splitlines() if ln.strip() and not ln.startswith("#")]
-        try:
-            context = docker.utils.tar(context_dir, exclude=exclude)
-        except Exception as e:
-            api.close()
-            raise BuildError(f"Could not pack the build context: {_short(e)}") from None
+        tag = f"{object_name(self.job.pk, f'image-{key}')}:latest"
         params = {"t": tag, "rm": True, "forcerm": True, "pull": False, "dockerfile": dockerfile,
-                  "labels": json.dumps(self.labels)}
+                  "labels": json.dumps(job_labels(self.job.pk)), "networkmode": self.network()}
+        params.update(build_limits())
         try:
             # The low-level call, so the response can be shut down on cancel
             # (dockerd abandons a build whose client went away).
-            response = api._post(api._url("/build"), data=context, params=params,
+            response = api._post(api._url("/build"), data=archive, params=params,
                                  headers={"Content-Type": "application/tar"}, stream=True, timeout=None)
             api._raise_for_status(response)
         except derrors.APIError as e:
             api.close()
+            archive.close()
             raise BuildError(f"Docker refused the build: {_short(e)}") from None
         self.images_built.append(tag)
         outcome = {"error": None, "code": None}
@@ -270,19 +471,144 @@ class DockerEnv:
                     yield (event["status"] + "\n").encode()
 
         def stop():
+            # Shut the connection down under the reader thread (closing the
+            # response would wait for its read to return, i.e. for the RUN
+            # instruction to finish); dockerd then cancels the build.
             try:
-                sock = api._get_raw_response_socket(response)
-                sock.shutdown(socket.SHUT_RDWR)
+                raw = response.raw._fp.fp.raw  # the SocketIO under http.client
+                getattr(raw, "_sock", raw).shutdown(socket.SHUT_RDWR)
             except Exception:
-                response.close()
+                log.exception("job %s: could not interrupt docker build", self.job.pk)
 
-        stopped = self._pump(events(), on_stop=stop)
-        api.close()
+        try:
+            stopped = self._pump(events(), on_stop=stop)
+        finally:
+            api.close()
+            archive.close()
         if stopped:
             return StepResult(stopped=stopped)
         if outcome["error"]:
             return StepResult(exit_code=outcome["code"] or 1)
         return StepResult(exit_code=0)
+
+    def _context_from_volume(self, context, dockerfile):
+        path = posixpath.normpath(posixpath.join(WORKSPACE, context or "."))
+        try:
+            bits, _ = self.client.api.get_archive(self.holder.id, path)
+        except derrors.NotFound:
+            raise BuildError(f"The build context {context or '.'} is not in the workspace.") from None
+        except derrors.APIError as e:
+            raise BuildError(f"Could not read the build context from the workspace: {_short(e)}") from None
+        raw = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
+        for chunk in bits:
+            raw.write(chunk)
+        raw.seek(0)
+        try:
+            return _retar_context(raw, posixpath.basename(path), dockerfile)
+        finally:
+            raw.close()
+
+
+def _checkout_tar(directory, uid, gid):
+    """The checkout as a tar rooted at repo/, every entry owned by uid:gid."""
+    archive = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
+
+    def own(info):
+        info.uid, info.gid, info.uname, info.gname = uid, gid, "", ""
+        return info
+
+    with tarfile.open(fileobj=archive, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        tar.add(directory, arcname=WORKSPACE.strip("/"), recursive=True, filter=own)
+    archive.seek(0)
+    return archive
+
+
+def _dockerignore(text):
+    return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+
+
+def _context_from_dir(context_dir, dockerfile):
+    if not os.path.isdir(context_dir):
+        raise BuildError("The build context is not a directory in the repository.")
+    exclude = None
+    dockerignore = os.path.join(context_dir, ".dockerignore")
+    if os.path.isfile(dockerignore) and not os.path.islink(dockerignore):
+        with open(dockerignore, errors="replace") as f:
+            exclude = _dockerignore(f.read())
+    try:
+        return docker.utils.tar(context_dir, exclude=exclude, dockerfile=(dockerfile, None),
+                                fileobj=tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES))
+    except Exception as e:
+        raise BuildError(f"Could not pack the build context: {_short(e)}") from None
+
+
+def _retar_context(raw, top, dockerfile):
+    """Docker's archive of <top>/… from the volume → a build context rooted at
+    <top>, with .dockerignore applied as `docker build` would."""
+    out = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
+    prefix = top + "/"
+    with tarfile.open(fileobj=raw, mode="r:") as src:
+        matcher = None
+        try:
+            ignore = src.extractfile(prefix + ".dockerignore")
+        except KeyError:
+            ignore = None
+        if ignore is not None:
+            matcher = PatternMatcher(_dockerignore(ignore.read().decode(errors="replace")) + [f"!{dockerfile}"])
+        with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as dst:
+            for member in src:
+                if not member.name.startswith(prefix):
+                    continue
+                rel = member.name[len(prefix):]
+                if not rel or (matcher and matcher.matches(rel)):
+                    continue
+                member.name = rel
+                if member.islnk():
+                    if not member.linkname.startswith(prefix):
+                        continue
+                    member.linkname = member.linkname[len(prefix):]
+                dst.addfile(member, src.extractfile(member) if member.isfile() else None)
+    out.seek(0)
+    return out
+
+
+def _parse_db(text, group_file=False):
+    """/etc/passwd → {name: (uid, gid)}; /etc/group → {name: (gid, gid)}."""
+    out = {}
+    for line in text.splitlines():
+        parts = line.split(":")
+        try:
+            if group_file and len(parts) >= 3:
+                out[parts[0]] = (int(parts[2]), int(parts[2]))
+            elif len(parts) >= 4:
+                out[parts[0]] = (int(parts[2]), int(parts[3]))
+        except ValueError:
+            continue
+    return out
+
+
+def isolated_network(client):
+    """The installation's shared bridge for jobs without services; created
+    once per engine (and per worker process, remembered)."""
+    name = f"herald-{settings.HERALD_INSTANCE}-isolated"
+    if _shared.get("isolated") == (name, id(client)):
+        return name
+    try:
+        client.networks.get(name)
+    except derrors.NotFound:
+        try:
+            client.networks.create(
+                name, driver="bridge", check_duplicate=True,
+                labels={C.LABEL_INSTANCE: settings.HERALD_INSTANCE, LABEL_ROLE: "isolated"},
+                # No traffic between containers on this bridge: one job
+                # cannot reach another's, though both reach the outside.
+                options={"com.docker.network.bridge.enable_icc": "false"},
+            )
+        except derrors.APIError as e:
+            if e.status_code != 409:  # another worker made it first
+                raise BuildError(f"Docker could not create the build network: {_short(e)}") from None
+    _shared["isolated"] = (name, id(client))
+    return name
 
 
 def job_labels(job_id):
@@ -301,8 +627,37 @@ def object_name(job_id, suffix=""):
 
 
 def containment_options():
-    """Limits for every build container (milestone 3 makes these configurable)."""
-    return {}
+    """What every build and service container runs with (HERALD_* settings):
+    never privileged, no capabilities but a few, no setuid escalation, and
+    memory, CPU and process limits. Nothing of the host is mounted — in
+    particular never the Docker socket; the only mount is the job's volume."""
+    options = {
+        "privileged": False,
+        "cap_drop": ["ALL"],
+        "cap_add": list(settings.HERALD_CAP_ADD),
+        "security_opt": ["no-new-privileges"],
+    }
+    if settings.HERALD_MEMORY_LIMIT:
+        options["mem_limit"] = settings.HERALD_MEMORY_LIMIT
+        # Same as the memory limit: no swap on top of it.
+        options["memswap_limit"] = settings.HERALD_MEMORY_LIMIT
+    if settings.HERALD_CPUS:
+        options["nano_cpus"] = int(settings.HERALD_CPUS * 1e9)
+    if settings.HERALD_PIDS_LIMIT:
+        options["pids_limit"] = settings.HERALD_PIDS_LIMIT
+    return options
+
+
+def build_limits():
+    """The part of the limits `docker build` accepts for its RUN containers."""
+    limits = {}
+    if settings.HERALD_MEMORY_LIMIT:
+        limits["memory"] = settings.HERALD_MEMORY_LIMIT
+        limits["memswap"] = settings.HERALD_MEMORY_LIMIT
+    if settings.HERALD_CPUS:
+        limits["cpuperiod"] = 100000
+        limits["cpuquota"] = int(settings.HERALD_CPUS * 100000)
+    return limits
 
 
 def _kill(container):
@@ -323,16 +678,47 @@ def _split_image(image):
     return name, "latest"
 
 
+def _remove_network(network, patience=10.0):
+    """Remove a job's network. The intermediate container of an interrupted
+    `docker build` (not ours to remove: dockerd does) may still be attached
+    for a moment; wait for it, then cut it off."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            network.remove()
+            return
+        except derrors.NotFound:
+            return
+        except derrors.APIError as e:
+            if time.monotonic() >= deadline:
+                try:
+                    network.reload()
+                    for container_id in network.attrs.get("Containers") or {}:
+                        network.disconnect(container_id, force=True)
+                    network.remove()
+                except derrors.APIError:
+                    log.warning("could not remove network %s: %s", network.name, _short(e))
+                return
+            time.sleep(0.2)
+
+
 def remove_job_objects(client, job_id):
-    """Kill and remove every container and network labelled with the job."""
+    """Kill and remove every container, network and volume labelled with the job."""
     label = [f"{C.LABEL_INSTANCE}={settings.HERALD_INSTANCE}", f"{C.LABEL_JOB}={job_id}"]
     for c in client.containers.list(all=True, filters={"label": label}):
         try:
             c.remove(force=True, v=True)
         except derrors.NotFound:
             pass
+        except derrors.APIError as e:
+            # "removal already in progress" from a concurrent sweep.
+            log.warning("could not remove container %s: %s", c.name, _short(e))
     for n in client.networks.list(filters={"label": label}):
+        _remove_network(n)
+    for v in client.volumes.list(filters={"label": label}):
         try:
-            n.remove()
+            v.remove(force=True)
         except derrors.NotFound:
             pass
+        except derrors.APIError as e:
+            log.warning("could not remove volume %s: %s", v.name, _short(e))

@@ -41,15 +41,39 @@ class LogWriter:
         self._pending = []
         self._pending_len = 0
         self._line_len = 0
+        self._at_line_start = True
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._last_flush = time.monotonic()
         self.set_secrets(secrets)
 
     def set_secrets(self, secrets):
-        values = {s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH}
+        values = set()
+        for secret in secrets:
+            if not secret:
+                continue
+            values.add(secret)
+            # A multi-line value (a key file) often comes out a line at a
+            # time, or with its line endings changed: mask every line too.
+            values.update(line.strip() for line in secret.splitlines())
+        values = {v for v in values if len(v) >= MIN_SECRET_LENGTH}
         # Longest first, so a secret containing another is masked whole.
         self._secrets = sorted(values, key=len, reverse=True)
-        self._holdback = max((len(s) for s in self._secrets), default=1) - 1
+
+    def _holdback(self, text):
+        """Length of the longest end of `text` that could be the start of a
+        secret: held back until the next flush shows how it continues."""
+        best = 0
+        last = text[-1:]
+        if not last:
+            return 0
+        for secret in self._secrets:
+            i = secret.find(last, 0, len(secret) - 1)
+            while i >= 0:
+                k = i + 1
+                if k > best and text.endswith(secret[:k]):
+                    best = k
+                i = secret.find(last, i + 1, len(secret) - 1)
+        return best
 
     # --- input (any thread) -------------------------------------------------
 
@@ -57,16 +81,17 @@ class LogWriter:
         self.write(self._decoder.decode(data))
 
     def write(self, text):
+        text = text.replace("\0", "") if text else ""
         if not text:
             return
-        text = self._cap_lines(text.replace("\0", ""))
         with self._lock:
             self._pending.append(text)
             self._pending_len += len(text)
+            self._at_line_start = text[-1] in "\r\n"
 
     def _cap_lines(self, text):
-        # Called from one writer at a time (the reader thread, or the main
-        # thread between containers), so _line_len needs no lock.
+        # Runs in flush, after masking: cutting a line first could cut a
+        # secret in two and leave its first half unmasked.
         last_break = max(text.rfind("\n"), text.rfind("\r"))
         if self._line_len + len(text) <= self.line_max:
             # No line can be over the limit: the common case, kept cheap.
@@ -115,16 +140,26 @@ class LogWriter:
         if self._secrets and text:
             for secret in self._secrets:
                 text = text.replace(secret, MASK)
-            if not final and self._holdback:
-                # A secret may be split across this flush and the next: keep
-                # back what could be its beginning until more output arrives.
-                text, tail = text[:-self._holdback], text[-self._holdback:]
-                if tail:
-                    with self._lock:
-                        self._pending.insert(0, tail)
-                        self._pending_len += len(tail)
+            keep = 0 if final else self._holdback(text)
+            if keep:
+                # A secret may be split across this flush and the next.
+                text, tail = text[:-keep], text[-keep:]
+                with self._lock:
+                    self._pending.insert(0, tail)
+                    self._pending_len += len(tail)
         if text:
-            self._store(text)
+            self._store(self._cap_lines(text))
+
+    def section(self):
+        """End what came before (a step's output is complete when its
+        container exits) and return the seq of the chunk the next output
+        starts: the steps' sections of the log."""
+        tail = self._decoder.decode(b"", final=True)
+        self._decoder.reset()
+        if tail:
+            self.write(tail)
+        self.flush(final=True)
+        return self.seq + 1
 
     def _store(self, text):
         data = text.encode()
@@ -157,5 +192,5 @@ class LogWriter:
 
     def note(self, text):
         """A line from Herald itself, set apart from the build's output."""
-        start = "\n" if self._line_len else ""  # the build's last line had no newline
+        start = "" if self._at_line_start else "\n"  # the build's last line had no newline
         self.write(f"{start}\033[1;36m[herald]\033[0m {text}\n")

@@ -9,7 +9,7 @@ import fnmatch
 import json
 import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -33,7 +33,10 @@ class When:
     def matches(self, job):
         if self.event and job.event not in self.event:
             return False
-        if self.branch:
+        # As in Drone: a tag is not on a branch, so `branch:` does not apply
+        # to tag events (`{branch: [main], event: [push, tag]}` means pushes
+        # to main, and tags). A pull request matches on its target branch.
+        if self.branch and job.event != "tag":
             branch = job.target_branch if job.event == "pull_request" else job.branch
             if not branch or not any(fnmatch.fnmatchcase(branch, p) for p in self.branch):
                 return False
@@ -78,6 +81,23 @@ class Pipeline:
             combos = [{**c, key: v} for c in combos for v in values]
         return combos
 
+    def for_combination(self, values):
+        """The pipeline with ${NAME} in image names replaced by the matrix
+        values (the parser already checked every name is a matrix key)."""
+        def sub(image):
+            return substitute(image, values) if image else image
+
+        steps = [replace(s, image=sub(s.image)) for s in self.steps]
+        services = [replace(s, image=sub(s.image)) for s in self.services]
+        return replace(self, steps=steps, services=services)
+
+
+VAR_RE = re.compile(r"\$\{([^}]*)\}")
+
+
+def substitute(text, values):
+    return VAR_RE.sub(lambda m: str(values.get(m.group(1), m.group(0))), text)
+
 
 def parse_duration(value):
     """'30s', '20m', '1h' or a bare number of minutes → seconds."""
@@ -104,17 +124,30 @@ def _construct_mapping(loader, node, deep=False):
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         if not isinstance(key, (str, int, float, bool)) or key is None:
-            raise PipelineError(f"line {key_node.start_mark.line + 1}: a key must be a plain word")
+            raise _KeyProblem(key_node.start_mark.line + 1, "", "a key must be a plain word")
+        if key in mapping:
+            # YAML itself lets the last one win silently; a pipeline author
+            # almost always meant something else.
+            raise _KeyProblem(key_node.start_mark.line + 1, key, "appears twice in the same mapping")
         mapping[key] = loader.construct_object(value_node, deep=True)
         mapping.lines[key] = key_node.start_mark.line + 1
+        if isinstance(value_node, yaml.ScalarNode):
+            mapping.raw[key] = value_node.value
     mapping.line = node.start_mark.line + 1
     return mapping
+
+
+class _KeyProblem(Exception):
+    def __init__(self, line, key, message):
+        super().__init__(message)
+        self.line, self.key, self.message = line, key, message
 
 
 class _LinedDict(dict):
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
         self.lines = {}
+        self.raw = {}  # scalars as written: `3.10` must not become "3.1"
         self.line = None
 
 
@@ -126,6 +159,7 @@ def _construct_sequence(loader, node, deep=False):
     seq = _LinedList(loader.construct_object(child, deep=True) for child in node.value)
     seq.line = node.start_mark.line + 1
     seq.lines = [child.start_mark.line + 1 for child in node.value]
+    seq.raw = [child.value if isinstance(child, yaml.ScalarNode) else None for child in node.value]
     return seq
 
 
@@ -164,13 +198,14 @@ class _Checker:
         if key not in mapping:
             return []
         value = mapping[key]
-        if allow_scalar and isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            return [str(value)]
-        if not isinstance(value, list) or not all(
-            isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value
-        ):
+        # Scalars are taken as written: `commands: [true]` runs `true`, and
+        # `[3.10]` stays "3.10".
+        if allow_scalar and isinstance(value, (str, int, float)) and value is not None:
+            return [_as_written(value, getattr(mapping, "raw", {}).get(key))]
+        if not isinstance(value, list) or not all(isinstance(v, (str, int, float)) for v in value):
             self.fail(self.line_of(mapping, key), f"{where}{key}", "must be a list of strings")
-        return [str(v) for v in value]
+        raw = getattr(value, "raw", [None] * len(value))
+        return [_as_written(v, r) for v, r in zip(value, raw)]
 
     def env(self, mapping, key, where):
         if key not in mapping:
@@ -184,13 +219,20 @@ class _Checker:
                 self.fail(self.line_of(value, name), f"{where}{key}.{name}", "is not a valid variable name")
             if isinstance(v, (dict, list)) or v is None:
                 self.fail(self.line_of(value, name), f"{where}{key}.{name}", "must be a string or number")
-            out[name] = "true" if v is True else "false" if v is False else str(v)
+            out[name] = "true" if v is True else "false" if v is False else _as_written(v, value.raw.get(name) if hasattr(value, "raw") else None)
         return out
 
     def mapping(self, value, line, key):
         if not isinstance(value, dict):
             self.fail(line, key, "must be a mapping")
         return value
+
+
+def _as_written(value, raw):
+    """A number keeps the spelling it has in the file (3.10, 010, 1e3)."""
+    if isinstance(value, (int, float)) and raw is not None:
+        return raw
+    return str(value)
 
 
 def _load_yaml(path, filename):
@@ -205,6 +247,10 @@ def _load_yaml(path, filename):
         raise PipelineError(f"{filename}{line}: invalid YAML: {e.problem or e.context}") from None
     except yaml.YAMLError as e:
         raise PipelineError(f"{filename}: invalid YAML: {e}") from None
+    except _KeyProblem as e:
+        _Checker(filename).fail(e.line, e.key, e.message)
+    except RecursionError:
+        raise PipelineError(f"{filename}: nested too deeply") from None
     return data
 
 
@@ -230,24 +276,6 @@ def parse_herald(data, filename, known_secrets=None):
         if not timeout:
             c.fail(c.line_of(data, "timeout"), "timeout", "must be a duration like 30s, 20m or 1h")
 
-    services = []
-    if "services" in data:
-        svc = data["services"]
-        if not isinstance(svc, dict):
-            c.fail(c.line_of(data, "services"), "services", "must be a mapping of name: {image: …}")
-        for name, spec in svc.items():
-            where = f"services.{name}"
-            if not isinstance(name, str) or not NAME_RE.match(name):
-                c.fail(c.line_of(svc, name), where, "a service name is letters, digits, '.', '_' and '-'")
-            if not isinstance(spec, dict):
-                c.fail(c.line_of(svc, name), where, "must be a mapping with image:")
-            c.keys(spec, SERVICE_KEYS, where + ".")
-            command = None
-            if "command" in spec:
-                command = c.string_list(spec, "command", where + ".")
-            services.append(Service(name=name, image=c.string(spec, "image", where + ".", required=True),
-                                    env=c.env(spec, "env", where + "."), command=command))
-
     matrix = {}
     if "matrix" in data:
         mx = data["matrix"]
@@ -264,6 +292,42 @@ def parse_herald(data, filename, known_secrets=None):
             combos *= len(values)
         if combos > 64:
             c.fail(c.line_of(data, "matrix"), "matrix", f"expands to {combos} jobs; the limit is 64")
+
+    def check_vars(value, line, key):
+        for name in VAR_RE.findall(value):
+            if name not in matrix:
+                known = f"matrix: {', '.join(matrix)}" if matrix else "there is no matrix:"
+                c.fail(line, key, f"${{{name}}} is not a matrix variable ({known})")
+
+    check_vars(image, c.line_of(data, "image"), "image")
+
+    services = []
+    if "services" in data:
+        svc = data["services"]
+        if not isinstance(svc, dict):
+            c.fail(c.line_of(data, "services"), "services", "must be a mapping of name: {image: …}")
+        for name, spec in svc.items():
+            where = f"services.{name}"
+            if not isinstance(name, str) or not NAME_RE.match(name):
+                c.fail(c.line_of(svc, name), where, "a service name is letters, digits, '.', '_' and '-'")
+            if not isinstance(spec, dict):
+                c.fail(c.line_of(svc, name), where, "must be a mapping with image:")
+            c.keys(spec, SERVICE_KEYS, where + ".")
+            command = None
+            if "command" in spec:
+                if isinstance(spec["command"], str):
+                    try:
+                        command = shlex.split(spec["command"])
+                    except ValueError as e:
+                        c.fail(c.line_of(spec, "command"), where + ".command", f"cannot be split into words: {e}")
+                else:
+                    command = c.string_list(spec, "command", where + ".")
+                if not command:
+                    c.fail(c.line_of(spec, "command"), where + ".command", "must not be empty")
+            svc_image = c.string(spec, "image", where + ".", required=True)
+            check_vars(svc_image, c.line_of(spec, "image"), where + ".image")
+            services.append(Service(name=name, image=svc_image,
+                                    env=c.env(spec, "env", where + "."), command=command))
 
     steps = []
     if "steps" in data and "commands" in data:
@@ -292,7 +356,9 @@ def parse_herald(data, filename, known_secrets=None):
             if name in seen:
                 c.fail(c.line_of(raw, "name"), where + ".name", f"{name!r} is used by an earlier step")
             seen.add(name)
-            step = Step(name=name, image=c.string(raw, "image", where + ".") or image,
+            step_image = c.string(raw, "image", where + ".")
+            check_vars(step_image, c.line_of(raw, "image"), where + ".image")
+            step = Step(name=name, image=step_image or image,
                         env=c.env(raw, "env", where + "."),
                         secrets=c.string_list(raw, "secrets", where + "."))
             for s in step.secrets:
@@ -325,8 +391,9 @@ def parse_herald(data, filename, known_secrets=None):
                               "context": c.string(b, "context", where + ".build.") or "."}
                 for k in ("dockerfile", "context"):
                     _check_relative(c, step.build[k], c.line_of(b, k), f"{where}.build.{k}")
-                if "commands" in raw:
-                    c.fail(c.line_of(raw, "commands"), where + ".commands", "a build step has no commands")
+                for key in ("commands", "secrets", "env"):
+                    if key in raw:
+                        c.fail(c.line_of(raw, key), f"{where}.{key}", f"a build step has no {key} (the Dockerfile says what it runs)")
             else:
                 step.commands = c.string_list(raw, "commands", where + ".")
                 if not step.commands:

@@ -1,4 +1,11 @@
-"""Running one claimed job: checkout → pipeline → Docker → final status."""
+"""Running one claimed job: checkout → pipeline → Docker → final status.
+
+Steps run in order, each in its own container, all sharing the workspace
+volume mounted at /repo and the job's network (where the services are). The
+first failing step fails the job; later steps are skipped unless marked
+`always: true`. Every step has a JobStep row (status, exit code, times, and
+the seq of the log chunk its section starts at).
+"""
 
 import logging
 import shlex
@@ -7,16 +14,18 @@ import time
 from pathlib import Path
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.core.exceptions import ImproperlyConfigured
+from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from builds import constants as C
-from builds.docker_env import STOP_CANCEL, STOP_LOST, STOP_TIMEOUT, DockerEnv
+from builds.docker_env import STOP_CANCEL, STOP_LOST, STOP_TIMEOUT, DockerEnv, Stopped
 from builds.errors import BuildError
 from builds.git import fetch_commit
 from builds.logwriter import LogWriter
-from builds.models import Job
+from builds.models import Job, JobStep
 from builds.pipeline import load_pipeline
+from builds.scheduling import expand_matrix
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +76,8 @@ def workspace_for(job):
 
 
 def remove_workspace(path):
+    # The worker's directory only ever holds the clone, written by the
+    # worker itself: what builds write lives in the job's Docker volume.
     shutil.rmtree(path, ignore_errors=True)
 
 
@@ -74,6 +85,9 @@ class Runner:
     def __init__(self, job):
         self.job = job
         self.repository = job.repository
+        self.log = None
+        self.supervisor = None
+        self.timeout = self.timeout_seconds()
 
     def timeout_seconds(self, pipeline=None):
         seconds = self.repository.build_timeout * 60
@@ -83,9 +97,9 @@ class Runner:
 
     def run(self):
         job = self.job
-        writer = LogWriter(job, fresh=True)
+        writer = self.log = LogWriter(job, fresh=True)
         started = time.monotonic()
-        supervisor = Supervisor(job, writer, started + self.timeout_seconds())
+        supervisor = self.supervisor = Supervisor(job, writer, started + self.timeout)
         workspace = workspace_for(job)
         status, exit_code, reason = C.ERRORED, None, "Herald stopped unexpectedly"
         ACTIVE.add(job.pk)
@@ -99,12 +113,15 @@ class Runner:
                 ref=job.ref, log=writer, timeout=max(30, int(supervisor.deadline - time.monotonic())),
                 env=self.repository.clone_env() if not job.source_url else None,
             )
-            supervisor.tick()
-            pipeline = load_pipeline(workspace)
-            supervisor.deadline = started + self.timeout_seconds(pipeline)
+            secrets = self.load_secrets()
+            pipeline = load_pipeline(workspace, known_secrets=set(secrets))
+            self.timeout = self.timeout_seconds(pipeline)
+            supervisor.deadline = started + self.timeout
             writer.note(f"Build definition: {pipeline.source}")
-            env = DockerEnv(job, writer, supervisor).open()
-            status, exit_code, reason = self.execute(pipeline, env, workspace)
+            matrix = self.matrix_values(pipeline)
+            pipeline = pipeline.for_combination(matrix)
+            env = DockerEnv(job, writer, supervisor, checkout=str(workspace)).open()
+            status, exit_code, reason = self.execute(pipeline, env, matrix, secrets)
         except BuildError as e:
             status, exit_code, reason = C.ERRORED, None, str(e)
             writer.note(f"Error: {e}")
@@ -118,31 +135,205 @@ class Runner:
                 raise
         finally:
             try:
-                if status == C.SUCCESS:
-                    writer.note(f"Done in {time.monotonic() - started:.1f} s: success")
+                if status != C.ERRORED:
+                    writer.note(f"Done in {time.monotonic() - started:.1f} s: {status}"
+                                + (f" ({reason})" if reason else ""))
                 writer.close()
             except Exception:
                 log.exception("job %s: could not store the end of the log", job.pk)
             close_old_connections()
             # The result first (users wait for it), the cleanup after: if the
             # worker dies in between, the sweeper removes what is left.
-            job.finish(status, exit_code=exit_code, reason=reason)
+            with transaction.atomic():
+                close_steps(job, status)
+                job.finish(status, exit_code=exit_code, reason=reason)
             ACTIVE.discard(job.pk)
             if env is not None:
                 env.cleanup()
             remove_workspace(workspace)
         return status
 
-    def execute(self, pipeline, env, workspace):
-        step = pipeline.steps[0]
-        if step.build:
-            context = workspace / step.build["context"]
-            result = env.build(step.name, str(context), dockerfile=step.build["dockerfile"])
+    # --- before the steps ------------------------------------------------------
+
+    def load_secrets(self):
+        """{name: (value, exposed)}; every value is masked in the log, but a
+        pull request from a fork only gets those the repository allows."""
+        try:
+            rows = list(self.repository.secrets.all())
+        except ImproperlyConfigured as e:  # undecryptable: the key changed
+            raise BuildError(str(e)) from None
+        fork = self.job.from_fork
+        secrets = {s.name: (s.value, not fork or s.allow_forks) for s in rows}
+        self.log.set_secrets([value for value, _ in secrets.values()])
+        return secrets
+
+    def matrix_values(self, pipeline):
+        """This job's matrix combination. The first job of a push expands the
+        matrix: it takes the first combination and queues one job for each
+        of the others (the webhook cannot: the file is in the repository)."""
+        job = self.job
+        if job.matrix or not pipeline.matrix:
+            if job.matrix:
+                self.log.note("Matrix: " + _describe(job.matrix))
+            return dict(job.matrix)
+        combos = pipeline.matrix_combinations()
+        siblings = expand_matrix(job, combos)
+        if siblings:
+            self.log.note(f"Matrix: {_describe(combos[0])}; the other {len(siblings)} combination(s) run as "
+                          + ", ".join(f"#{s.number}" for s in siblings))
         else:
-            script = render_script(step.commands)
-            result = env.run(step.name, step.image, script, env={**pipeline.env, **step.env, "CI": "true", "HERALD": "true"},
-                             workspace=workspace)
-        return outcome(result, self.timeout_seconds(pipeline))
+            self.log.note("Matrix: " + _describe(combos[0]))
+        return dict(job.matrix)
+
+    def base_env(self, pipeline, matrix):
+        job = self.job
+        env = {
+            "CI": "true",
+            "HERALD": "true",
+            "HERALD_REPO": self.repository.full_name,
+            "HERALD_COMMIT": job.commit,
+            "HERALD_BRANCH": job.branch,
+            "HERALD_TAG": job.tag,
+            "HERALD_EVENT": job.event,
+            "HERALD_JOB_NUMBER": str(job.number),
+            "HERALD_JOB_URL": job.absolute_url(),
+        }
+        if job.event == C.PULL_REQUEST:
+            env.update({
+                "HERALD_PULL_REQUEST": str(job.pr_number or ""),
+                "HERALD_SOURCE_BRANCH": job.source_branch,
+                "HERALD_TARGET_BRANCH": job.target_branch,
+            })
+        env.update(pipeline.env)
+        env.update(matrix)
+        return env
+
+    # --- the steps -------------------------------------------------------------
+
+    def execute(self, pipeline, env, matrix, secrets):
+        job = self.job
+        steps = pipeline.steps
+        JobStep.objects.bulk_create(JobStep(job=job, number=i + 1, name=s.name[:100]) for i, s in enumerate(steps))
+        rows = list(JobStep.objects.filter(job=job).order_by("number"))
+        selected = [s.when is None or s.when.matches(job) for s in steps]
+        for step, row, chosen in zip(steps, rows, selected):
+            if not chosen:
+                set_step(row, C.SKIPPED)
+                self.log.note(f"Step {step.name}: skipped (its when: does not match this {job.event})")
+        if not any(selected):
+            return C.SKIPPED, None, "Every step was filtered out by when:"
+
+        base_env = self.base_env(pipeline, matrix)
+        failure = None  # (status, exit_code, reason) of the first step that did not succeed
+        stopped = None
+        broken = False  # Herald could not even set up: run nothing, not even always: steps
+        try:
+            env.check_stop()
+            env.start_services(pipeline.services)
+        except Stopped as e:
+            stopped = e.reason
+        except BuildError as e:
+            self.log.note(f"Error: {e}")
+            failure, broken = (C.ERRORED, None, str(e)), True
+
+        total = len(steps)
+        for i, (step, row, chosen) in enumerate(zip(steps, rows, selected)):
+            if not chosen:
+                continue
+            if stopped or broken or (failure and not step.always):
+                set_step(row, C.SKIPPED)
+                why = "the job was stopped" if stopped else "an earlier step failed"
+                self.log.note(f"Step {step.name}: skipped ({why})")
+                continue
+            status, exit_code, reason, stop = self.run_step(i + 1, total, step, row, env, base_env, secrets)
+            if stop:
+                stopped = stop
+            elif status != C.SUCCESS and failure is None:
+                failure = (status, exit_code, reason)
+
+        if stopped or failure:
+            env.report_services()
+        if stopped:
+            return self.stop_outcome(stopped)
+        if failure:
+            return failure
+        return C.SUCCESS, 0, ""
+
+    def run_step(self, number, total, step, row, env, base_env, secrets):
+        """Run one step; returns (status, exit_code, reason, stop reason)."""
+        first_seq = self.log.section()
+        started = time.monotonic()
+        JobStep.objects.filter(pk=row.pk).update(status=C.RUNNING, started_at=timezone.now(), first_seq=first_seq)
+        what = "docker build" if step.build else step.image
+        self.log.note(f"==> Step {number}/{total}: {step.name} ({what})")
+        stop = None
+        try:
+            if step.build:
+                result = env.build(number, step.build["context"], step.build["dockerfile"])
+            else:
+                step_env = {**base_env, **step.env, **self.step_secrets(step, secrets)}
+                result = env.run(step.name, step.image, render_script(step.commands), env=step_env,
+                                 user=settings.HERALD_BUILD_USER)
+            if result.stopped:
+                stop = result.stopped
+                status, exit_code, reason = self.stop_outcome(stop)
+            elif result.oom:
+                status, exit_code = C.FAILED, result.exit_code
+                reason = f"Step {step.name} ran out of memory"
+            elif result.exit_code == 0:
+                status, exit_code, reason = C.SUCCESS, 0, ""
+            else:
+                status, exit_code = C.FAILED, result.exit_code
+                reason = f"Step {step.name} exited with code {result.exit_code}"
+        except Stopped as e:
+            stop = e.reason
+            status, exit_code, reason = self.stop_outcome(stop)
+        except BuildError as e:
+            status, exit_code, reason = C.ERRORED, None, f"Step {step.name}: {e}"
+            self.log.note(f"Error: {e}")
+        set_step(row, status, exit_code)
+        code = f" with exit code {exit_code}" if exit_code not in (None, 0) else ""
+        self.log.note(f"Step {step.name}: {status}{code} in {time.monotonic() - started:.1f} s")
+        return status, exit_code, reason, stop
+
+    def step_secrets(self, step, secrets):
+        out = {}
+        for name in step.secrets:
+            value, exposed = secrets[name]
+            if exposed:
+                out[name] = value
+            else:
+                self.log.note(f"Secret {name} is not given to this step: the pull request comes from a fork")
+        return out
+
+    def stop_outcome(self, stopped):
+        if stopped == STOP_CANCEL:
+            # Keep who or what asked ("Cancelled by ada", "Superseded by #7").
+            reason = Job.objects.filter(pk=self.job.pk).values_list("reason", flat=True).first()
+            return C.CANCELLED, None, reason or "Cancelled"
+        if stopped == STOP_TIMEOUT:
+            return C.TIMED_OUT, None, f"Stopped after the {format_duration(self.timeout)} timeout"
+        return C.ERRORED, None, "The job was taken from this worker"
+
+
+def set_step(row, status, exit_code=None):
+    fields = {"status": status, "exit_code": exit_code}
+    if status != C.SKIPPED:
+        fields["finished_at"] = timezone.now()
+    JobStep.objects.filter(pk=row.pk).update(**fields)
+
+
+def close_steps(job, job_status):
+    """No step stays queued or running once the job has ended, whatever
+    ended it (a crash, the reaper)."""
+    running_as = job_status if job_status in (C.CANCELLED, C.TIMED_OUT) else C.ERRORED
+    now = timezone.now()
+    JobStep.objects.filter(job=job, status=C.RUNNING).update(status=running_as, finished_at=now)
+    JobStep.objects.filter(job=job, status=C.QUEUED).update(status=C.SKIPPED)
+
+
+def _describe(values):
+    return " ".join(f"{k}={v}" for k, v in values.items())
 
 
 def render_script(commands):
@@ -152,21 +343,6 @@ def render_script(commands):
         lines.append(f"printf '%s\\n' {shlex.quote('$ ' + command)}")
         lines.append(command)
     return "\n".join(lines) + "\n"
-
-
-def outcome(result, timeout_seconds):
-    """Map a step result to (status, exit_code, reason)."""
-    if result.stopped == STOP_CANCEL:
-        return C.CANCELLED, None, "Cancelled"
-    if result.stopped == STOP_TIMEOUT:
-        return C.TIMED_OUT, None, f"Stopped after the {format_duration(timeout_seconds)} timeout"
-    if result.stopped == STOP_LOST:
-        return C.ERRORED, None, "The job was taken from this worker"
-    if result.oom:
-        return C.FAILED, result.exit_code, "Out of memory"
-    if result.exit_code == 0:
-        return C.SUCCESS, 0, ""
-    return C.FAILED, result.exit_code, f"Exited with code {result.exit_code}"
 
 
 def format_duration(seconds):

@@ -12,11 +12,13 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from builds import constants as C
 from builds.models import Job
 from repositories.commit_status import job_changed
+from repositories.models import Repository
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +33,7 @@ def enqueue_token(count=1):
 
 
 def create_job(repository, *, event, commit, ref="", branch="", tag="", message="", author="",
-               dedupe_seconds=None, **extra):
+               dedupe_seconds=None, auto_cancel=True, **extra):
     """Create a queued job (unless a twin was created moments ago).
 
     Returns (job, created). Must be called inside transaction.atomic().
@@ -54,13 +56,14 @@ def create_job(repository, *, event, commit, ref="", branch="", tag="", message=
         )
         if twin is not None:
             repository.release_job_number(number)
-            return twin, False
+            # A matrix job's siblings share its fields: answer with the first.
+            return (twin.group if twin.group_id else twin), False
     job = Job.objects.create(
         repository=repository, number=number,
         event=event, ref=ref, branch=branch, tag=tag, commit=commit,
         message=message, author=author[:255], **extra,
     )
-    if repository.auto_cancel:
+    if auto_cancel and repository.auto_cancel:
         auto_cancel_older(job)
     enqueue_in_transaction()
     job_changed(job)
@@ -93,13 +96,48 @@ def auto_cancel_older(job):
         old.request_cancel(f"Superseded by #{job.number}")
 
 
+def expand_matrix(job, combinations):
+    """The first job of a matrix build takes the first combination and
+    queues a sibling job for each other one; returns the siblings.
+
+    Done under the repository's row lock, like create_job: a push arriving
+    meanwhile either sees the siblings (and auto-cancels them with the rest
+    of the branch) or has already asked this job to stop (and then no
+    sibling is made).
+    """
+    siblings = []
+    with transaction.atomic():
+        Repository.objects.select_for_update().filter(pk=job.repository_id).values_list("pk").get()
+        Job.objects.filter(pk=job.pk).update(matrix=combinations[0], group=job)
+        job.matrix, job.group = combinations[0], job
+        current = Job.objects.filter(pk=job.pk).values("status", "cancel_requested").get()
+        if current["status"] != C.RUNNING or current["cancel_requested"]:
+            return []
+        copied = {f: getattr(job, f) for f in (
+            "event", "ref", "branch", "tag", "commit", "message", "author", "pr_number", "pr_title",
+            "source_branch", "target_branch", "source_repo", "from_fork", "source_url", "triggered_by",
+        )}
+        for values in combinations[1:]:
+            siblings.append(Job.objects.create(
+                repository_id=job.repository_id, number=job.repository.next_job_number(),
+                group=job, matrix=values, **copied,
+            ))
+        if siblings:
+            transaction.on_commit(lambda: enqueue_token(len(siblings)))
+        for sibling in siblings:
+            job_changed(sibling)
+    return siblings
+
+
 def restart(job, user=None):
-    """A new job for the same commit and event."""
+    """A new job for the same commit and event (and, for a job of a matrix,
+    the same combination). It supersedes nothing: auto-cancel is for pushes."""
     with transaction.atomic():
         new, _ = create_job(
             job.repository,
             event=job.event, commit=job.commit, ref=job.ref, branch=job.branch, tag=job.tag,
-            message=job.message, author=job.author, dedupe_seconds=0,
+            message=job.message, author=job.author, dedupe_seconds=0, auto_cancel=False,
+            matrix=job.matrix,
             pr_number=job.pr_number, pr_title=job.pr_title, source_branch=job.source_branch,
             target_branch=job.target_branch, source_repo=job.source_repo, from_fork=job.from_fork,
             source_url=job.source_url, restarted_from=job,
@@ -128,12 +166,18 @@ def claim_next_job(worker):
             return None, "host-full"
         if settings.HERALD_MAX_RUNNING and running.count() >= settings.HERALD_MAX_RUNNING:
             return None, "installation-full"
-        candidates = Job.objects.filter(status=C.QUEUED, cancel_requested=False).order_by("id")
-        candidates = candidates.select_related("repository")
-        for job in candidates[:50]:
-            limit = job.repository.max_concurrency
-            if limit and running.filter(repository=job.repository_id).count() >= limit:
-                continue
+        # Repositories at their own limit are left out in the query, so a
+        # long queue of one busy repository never hides another's jobs.
+        per_repo = dict(
+            running.filter(repository__max_concurrency__gt=0)
+            .order_by().values_list("repository").annotate(n=Count("id")).values_list("repository", "n")
+        )
+        full = [
+            pk for pk, limit in Repository.objects.filter(pk__in=per_repo).values_list("pk", "max_concurrency")
+            if per_repo[pk] >= limit
+        ]
+        candidates = Job.objects.filter(status=C.QUEUED, cancel_requested=False).exclude(repository__in=full)
+        for job in candidates.select_related("repository").order_by("id")[:10]:
             if job.claim(worker):
                 return job, None
         return None, "nothing-eligible"

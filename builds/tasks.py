@@ -2,6 +2,7 @@
 
 import logging
 from datetime import timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
@@ -48,17 +49,52 @@ def reap():
 
 
 def reap_lost():
+    """Mark running jobs whose heartbeat stopped as errored ("worker lost").
+
+    Whatever such a job left on this machine (its worker process was here
+    and died) is removed at once; the periodic sweep catches the rest.
+    """
+    from builds.models import job_finished
+    from builds.runner import close_steps
+
     cutoff = timezone.now() - timedelta(seconds=settings.HERALD_WORKER_LOST_SECONDS)
     lost = list(Job.objects.filter(status=C.RUNNING, heartbeat_at__lt=cutoff).values_list("pk", flat=True))
+    local = []
     for pk in lost:
-        if Job.objects.filter(pk=pk, status=C.RUNNING, heartbeat_at__lt=cutoff).update(
-            status=C.ERRORED, reason="Worker lost: the worker stopped reporting during the build",
-            finished_at=timezone.now(),
-        ):
-            log.warning("job %s: worker lost", pk)
-            from builds.models import job_finished
-            job_finished(Job.objects.get(pk=pk))
+        # One transaction: nobody sees the job ended with a step still running.
+        with transaction.atomic():
+            if not Job.objects.filter(pk=pk, status=C.RUNNING, heartbeat_at__lt=cutoff).update(
+                status=C.ERRORED, reason="Worker lost: the worker stopped reporting during the build",
+                finished_at=timezone.now(),
+            ):
+                continue
+            job = Job.objects.get(pk=pk)
+            close_steps(job, C.ERRORED)
+        log.warning("job %s: worker lost", pk)
+        if job.worker == settings.HERALD_HOSTNAME:
+            local.append(pk)
+        job_finished(job)
+    if local:
+        _remove_local(local)
     return lost
+
+
+def _remove_local(job_ids):
+    from builds.docker_env import docker_client, remove_job_objects
+    from builds.errors import DockerUnavailable
+    from builds.runner import remove_workspace
+
+    for pk in job_ids:
+        remove_workspace(Path(settings.WORKSPACE_DIR) / f"job-{pk}")
+    try:
+        client = docker_client(timeout=30)
+    except DockerUnavailable:
+        return
+    try:
+        for pk in job_ids:
+            remove_job_objects(client, pk)
+    finally:
+        client.close()
 
 
 def sweep_local():
@@ -86,7 +122,9 @@ def sweep_local():
             seen[_job_id(obj.labels.get(C.LABEL_JOB))] = "docker"
         for net in client.networks.list(filters={"label": mine}):
             seen[_job_id((net.attrs.get("Labels") or {}).get(C.LABEL_JOB))] = "docker"
-        root = settings.WORKSPACE_DIR
+        for vol in client.volumes.list(filters={"label": mine}):
+            seen[_job_id((vol.attrs.get("Labels") or {}).get(C.LABEL_JOB))] = "docker"
+        root = Path(settings.WORKSPACE_DIR)
         workspaces = {}
         if root.exists():
             for path in root.glob("job-*"):

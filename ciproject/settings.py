@@ -180,6 +180,59 @@ HERALD_MAX_RUNNING = envint("HERALD_MAX_RUNNING", 0, minimum=0)
 # Pull a step's image when the engine lacks it: "if-not-present" or "never".
 HERALD_PULL_POLICY = envstr("HERALD_PULL_POLICY") or "if-not-present"
 
+# --- Build containment --------------------------------------------------------
+# Every build and service container gets these; see docs/pipeline.md. A CI
+# server runs other people's code, so the defaults are strict and a value of
+# 0 (or an empty list) is an explicit choice to lift a limit.
+
+
+def _envsize(name, default):
+    """Bytes from '512m', '2g', '1048576'; 0 means no limit."""
+    import re
+
+    from django.core.exceptions import ImproperlyConfigured
+
+    raw = (envstr(name) or default).strip().lower()
+    m = re.fullmatch(r"(\d+)\s*([kmg]?)i?b?", raw)
+    if not m:
+        raise ImproperlyConfigured(f"{name} must be a size like 512m or 2g, not {raw!r}")
+    return int(m.group(1)) * {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[m.group(2)]
+
+
+def _envlist(name, default):
+    return [v.strip() for v in (envstr(name, default) or "").split(",") if v.strip()]
+
+
+HERALD_MEMORY_LIMIT = _envsize("HERALD_MEMORY_LIMIT", "2g")
+HERALD_CPUS = envfloat("HERALD_CPUS", 2.0)
+HERALD_PIDS_LIMIT = envint("HERALD_PIDS_LIMIT", 1024, minimum=0)
+# Everything else is dropped: no raw sockets, no mknod, no chroot, no
+# audit writes. These are what package managers and `chown` in a build need.
+HERALD_CAP_ADD = [
+    c.upper().removeprefix("CAP_")
+    for c in _envlist("HERALD_CAP_ADD", "CHOWN,DAC_OVERRIDE,FOWNER,FSETID,KILL,NET_BIND_SERVICE,SETGID,SETUID")
+]
+# uid[:gid] every step runs as; empty: the user the step's image declares.
+# The checkout is owned by this user (or by the first step image's user).
+HERALD_BUILD_USER = envstr("HERALD_BUILD_USER") or ""
+
+
+def _check_containment():
+    import re
+
+    from django.core.exceptions import ImproperlyConfigured
+
+    if HERALD_CPUS < 0:
+        raise ImproperlyConfigured("HERALD_CPUS must not be negative")
+    for cap in HERALD_CAP_ADD:
+        if not re.fullmatch(r"[A-Z_]+", cap) or cap in ("ALL", "SYS_ADMIN"):
+            raise ImproperlyConfigured(f"HERALD_CAP_ADD: {cap!r} is not a capability a build may have")
+    if HERALD_BUILD_USER and not re.fullmatch(r"\d+(:\d+)?", HERALD_BUILD_USER):
+        raise ImproperlyConfigured("HERALD_BUILD_USER must be a numeric uid or uid:gid")
+
+
+_check_containment()
+
 # --- Queue (django-q2) --------------------------------------------------------
 
 HERALD_REDIS_URL = envstr("HERALD_REDIS_URL")

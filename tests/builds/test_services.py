@@ -1,0 +1,147 @@
+"""Services: sidecar containers on the job's own network, reachable by name
+from every step, invisible to other jobs, gone when the job ends."""
+
+import pytest
+from django.conf import settings
+
+from tests.builds.helpers import ensure_service_image, job_objects, log_of, run_commit, steps_of
+from tests.support import TEST_IMAGE
+
+pytestmark = [pytest.mark.docker, pytest.mark.django_db(transaction=True)]
+
+# busybox wget is unreliable in a static build; a raw HTTP request over nc is not.
+FETCH = ("for i in $(seq 1 50); do "
+         "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {host} {port} > /tmp/out 2>/dev/null && "
+         "grep -q hello /tmp/out && break; sleep 0.2; done; tail -n 1 /tmp/out")
+
+
+@pytest.fixture
+def setup(git_repo, make_repository, test_image, docker_client):
+    service_image = ensure_service_image(docker_client)
+
+    def make(files):
+        src = git_repo()
+        sha = src.commit(files)
+        return make_repository("acme/widgets", clone_url=src.url), sha, service_image
+
+    return make
+
+
+def test_services_are_reachable_by_name_from_every_step(setup, docker_client):
+    service_image = ensure_service_image(docker_client)
+    fetch_web = FETCH.format(host="web", port=80)
+    fetch_alt = FETCH.format(host="alt", port=8080)
+    src_files = {".herald.yml": f"""\
+image: {TEST_IMAGE}
+services:
+  web: {{image: {service_image}}}
+  alt: {{image: {service_image}, command: "httpd -f -p 8080 -h /www", env: {{UNUSED: "1"}}}}
+steps:
+  - name: first
+    commands: ["{fetch_web}"]
+  - name: second
+    commands: ["{fetch_alt}", "{fetch_web}"]
+"""}
+    repo, sha, _ = setup(src_files)
+    job = run_commit(repo, sha)
+    text = log_of(job)
+    assert job.status == "success", text
+    assert "Service web started" in text and "Service alt started" in text
+    assert text.count("hello-from-the-service\n") == 3
+    assert steps_of(job) == [("first", "success", 0), ("second", "success", 0)]
+    assert job_objects(docker_client, job) == []
+
+
+def test_a_service_that_dies_is_reported_in_the_log(setup):
+    repo, sha, _ = setup({".herald.yml": f"""\
+image: {TEST_IMAGE}
+services:
+  db: {{image: {TEST_IMAGE}, command: [sh, -c, "echo db-cannot-start >&2; exit 3"]}}
+steps:
+  - name: test
+    commands: ["sleep 1", "nc -w 1 db 5432 < /dev/null"]
+"""})
+    job = run_commit(repo, sha)
+    assert job.status == "failed"
+    text = log_of(job)
+    assert "Service db exited with code 3; its last lines:" in text
+    assert "db-cannot-start" in text
+
+
+def test_a_service_whose_image_is_missing_errors_the_job(setup, settings):
+    settings.HERALD_PULL_POLICY = "never"
+    repo, sha, _ = setup({".herald.yml": f"""\
+image: {TEST_IMAGE}
+services:
+  db: {{image: herald-test/no-such-db:1}}
+steps:
+  - name: test
+    commands: [true]
+  - name: report
+    always: true
+    commands: [true]
+"""})
+    job = run_commit(repo, sha)
+    assert job.status == "errored"
+    assert "herald-test/no-such-db:1 is not on the worker" in job.reason
+    assert steps_of(job) == [("test", "skipped", None), ("report", "skipped", None)]
+
+
+def test_jobs_cannot_reach_each_others_containers(setup, docker_client):
+    # Another job's service, on that job's network (as Herald makes them).
+    labels = {"org.herald-ci.instance": settings.HERALD_INSTANCE, "org.herald-ci.job": "999999"}
+    net = docker_client.networks.create(f"herald-{settings.HERALD_INSTANCE}-job-999999", labels=labels)
+    try:
+        other = docker_client.containers.run(
+            ensure_service_image(docker_client), detach=True, labels=labels, network=net.name,
+            name=f"herald-{settings.HERALD_INSTANCE}-job-999999-svc-web",
+        )
+        other.reload()
+        ip = other.attrs["NetworkSettings"]["Networks"][net.name]["IPAddress"]
+        repo, sha, _ = setup({".herald.yml": f"""\
+image: {TEST_IMAGE}
+steps:
+  - name: probe
+    commands:
+      - "if nslookup web >/dev/null 2>&1; then echo resolved-other-jobs-service; fi"
+      - "if printf 'GET / HTTP/1.0\\\\r\\\\n\\\\r\\\\n' | nc -w 3 {ip} 80 | grep -q hello; then echo reached-other-job; else echo isolated; fi"
+"""})
+        job = run_commit(repo, sha)
+        text = log_of(job)
+        assert job.status == "success", text
+        assert "\nisolated\n" in text
+        assert "reached-other-job\n" not in text.replace("echo reached-other-job", "")
+        assert "resolved-other-jobs-service\n" not in text.replace("echo resolved-other-jobs-service", "")
+    finally:
+        for c in docker_client.containers.list(all=True, filters={"label": "org.herald-ci.job=999999"}):
+            c.remove(force=True)
+        net.remove()
+
+
+def test_jobs_without_services_share_a_bridge_on_which_they_cannot_reach_each_other(setup, docker_client):
+    from builds.docker_env import isolated_network
+
+    # Another job's step, where a job without services runs: the shared bridge.
+    net = isolated_network(docker_client)
+    assert docker_client.api.inspect_network(net)["Options"]["com.docker.network.bridge.enable_icc"] == "false"
+    labels = {"org.herald-ci.instance": settings.HERALD_INSTANCE, "org.herald-ci.job": "999998"}
+    other = docker_client.containers.run(ensure_service_image(docker_client), detach=True, labels=labels,
+                                         network=net, name=f"herald-{settings.HERALD_INSTANCE}-job-999998-step-1")
+    try:
+        other.reload()
+        ip = other.attrs["NetworkSettings"]["Networks"][net]["IPAddress"]
+        repo, sha, _ = setup({".herald.yml": f"""\
+image: {TEST_IMAGE}
+steps:
+  - name: probe
+    commands:
+      - "if printf 'GET / HTTP/1.0\\\\r\\\\n\\\\r\\\\n' | nc -w 3 {ip} 80 | grep -q hello; then echo reached-other-job; else echo isolated; fi"
+"""})
+        job = run_commit(repo, sha)
+        text = log_of(job)
+        assert job.status == "success", text
+        assert "\nisolated\n" in text
+        assert "reached-other-job\n" not in text.replace("echo reached-other-job", "")
+        assert job_objects(docker_client, job) == []
+    finally:
+        other.remove(force=True)
