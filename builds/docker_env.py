@@ -14,6 +14,7 @@ build writes is removed with the volume (no root-owned files the worker
 cannot delete), and a worker may talk to a Docker engine on another host.
 """
 
+import fcntl
 import io
 import json
 import logging
@@ -588,14 +589,32 @@ def _parse_db(text, group_file=False):
 
 
 def isolated_network(client):
-    """The installation's shared bridge for jobs without services; created
-    once per engine (and per worker process, remembered)."""
+    """The installation's shared bridge for jobs without services (its id);
+    created once per engine, remembered per worker process."""
+    cached = _shared.get("isolated")
+    if cached and cached[1] == id(client):
+        return cached[0]
     name = f"herald-{settings.HERALD_INSTANCE}-isolated"
-    if _shared.get("isolated") == (name, id(client)):
-        return name
-    try:
-        client.networks.get(name)
-    except derrors.NotFound:
+
+    def existing():
+        return [n for n in client.networks.list(names=[name]) if n.name == name]
+
+    # Docker's duplicate-name check is racy, and a name two networks share
+    # is unusable ("ambiguous"): the worker processes of one installation
+    # take turns here.
+    lock_path = settings.DATA_DIR / "isolated-network.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return _isolated_network_locked(client, name, existing)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _isolated_network_locked(client, name, existing):
+    found = existing()
+    if not found:
         try:
             client.networks.create(
                 name, driver="bridge", check_duplicate=True,
@@ -605,10 +624,21 @@ def isolated_network(client):
                 options={"com.docker.network.bridge.enable_icc": "false"},
             )
         except derrors.APIError as e:
-            if e.status_code != 409:  # another worker made it first
+            if e.status_code != 409:
                 raise BuildError(f"Docker could not create the build network: {_short(e)}") from None
-    _shared["isolated"] = (name, id(client))
-    return name
+        found = existing()
+    if not found:
+        raise BuildError("Docker could not create the build network.")
+    found.sort(key=lambda n: (n.attrs.get("Created", ""), n.id))
+    for extra in found[1:]:
+        # Made by another installation's race on a shared engine: the name
+        # only works again once it is unique.
+        try:
+            extra.remove()
+        except derrors.APIError:
+            pass
+    _shared["isolated"] = (found[0].name, id(client))
+    return found[0].name
 
 
 def job_labels(job_id):

@@ -13,6 +13,39 @@ def docker_client():
     client.close()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def remove_docker_leftovers():
+    """After the session: nothing of this installation stays on the engine
+    (networks especially: each one takes an address pool)."""
+    yield
+    from django.conf import settings
+
+    remove_instance_objects(settings.HERALD_INSTANCE)
+
+
+def remove_instance_objects(instance):
+    import docker
+
+    try:
+        client = docker.from_env(timeout=30)
+    except docker.errors.DockerException:
+        return
+    label = f"org.herald-ci.instance={instance}"
+    for c in client.containers.list(all=True, filters={"label": label}):
+        c.remove(force=True, v=True)
+    for n in client.networks.list(filters={"label": label}):
+        try:
+            n.remove()
+        except docker.errors.APIError:
+            pass
+    for v in client.volumes.list(filters={"label": label}):
+        try:
+            v.remove(force=True)
+        except docker.errors.APIError:
+            pass
+    client.close()
+
+
 @pytest.fixture(scope="session")
 def test_image(docker_client):
     return ensure_test_image(docker_client)
@@ -65,6 +98,5 @@ def live_herald(tmp_path, docker_client, test_image):
         if instance_file.exists():
             instance = instance_file.read_text().strip()
             left = docker_client.containers.list(all=True, filters={"label": f"org.herald-ci.instance={instance}"})
-            for c in left:
-                c.remove(force=True)
+            remove_instance_objects(instance)
             assert not left, f"containers left behind: {[c.name for c in left]}"

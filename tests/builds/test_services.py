@@ -129,7 +129,7 @@ def test_jobs_without_services_share_a_bridge_on_which_they_cannot_reach_each_ot
                                          network=net, name=f"herald-{settings.HERALD_INSTANCE}-job-999998-step-1")
     try:
         other.reload()
-        ip = other.attrs["NetworkSettings"]["Networks"][net]["IPAddress"]
+        (ip,) = [n["IPAddress"] for n in other.attrs["NetworkSettings"]["Networks"].values()]
         repo, sha, _ = setup({".herald.yml": f"""\
 image: {TEST_IMAGE}
 steps:
