@@ -22,7 +22,7 @@ import threading
 from collections import OrderedDict
 
 from django.db.models import Value
-from django.db.models.functions import Length, Replace, Right
+from django.db.models.functions import Length, Replace, Right, StrIndex, Substr
 
 from builds.models import LogChunk
 
@@ -232,10 +232,12 @@ class LogIndex:
     """Where each line of a job's log is: per chunk, its seq, the number of
     line breaks before it and in it, and when it was written."""
 
-    __slots__ = ("seqs", "before", "counts", "created", "last_char", "lock")
+    __slots__ = ("seqs", "before", "counts", "created", "esc", "ends", "last_char", "lock")
 
     def __init__(self):
         self.seqs, self.before, self.counts, self.created = [], [], [], []
+        self.esc = []  # whether the chunk holds an escape (so may change colours)
+        self.ends = {}  # chunk index -> SGR state at its end, once worked out
         self.last_char = ""
         self.lock = threading.Lock()
 
@@ -258,7 +260,7 @@ class LogIndex:
 
     def extend(self, rows, final):
         added = False
-        for seq, count, created in rows:
+        for seq, count, created, esc in rows:
             # Chunks are written one after another by one writer, but a
             # reader may see them commit out of order; never index past a gap
             # of a running job (it would shift every later line).
@@ -268,6 +270,7 @@ class LogIndex:
             self.seqs.append(seq)
             self.counts.append(count)
             self.created.append(created)
+            self.esc.append(bool(esc))
             added = True
         return added
 
@@ -305,8 +308,11 @@ def log_index(job, final):
         rows = (
             LogChunk.objects.filter(job=job, seq__gt=index.last_seq)
             .order_by("seq")
-            .annotate(nl=Length("text") - Length(Replace("text", Value("\n"), Value(""))))
-            .values_list("seq", "nl", "created")
+            .annotate(
+                nl=Length("text") - Length(Replace("text", Value("\n"), Value(""))),
+                esc=StrIndex("text", Value("\x1b")),
+            )
+            .values_list("seq", "nl", "created", "esc")
         )
         if index.extend(list(rows), final):
             # Only the last chunk's last character matters (is the last line
@@ -326,6 +332,64 @@ def _texts(job, first_seq, last_seq):
     )
 
 
+# An SGR sequence cut off by the end of a chunk (its rest opens the next one).
+_CUT_SGR = re.compile(r"\x1b(\[[0-9;:]*)?$")
+_SGR_REST = re.compile(r"\[?[0-9;:]*[@-~]?")
+
+
+def _resets(text):
+    return "\x1b[0m" in text or "\x1b[m" in text
+
+
+STATE_LOOKBACK_CHUNKS = 64
+
+
+def state_before_chunk(job, index, i):
+    """The SGR state at the start of chunk i: folded from the nearest earlier
+    chunk that resets the colours (or whose end state is known), skipping
+    chunks without escapes, which cannot change it. Exact unless colours were
+    set more than STATE_LOOKBACK_CHUNKS escape-bearing chunks before any reset."""
+    pending = []  # (chunk index, text), newest first
+    base = DEFAULT
+    j = i - 1
+    while j >= 0 and len(pending) < STATE_LOOKBACK_CHUNKS:
+        if j in index.ends:
+            base = index.ends[j]
+            break
+        batch = []
+        while j >= 0 and len(batch) < 4 and j not in index.ends:
+            if index.esc[j]:
+                batch.append(j)
+            j -= 1
+        if not batch:
+            continue
+        texts = dict(
+            LogChunk.objects.filter(job=job, seq__in=[index.seqs[k] for k in batch]).values_list("seq", "text")
+        )
+        reset = False
+        for k in batch:
+            text = texts.get(index.seqs[k], "")
+            if k + 1 < len(index.seqs) and _CUT_SGR.search(text[-40:]):
+                # Applying that sequence again when its own chunk is read is
+                # harmless: an SGR code sets attributes to fixed values.
+                head = (
+                    LogChunk.objects.filter(job=job, seq=index.seqs[k + 1])
+                    .annotate(head=Substr("text", 1, 40)).values_list("head", flat=True).first() or ""
+                )
+                text += _SGR_REST.match(head).group()
+            pending.append((k, text))
+            if _resets(text):
+                reset = True
+                break
+        if reset:
+            break
+    state = base
+    for k, text in reversed(pending):
+        state = state_after(text, state)
+        index.ends[k] = state
+    return state
+
+
 def read_lines(job, index, start, count):
     """Lines start..start+count-1 (1-based, without their "\\n"), clipped to
     the log, with the SGR state at the start of the first one and the index
@@ -336,10 +400,8 @@ def read_lines(job, index, start, count):
     end = min(start + count - 1, total)
     first = index.chunk_of_newline(start - 1)
     last = index.chunk_of_newline(end) if end <= index.newlines else len(index.seqs) - 1
-    # One chunk more before the first line's chunk, for the colour state.
-    lookback = max(first - 1, 0)
-    texts = _texts(job, index.seqs[lookback], index.seqs[last])
-    if len(texts) != last - lookback + 1:
+    texts = _texts(job, index.seqs[first], index.seqs[last])
+    if len(texts) != last - first + 1:
         return [], DEFAULT, []
     offsets, pos = [], 0
     for t in texts:
@@ -348,14 +410,15 @@ def read_lines(job, index, start, count):
     text = "".join(texts)
     # Skip to the start of line `start`: the (start-1)-th break overall is
     # the (start-1 - before[first])-th one from the first chunk's start.
-    begin = offsets[first - lookback]
-    skip = start - 1 - index.before[first]
-    for _ in range(skip):
+    begin = 0
+    for _ in range(start - 1 - index.before[first]):
         begin = text.index("\n", begin) + 1
-    state = state_after(text[:begin]) if begin else DEFAULT
+    prefix = text[:begin]
+    state = DEFAULT if _resets(prefix) else state_before_chunk(job, index, first)
+    state = state_after(prefix, state)
     lines, starts, p = [], [], begin
     for _ in range(end - start + 1):
-        starts.append(lookback + bisect.bisect_right(offsets, p) - 1 if p < len(text) else len(index.seqs) - 1)
+        starts.append(first + bisect.bisect_right(offsets, p) - 1 if p < len(text) else len(index.seqs) - 1)
         nl = text.find("\n", p)
         if nl < 0:
             lines.append(text[p:])
