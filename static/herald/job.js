@@ -391,8 +391,20 @@
     $("follow").checked = on;
   }
 
+  // The log fills what is left of the first screen under the header, so
+  // the tail (where a job opens) is in sight without scrolling the page.
+  function fitBox() {
+    var top = box.getBoundingClientRect().top + window.scrollY;
+    box.style.height = Math.max(288, window.innerHeight - top - 12) + "px";
+  }
+  fitBox();
+  window.addEventListener("resize", fitBox);
+
   function showLine(n) {
     setFollow(false);
+    if (box.getBoundingClientRect().bottom > window.innerHeight || box.getBoundingClientRect().top < 0) {
+      box.scrollIntoView({block: "nearest"});
+    }
     n = Math.max(1, Math.min(n, S.total));
     scrollToRow(rowOfLine(n), 1 / 3);
     queueRender();
@@ -464,6 +476,9 @@
 
   $("follow").addEventListener("change", function (e) {
     setFollow(e.target.checked);
+    if (e.target.checked && box.getBoundingClientRect().bottom > window.innerHeight) {
+      box.scrollIntoView({block: "end"});
+    }
     queueRender();
   });
 
