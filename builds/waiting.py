@@ -56,12 +56,20 @@ def why_waiting(job):
         busy = dict(
             running.filter(worker__in=[w.host for w in workers]).values_list("worker").annotate(n=Count("id"))
         )
-        if sum(busy.values()) >= slots:
-            hosts = ", ".join(w.host for w in workers)
-            reasons.append(
-                f"Every build slot is busy: {_builds(slots)} at once on {len(workers)} "
-                f"worker{'' if len(workers) == 1 else 's'} ({hosts}), all running."
-            )
+        running_here = sum(busy.values())
+        if running_here >= slots:
+            verb = "is" if running_here == 1 else "are"
+            if len(workers) == 1:
+                reasons.append(
+                    f"All build slots are busy: {workers[0].host} runs {_builds(slots)} at a time "
+                    f"(HERALD_CONCURRENCY) and {running_here} {verb} running."
+                )
+            else:
+                hosts = ", ".join(w.host for w in workers)
+                reasons.append(
+                    f"All build slots are busy: {len(workers)} workers ({hosts}) run {_builds(slots)} "
+                    f"at a time between them and {running_here} {verb} running."
+                )
     ahead = Job.objects.filter(status=C.QUEUED, cancel_requested=False, id__lt=job.id).count()
     if ahead:
         reasons.insert(0, f"It is number {ahead + 1} in the queue: {ahead} job{'' if ahead == 1 else 's'} "

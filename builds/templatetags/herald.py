@@ -66,6 +66,12 @@ def matrix_label(matrix):
     return ", ".join(f"{k}={v}" for k, v in matrix.items())
 
 
+def _tick(seconds):
+    if seconds < 60 and seconds != int(seconds):
+        return f"{seconds:.1f} s"
+    return duration(seconds)
+
+
 CHART_WIDTH, CHART_HEIGHT, CHART_LEFT, CHART_BOTTOM = 600, 140, 44, 18
 
 
@@ -99,7 +105,7 @@ def duration_chart(jobs):
             "seconds": secs,
             "running": job.status == C.RUNNING,
         })
-    ticks = [{"y": round(8 + plot_h - plot_h * f, 1), "label": duration(top * f)} for f in (0, 0.5, 1)]
+    ticks = [{"y": round(8 + plot_h - plot_h * f, 1), "label": _tick(top * f)} for f in (0, 0.5, 1)]
     return {
         "bars": bars, "ticks": ticks, "width": CHART_WIDTH, "height": CHART_HEIGHT,
         "left": CHART_LEFT, "right": CHART_WIDTH - 4, "baseline": 8 + plot_h,

@@ -69,7 +69,11 @@ def test_a_queued_job_gives_its_place_in_the_queue(client, make_repository, make
     job = make_job(repo)
     reasons = waiting(client, job)
     assert reasons[0] == "It is number 3 in the queue: 2 jobs queued before it start first."
-    assert "Every build slot is busy: 1 build at once on 1 worker (box), all running." in reasons
+    assert "All build slots are busy: box runs 1 build at a time (HERALD_CONCURRENCY) and 1 is running." in reasons
+    Worker.objects.create(host="other", slots=1)
+    make_job(repo, status="running", started_at=timezone.now(), worker="other")
+    assert ("All build slots are busy: 2 workers (box, other) run 2 builds at a time between them "
+            "and 2 are running." in waiting(client, job))
 
 
 def test_a_queued_job_names_the_concurrency_limit_it_waits_on(client, settings, make_repository, make_job):
