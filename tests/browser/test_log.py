@@ -183,3 +183,24 @@ def test_a_large_log_opens_at_its_end_and_loads_earlier_parts_on_demand(page, he
     expect(page.locator('.log .ln[data-l="123456"] .c')).to_have_text("line 123456 of the big log")
     expect(page.locator('.log .ln[data-l="123456"]')).to_be_in_viewport()
     assert page.locator(".log .ln").count() < 200
+
+
+def test_a_dropped_connection_resumes_without_duplicating_or_losing_lines(browser, herald):
+    context = browser.new_context(viewport={"width": 1280, "height": 1600}, base_url=herald.url)
+    page = context.new_page()
+    try:
+        job = herald.push("acme/offline", "for i in $(seq 1 16); do echo beat-$i; sleep 0.5; done")
+        page.goto(f"/jobs/{job}/")
+        expect(row(page, "beat-2")).to_be_visible(timeout=60_000)
+        context.set_offline(True)
+        expect(page.locator("#log-conn")).to_be_visible()
+        page.wait_for_timeout(3000)  # the build goes on printing meanwhile
+        context.set_offline(False)
+        expect(page.locator("#job-status .status")).to_have_text("success", timeout=60_000)
+        expect(page.locator("#log-conn")).to_be_hidden()
+        shown = page.locator(".log .ln .c").all_inner_texts()
+        raw = re.sub(r"\x1b\[[0-9;]*m", "", herald.live.log_text(job)).splitlines()
+        assert shown == raw
+        assert [s for s in shown if s.startswith("beat-")] == [f"beat-{i}" for i in range(1, 17)]
+    finally:
+        context.close()
