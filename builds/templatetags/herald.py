@@ -67,9 +67,15 @@ def matrix_label(matrix):
 
 
 def _tick(seconds):
-    if seconds < 60 and seconds != int(seconds):
-        return f"{seconds:.1f} s"
-    return duration(seconds)
+    """Short axis labels: 2.5s, 40s, 3m20s, 1h05m."""
+    if seconds < 10 and seconds != int(seconds):
+        return f"{seconds:.1f}s"
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s" if seconds % 60 else f"{seconds // 60}m"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 CHART_WIDTH, CHART_HEIGHT, CHART_LEFT, CHART_BOTTOM = 600, 140, 44, 18
@@ -92,7 +98,8 @@ def duration_chart(jobs):
             break
     plot_w = CHART_WIDTH - CHART_LEFT - 4
     plot_h = CHART_HEIGHT - CHART_BOTTOM - 8
-    slot = plot_w / max(len(jobs), 1)
+    # At least 25 slots: a young repository's few bars stay bars, not walls.
+    slot = plot_w / max(len(jobs), 25)
     bars = []
     for i, (job, secs) in enumerate(zip(jobs, durations)):
         h = max(plot_h * secs / top, 1.5 if secs else 0)

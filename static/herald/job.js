@@ -343,7 +343,7 @@
       S.status = d.status;
       root.dataset.status = d.status;
       $("job-status").innerHTML = statusPill(d.status);
-      document.title = document.title.replace(/^(\S+ )?/, d.status === "running" ? "▶ " : "");
+      document.title = (d.status === "running" ? "▶ " : "") + document.title.replace(/^▶ /, "");
     }
     var reason = $("job-reason");
     reason.textContent = d.reason || "";
