@@ -45,6 +45,7 @@ test-sqlite: setup-test
 test-postgres: setup-test
 	HERALD_DATA_DIR=$(DATA)/test-postgres HERALD_REDIS_URL= \
 	  DATABASE_URL=$$(scripts/postgres.sh start) \
+	  HERALD_TEST_REDIS_URL=$$(HERALD_DATA_DIR=$(DATA)/test-sqlite scripts/redis.sh start) \
 	  $(PY) -m pytest -m "not browser" $(PYTEST_ARGS)
 
 ## Benchmarks: print figures, assert nothing.

@@ -12,9 +12,16 @@ class BuildsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        import sys
+
         from django_q.signals import post_spawn
 
         post_spawn.connect(start_housekeeping, dispatch_uid="herald-housekeeping")
+        if sys.argv[1:2] == ["qcluster"]:
+            # Import what builds need before django-q2 forks its workers, so
+            # the pages are shared between them instead of copied into each.
+            import builds.runner  # noqa: F401
+            import builds.tasks  # noqa: F401
 
 
 _started = False

@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 import threading
+import time
 
 import docker
 from django.conf import settings
@@ -33,6 +34,30 @@ def docker_client(timeout=120):
     except Exception as e:
         where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
         raise DockerUnavailable(f"Docker engine unreachable at {where}: {_short(e)}") from None
+
+
+_shared = {"client": None, "pid": None, "checked": 0.0}
+
+
+def shared_client():
+    """One client per worker process, kept between jobs: a build's start
+    latency is part of what users wait for. Re-checked after an idle spell,
+    so a restarted engine is noticed before a job depends on it."""
+    now = time.monotonic()
+    client = _shared["client"]
+    if client is not None and _shared["pid"] == os.getpid():
+        if now - _shared["checked"] < 30:
+            _shared["checked"] = now
+            return client
+        try:
+            client.ping()
+            _shared["checked"] = now
+            return client
+        except Exception:
+            pass
+    client = docker_client()
+    _shared.update(client=client, pid=os.getpid(), checked=now)
+    return client
 
 
 def _short(e):
@@ -58,12 +83,19 @@ class DockerEnv:
 
     # --- lifecycle -----------------------------------------------------------
 
-    def __enter__(self):
-        self.client = docker_client()
-        self.remove_job_objects()
+    def open(self):
+        # Leftovers of this job can only come from a crash, and then the name
+        # conflict in _create removes them; no listing on the hot path.
+        self.client = shared_client()
         return self
 
+    __enter__ = open
+
     def __exit__(self, *exc):
+        self.cleanup()
+        return False
+
+    def cleanup(self):
         try:
             self.remove_job_objects()
             for tag in self.images_built:
@@ -75,9 +107,6 @@ class DockerEnv:
                     pass
         except Exception:
             log.exception("cleanup of job %s failed", self.job.pk)
-        finally:
-            self.client.close()
-        return False
 
     def remove_job_objects(self):
         remove_job_objects(self.client, self.job.pk)
@@ -113,38 +142,53 @@ class DockerEnv:
 
     # --- running a command container ----------------------------------------
 
+    def _create(self, image, name, **options):
+        """containers.create, pulling the image only when the engine lacks it
+        and replacing a stale container of the same name."""
+        for attempt in range(3):
+            try:
+                return self.client.containers.create(image, name=name, labels=self.labels, detach=True, **options)
+            except derrors.ImageNotFound:
+                if attempt:
+                    raise BuildError(f"Image {image} not found.") from None
+                self.ensure_image(image)
+            except derrors.APIError as e:
+                if e.status_code == 409 and attempt == 0:
+                    try:
+                        self.client.containers.get(name).remove(force=True)
+                    except derrors.NotFound:
+                        pass
+                    continue
+                raise BuildError(f"Docker could not create the build container: {_short(e)}") from None
+        raise BuildError(f"Docker could not create the build container {name}.")
+
     def run(self, step, image, script, *, env=None, workspace, network=None):
-        self.ensure_image(image)
         name = object_name(self.job.pk, step)
-        try:
-            container = self.client.containers.create(
-                image,
-                entrypoint=["/bin/sh", "-e", "-c"],
-                command=[script],
-                name=name,
-                working_dir="/repo",
-                environment=env or {},
-                labels=self.labels,
-                volumes={str(workspace): {"bind": "/repo", "mode": "rw"}},
-                network=network,
-                detach=True,
-                **containment_options(),
-            )
-        except derrors.ImageNotFound:
-            raise BuildError(f"Image {image} not found.") from None
-        except derrors.APIError as e:
-            raise BuildError(f"Docker could not create the build container: {_short(e)}") from None
+        container = self._create(
+            image, name,
+            entrypoint=["/bin/sh", "-e", "-c"],
+            command=[script],
+            working_dir="/repo",
+            environment=env or {},
+            volumes={str(workspace): {"bind": "/repo", "mode": "rw"}},
+            network=network,
+            **containment_options(),
+        )
+        # Attach before starting, as `docker run` does: following the logs of
+        # a container that exits at once can miss its last output.
+        stream = container.attach(stdout=True, stderr=True, stream=True, logs=True)
         try:
             container.start()
         except derrors.APIError as e:
             raise BuildError(f"Docker could not start the build container: {_short(e)}") from None
-        stream = container.logs(stream=True, follow=True)
         stopped = self._pump(stream, on_stop=lambda: _kill(container))
         try:
             result = container.wait(timeout=30)
             exit_code = result.get("StatusCode")
-            container.reload()
-            oom = bool(container.attrs.get("State", {}).get("OOMKilled"))
+            oom = False
+            if exit_code == 137:  # SIGKILL: the kernel's OOM killer, or us
+                container.reload()
+                oom = bool(container.attrs.get("State", {}).get("OOMKilled"))
         except Exception as e:
             if stopped:
                 return StepResult(stopped=stopped)

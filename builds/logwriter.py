@@ -27,13 +27,14 @@ _LINE_BREAK = re.compile(r"([\r\n])")
 
 class LogWriter:
     def __init__(self, job, secrets=(), *, flush_seconds=None, chunk_bytes=None,
-                 line_max=None, max_bytes=None):
+                 line_max=None, max_bytes=None, fresh=False):
         self.job = job
         self.flush_seconds = settings.HERALD_LOG_FLUSH_SECONDS if flush_seconds is None else flush_seconds
         self.chunk_bytes = chunk_bytes or settings.HERALD_LOG_CHUNK_BYTES
         self.line_max = line_max or settings.HERALD_LOG_LINE_MAX
         self.max_bytes = max_bytes or settings.HERALD_LOG_MAX_BYTES
-        self.seq = LogChunk.objects.filter(job=job).aggregate(m=Max("seq"))["m"] or 0
+        # A job just claimed has no log yet: spare the query on the hot path.
+        self.seq = 0 if fresh else LogChunk.objects.filter(job=job).aggregate(m=Max("seq"))["m"] or 0
         self.stored = 0
         self.dropped = 0
         self._lock = threading.Lock()

@@ -4,6 +4,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from builds import constants as C
+from repositories.commit_status import job_changed
 from repositories.models import Repository
 
 
@@ -106,6 +107,7 @@ class Job(models.Model):
         )
         if claimed:
             self.status, self.started_at, self.heartbeat_at, self.worker = C.RUNNING, now, now, worker
+            job_changed(self)
         return bool(claimed)
 
     def finish(self, status, exit_code=None, reason=""):
@@ -140,6 +142,7 @@ def job_finished(job):
     """Hook run after a job reaches a final status (queue the next ones)."""
     from builds.scheduling import job_done
 
+    job_changed(job)
     job_done(job)
 
 

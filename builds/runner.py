@@ -83,12 +83,13 @@ class Runner:
 
     def run(self):
         job = self.job
-        writer = LogWriter(job)
+        writer = LogWriter(job, fresh=True)
         started = time.monotonic()
         supervisor = Supervisor(job, writer, started + self.timeout_seconds())
         workspace = workspace_for(job)
         status, exit_code, reason = C.ERRORED, None, "Herald stopped unexpectedly"
         ACTIVE.add(job.pk)
+        env = None
         try:
             remove_workspace(workspace)
             workspace.parent.mkdir(parents=True, exist_ok=True)
@@ -96,13 +97,14 @@ class Runner:
             fetch_commit(
                 job.source_url or self.repository.clone_url, job.commit, workspace,
                 ref=job.ref, log=writer, timeout=max(30, int(supervisor.deadline - time.monotonic())),
+                env=self.repository.clone_env() if not job.source_url else None,
             )
             supervisor.tick()
             pipeline = load_pipeline(workspace)
             supervisor.deadline = started + self.timeout_seconds(pipeline)
             writer.note(f"Build definition: {pipeline.source}")
-            with DockerEnv(job, writer, supervisor) as env:
-                status, exit_code, reason = self.execute(pipeline, env, workspace)
+            env = DockerEnv(job, writer, supervisor).open()
+            status, exit_code, reason = self.execute(pipeline, env, workspace)
         except BuildError as e:
             status, exit_code, reason = C.ERRORED, None, str(e)
             writer.note(f"Error: {e}")
@@ -121,10 +123,14 @@ class Runner:
                 writer.close()
             except Exception:
                 log.exception("job %s: could not store the end of the log", job.pk)
-            remove_workspace(workspace)
             close_old_connections()
+            # The result first (users wait for it), the cleanup after: if the
+            # worker dies in between, the sweeper removes what is left.
             job.finish(status, exit_code=exit_code, reason=reason)
             ACTIVE.discard(job.pk)
+            if env is not None:
+                env.cleanup()
+            remove_workspace(workspace)
         return status
 
     def execute(self, pipeline, env, workspace):

@@ -1,10 +1,10 @@
 """Creating jobs and handing them to the queue (django-q2).
 
 The queue carries tokens, not job ids: each task runs the oldest queued job
-that the concurrency limits allow. A job is created first and a token
-enqueued only after its transaction commits; a finishing job enqueues the
-next token, and the reaper tops tokens up should one be lost (the Redis
-broker delivers at most once).
+that the concurrency limits allow. A job is created first and its token is
+enqueued with its transaction (see enqueue_in_transaction); a finishing job
+enqueues the next token, and the reaper tops tokens up should one be lost
+(the Redis broker delivers at most once).
 """
 
 import logging
@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from builds import constants as C
 from builds.models import Job
+from repositories.commit_status import job_changed
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +34,15 @@ def create_job(repository, *, event, commit, ref="", branch="", tag="", message=
                dedupe_seconds=None, **extra):
     """Create a queued job (unless a twin was created moments ago).
 
-    Returns (job, created). Must be called inside transaction.atomic(); the
-    token is enqueued when that transaction commits.
+    Returns (job, created). Must be called inside transaction.atomic().
     """
     assert not transaction.get_autocommit(), "call inside transaction.atomic()"
     if dedupe_seconds is None:
         dedupe_seconds = settings.HERALD_WEBHOOK_DEDUP_SECONDS
-    # Lock the repository row first: concurrent deliveries for the same push
-    # then see each other's job in the check below, and numbers stay unique.
-    type(repository).objects.select_for_update().filter(pk=repository.pk).values_list("pk").get()
+    # Reserving the number takes the repository's row lock (PostgreSQL) or
+    # the write lock (SQLite): concurrent deliveries of one push are
+    # serialised here, so the second one sees the first's job below.
+    number = repository.next_job_number()
     if dedupe_seconds:
         twin = (
             Job.objects.filter(
@@ -52,17 +53,32 @@ def create_job(repository, *, event, commit, ref="", branch="", tag="", message=
             .first()
         )
         if twin is not None:
+            repository.release_job_number(number)
             return twin, False
     job = Job.objects.create(
-        repository=repository,
-        number=repository.next_job_number(),
+        repository=repository, number=number,
         event=event, ref=ref, branch=branch, tag=tag, commit=commit,
         message=message, author=author[:255], **extra,
     )
     if repository.auto_cancel:
         auto_cancel_older(job)
-    transaction.on_commit(enqueue_token)
+    enqueue_in_transaction()
+    job_changed(job)
     return job, True
+
+
+def enqueue_in_transaction():
+    """Enqueue a build token as part of the current transaction's outcome.
+
+    With the ORM broker on the same database the task row is written inside
+    the transaction: it commits with the job or not at all, so no accepted
+    delivery can lose its task. A separate broker (Redis) must wait for the
+    commit, or a worker could look for a job it cannot see yet.
+    """
+    if not settings.HERALD_REDIS_URL and settings.Q_CLUSTER.get("orm") == "default":
+        enqueue_token()
+    else:
+        transaction.on_commit(enqueue_token)
 
 
 def auto_cancel_older(job):

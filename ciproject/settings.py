@@ -138,6 +138,8 @@ LOGGING = {
         "docker": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
         "git": {"level": "WARNING"},
+        # "Enqueued [herald] 12" for every webhook is noise at this level.
+        "django-q": {"level": envstr("HERALD_QUEUE_LOG_LEVEL") or "WARNING"},
     },
 }
 
@@ -186,7 +188,10 @@ HERALD_REDIS_URL = envstr("HERALD_REDIS_URL")
 # the timeout or the ORM broker hands a still-running build to a second worker.
 _task_timeout = HERALD_MAX_TIMEOUT_MINUTES * 60 + 600
 Q_CLUSTER = {
-    "name": "herald",
+    # Every machine of one installation must use the same name (and the same
+    # SECRET_KEY: tasks are signed with it); two installations sharing a
+    # Redis need different names.
+    "name": envstr("HERALD_QUEUE_NAME") or "herald",
     # One spare worker so short tasks (reaper, forge status posts) never wait
     # behind builds; the runner enforces HERALD_CONCURRENCY itself.
     "workers": HERALD_CONCURRENCY + 1,
@@ -224,3 +229,57 @@ HERALD_GITLAB_CLIENT_ID = envstr("HERALD_GITLAB_CLIENT_ID") or ""
 HERALD_GITLAB_CLIENT_SECRET = envstr("HERALD_GITLAB_CLIENT_SECRET") or ""
 HERALD_BITBUCKET_URL = (envstr("HERALD_BITBUCKET_URL") or "https://bitbucket.org").rstrip("/")
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
+# --- Sign-in with a forge (django-allauth) and forge integration ------------
+# allauth does the OAuth dance (authorize redirect, `state` check, token
+# exchange); Herald keeps the resulting token encrypted in
+# repositories.ForgeAccount, so allauth is told not to store tokens itself.
+INSTALLED_APPS += [
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.github",
+    "allauth.socialaccount.providers.gitea",
+    "allauth.socialaccount.providers.gitlab",
+]
+MIDDLEWARE.append("allauth.account.middleware.AccountMiddleware")
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+ACCOUNT_ADAPTER = "repositories.oauth.adapter.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "repositories.oauth.adapter.SocialAccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "email", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_LOGOUT_ON_GET = False
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
+SOCIALACCOUNT_QUERY_EMAIL = False
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_REQUESTS_TIMEOUT = envint("HERALD_FORGE_TIMEOUT", 10, minimum=1)
+# The provider classes read HERALD_<FORGE>_URL / _API_URL at request time
+# (allauth's own read their URLs once, at import, and assume GHE's /api/v3).
+SOCIALACCOUNT_PROVIDERS = {
+    "github": {
+        "provider_class": "repositories.oauth.github.provider.HeraldGitHubProvider",
+        # repo: private repositories and commit statuses; admin:repo_hook:
+        # create and delete the webhook; read:org: organisation repositories.
+        "SCOPE": (envstr("HERALD_GITHUB_SCOPES") or "repo admin:repo_hook read:org").split(),
+    },
+    "gitea": {
+        "provider_class": "repositories.oauth.gitea.provider.HeraldGiteaProvider",
+    },
+    "gitlab": {
+        "provider_class": "repositories.oauth.gitlab.provider.HeraldGitLabProvider",
+        "SCOPE": ["api"],
+    },
+}
+# Forge answers about a user's permission on a repository are trusted this long.
+HERALD_FORGE_PERMISSION_TTL = envint("HERALD_FORGE_PERMISSION_TTL", 300, minimum=0)
+# Pages of repositories read from a forge for one listing (100 per page).
+HERALD_FORGE_MAX_PAGES = envint("HERALD_FORGE_MAX_PAGES", 20, minimum=1)
+# Commit status posts: attempts and the first retry delay (doubled each time).
+HERALD_STATUS_ATTEMPTS = envint("HERALD_STATUS_ATTEMPTS", 5, minimum=1)
+HERALD_STATUS_RETRY_SECONDS = envint("HERALD_STATUS_RETRY_SECONDS", 30, minimum=1)
+HERALD_STATUS_CONTEXT = envstr("HERALD_STATUS_CONTEXT") or "herald"

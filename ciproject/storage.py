@@ -2,19 +2,18 @@ from whitenoise.storage import CompressedManifestStaticFilesStorage
 
 
 class StaticStorage(CompressedManifestStaticFilesStorage):
-    # Hashed, compressed names once `collectstatic` has run (make run does);
-    # without its manifest (a bare checkout, tests) plain names still work.
+    """Hashed, compressed names once `collectstatic` has run (make run does).
+
+    A checkout where it hasn't (tests, a developer's first start) serves the
+    plain names through whitenoise's finders instead of failing.
+    """
+
     manifest_strict = False
 
     def hashed_name(self, name, content=None, filename=None):
         try:
             return super().hashed_name(name, content, filename)
         except ValueError:
-            # Django hashes a file missing from the manifest by reading it
-            # from STATIC_ROOT, which does not exist before collectstatic;
-            # whitenoise then serves the plain name from the app folders
-            # (WHITENOISE_USE_FINDERS). While collecting, a missing file
-            # is a real error.
-            if content is not None or self.hashed_files:
+            if content is not None:
                 raise
             return name

@@ -1,12 +1,17 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from builds import api, badges, views
+from repositories import views as repository_views
+from webhooks import pages as webhook_pages
 from webhooks import views as webhook_views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    # Before "repository": its <path:> would swallow the "/deliveries" suffix.
+    path("repos/<path:full_name>/deliveries/", webhook_pages.deliveries, name="repository-deliveries"),
+    path("deliveries/<int:delivery_id>/replay", webhook_pages.replay_delivery, name="delivery-replay"),
     path("repos/<path:full_name>/", views.repository, name="repository"),
     path("jobs/<int:job_id>/", views.job, name="job"),
     path("jobs/<int:job_id>/log.txt", views.job_log_txt, name="job-log-txt"),
@@ -23,5 +28,12 @@ urlpatterns = [
     path("badges/<path:full_name>.svg", badges.badge, name="badge"),
     path("login/", auth_views.LoginView.as_view(template_name="login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("account/repositories/", repository_views.forge_repositories, name="forge-repositories"),
+    path("account/repositories/<str:provider>/enable", repository_views.forge_repository_enable,
+         name="forge-repository-enable"),
+    path("account/repositories/<str:provider>/disable", repository_views.forge_repository_disable,
+         name="forge-repository-disable"),
+    # django-allauth: /accounts/<forge>/login/ and …/login/callback/ (OAuth).
+    path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -20,6 +20,7 @@ def repository_for(request, full_name, need=Membership.PULL, provider=None):
 def check(request, repository, need=Membership.PULL):
     """Http404 when the user may not even see the repository (its existence
     stays private), PermissionDenied when they may see but not do."""
+    refresh_from_forge(request.user, repository)
     permission = repository.permission_for(request.user)
     if permission is None:
         raise Http404("No such repository")
@@ -36,3 +37,36 @@ def job_for(request, job_id, need=Membership.PULL):
         raise Http404("No such job")
     check(request, job.repository, need)
     return job
+
+
+def refresh_from_forge(user, repository):
+    """Ask the forge again what the user may do with an OAuth-enabled
+    repository, at most once per HERALD_FORGE_PERMISSION_TTL per user and
+    repository; when the forge can't answer, the last answer stands."""
+    from django.conf import settings
+    from django.core.cache import cache
+
+    from repositories.forge_clients import BadCredentials, ForgeError
+    from repositories.models import ForgeAccount
+
+    if not user.is_authenticated or not repository.forge_id or not settings.HERALD_FORGE_PERMISSION_TTL:
+        return
+    key = f"herald:perm:{user.pk}:{repository.pk}"
+    if cache.get(key):
+        return
+    account = ForgeAccount.objects.filter(user=user, provider=repository.provider, revoked_at=None).first()
+    if account is None:
+        return
+    fresh = Membership.objects.filter(user=user, repository=repository).values_list("refreshed_at", flat=True).first()
+    from django.utils import timezone
+
+    if fresh and (timezone.now() - fresh).total_seconds() < settings.HERALD_FORGE_PERMISSION_TTL:
+        cache.set(key, 1, settings.HERALD_FORGE_PERMISSION_TTL)
+        return
+    try:
+        account.refresh_permission(repository)
+    except BadCredentials:
+        account.mark_revoked()
+    except ForgeError:
+        pass
+    cache.set(key, 1, settings.HERALD_FORGE_PERMISSION_TTL)

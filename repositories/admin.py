@@ -2,7 +2,16 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from repositories.models import ApiToken, Membership, Repository, Secret, generate_webhook_secret
+from repositories.models import (
+    ApiToken,
+    CommitStatus,
+    ForgeAccount,
+    ForgeEvent,
+    Membership,
+    Repository,
+    Secret,
+    generate_webhook_secret,
+)
 
 
 def _show_secret_once(request, repo, secret):
@@ -55,13 +64,13 @@ class RepositoryAdmin(admin.ModelAdmin):
     list_display = ("full_name", "provider", "active", "private", "default_branch", "build_timeout", "updated")
     list_filter = ("provider", "active", "private")
     search_fields = ("full_name", "clone_url")
-    readonly_fields = ("webhook_url_display", "job_counter", "created", "updated", "hook_id", "forge_id")
+    readonly_fields = ("webhook_url_display", "job_counter", "created", "updated", "hook_id", "forge_id", "enabled_by")
     inlines = [SecretInline, MembershipInline]
     actions = ["regenerate_secret", "activate", "deactivate"]
     fieldsets = (
         (None, {"fields": ("provider", "full_name", "clone_url", "html_url", "default_branch")}),
         ("Builds", {"fields": ("active", "private", "build_timeout", "auto_cancel", "max_concurrency")}),
-        ("Webhook", {"fields": ("webhook_url_display", "hook_id", "forge_id")}),
+        ("Webhook", {"fields": ("webhook_url_display", "hook_id", "forge_id", "enabled_by")}),
         ("Bookkeeping", {"fields": ("job_counter", "created", "updated")}),
     )
 
@@ -109,3 +118,40 @@ class MembershipAdmin(admin.ModelAdmin):
     list_display = ("user", "repository", "permission", "refreshed_at")
     list_filter = ("permission",)
     autocomplete_fields = ["user", "repository"]
+
+
+@admin.register(ForgeAccount)
+class ForgeAccountAdmin(admin.ModelAdmin):
+    list_display = ("login", "provider", "user", "revoked_at", "permissions_refreshed_at", "updated")
+    list_filter = ("provider",)
+    search_fields = ("login", "user__username")
+    # The token is never shown: it is write-only, set by signing in.
+    readonly_fields = ("user", "provider", "uid", "login", "token_expires_at", "permissions_refreshed_at",
+                       "created", "updated")
+    fields = readonly_fields + ("revoked_at",)
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(CommitStatus)
+class CommitStatusAdmin(admin.ModelAdmin):
+    list_display = ("job", "state", "description", "outcome", "attempts", "response_code", "last_error", "updated")
+    list_filter = ("outcome", "state")
+    search_fields = ("job__repository__full_name", "job__commit", "last_error")
+    list_select_related = ("job__repository",)
+    readonly_fields = [f.name for f in CommitStatus._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(ForgeEvent)
+class ForgeEventAdmin(admin.ModelAdmin):
+    list_display = ("created", "provider", "kind", "ok", "message", "user", "repository")
+    list_filter = ("provider", "kind", "ok")
+    search_fields = ("message",)
+    readonly_fields = [f.name for f in ForgeEvent._meta.fields]
+
+    def has_add_permission(self, request):
+        return False

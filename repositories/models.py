@@ -4,7 +4,7 @@ import secrets
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.db.models import F
 from django.db.models.functions import Lower
 
@@ -109,6 +109,10 @@ class Repository(models.Model):
     # Forge integration (OAuth-enabled repositories).
     forge_id = models.CharField(max_length=100, blank=True)
     hook_id = models.CharField(max_length=100, blank=True)
+    enabled_by = models.ForeignKey(
+        "ForgeAccount", null=True, blank=True, on_delete=models.SET_NULL, related_name="enabled_repositories",
+        help_text="The forge account whose token installs the hook, posts commit statuses and clones.",
+    )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -154,9 +158,20 @@ class Repository(models.Model):
         concurrent webhooks are serialised here and never share a number.
         """
         assert not transaction.get_autocommit(), "call inside transaction.atomic()"
-        Repository.objects.filter(pk=self.pk).update(job_counter=F("job_counter") + 1)
-        self.job_counter = Repository.objects.values_list("job_counter", flat=True).get(pk=self.pk)
+        table = connection.ops.quote_name(Repository._meta.db_table)
+        with connection.cursor() as cursor:
+            # One round trip: both SQLite (3.35+) and PostgreSQL do RETURNING.
+            cursor.execute(
+                f"UPDATE {table} SET job_counter = job_counter + 1 WHERE id = %s RETURNING job_counter",
+                [self.pk],
+            )
+            self.job_counter = cursor.fetchone()[0]
         return self.job_counter
+
+    def release_job_number(self, number):
+        """Give back the number just reserved (same transaction, lock held)."""
+        Repository.objects.filter(pk=self.pk, job_counter=number).update(job_counter=F("job_counter") - 1)
+        self.job_counter = number - 1
 
     def webhook_url(self):
         return f"{settings.HERALD_BASE_URL}/webhooks/{self.provider}/"
@@ -177,6 +192,30 @@ class Repository(models.Model):
         if self.provider == BITBUCKET:
             return f"{base}/commits/{sha}"
         return f"{base}/commit/{sha}"
+
+    def clone_env(self):
+        """Environment for `git fetch` that authenticates as the account that
+        enabled the repository: an http.extraHeader scoped to the forge's host
+        (git's GIT_CONFIG_COUNT), so the token never appears in a URL, on a
+        command line or in the build log. Empty for public repositories and
+        repositories without a forge account."""
+        account = self.enabled_by
+        if not self.private or account is None or not account.token or account.revoked_at:
+            return {}
+        url = self.clone_url.strip()
+        if not url.lower().startswith(("https://", "http://")):
+            return {}
+        from urllib.parse import urlsplit
+
+        from repositories.forge_clients import client_class
+
+        parts = urlsplit(url)
+        header = client_class(self.provider).clone_auth_header(account.login, account.token)
+        return {
+            "GIT_CONFIG_COUNT": "1",
+            "GIT_CONFIG_KEY_0": f"http.{parts.scheme}://{parts.netloc}/.extraHeader",
+            "GIT_CONFIG_VALUE_0": header,
+        }
 
     def permission_for(self, user):
         """'admin', 'push', 'pull' or None."""
@@ -208,6 +247,17 @@ class Membership(models.Model):
 
     def __str__(self):
         return f"{self.user} → {self.repository} ({self.permission})"
+
+    @classmethod
+    def set(cls, user, repository, permission):
+        """Record the forge's answer; None removes the membership."""
+        if permission is None:
+            cls.objects.filter(user=user, repository=repository).delete()
+            return None
+        membership, _ = cls.objects.update_or_create(
+            user=user, repository=repository, defaults={"permission": permission}
+        )
+        return membership
 
 
 def permits(permission, needed):
@@ -267,3 +317,229 @@ class ApiToken(models.Model):
         token = row.set_new_token()
         row.save()
         return token
+
+
+class ForgeAccount(models.Model):
+    """A user's account on a forge and the OAuth token Herald acts with.
+
+    allauth performs the sign-in but is configured not to store tokens (it
+    would keep them in plain text); the token lives here, encrypted."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="forge_accounts")
+    provider = models.CharField(max_length=20, choices=PROVIDER_CHOICES)
+    uid = models.CharField(max_length=100, help_text="The user's id on the forge.")
+    login = models.CharField(max_length=200)
+    token = EncryptedTextField(blank=True, editable=False)
+    refresh_token = EncryptedTextField(blank=True, editable=False)
+    token_expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set when the forge rejected the token; the user must sign in again."
+    )
+    permissions_refreshed_at = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint("provider", "uid", name="forgeaccount_unique_uid")]
+
+    def __str__(self):
+        return f"{self.login} on {self.get_provider_display()}"
+
+    @property
+    def usable(self):
+        return bool(self.token) and self.revoked_at is None
+
+    @classmethod
+    def remember(cls, user, provider, uid, login, token, refresh_token="", expires_at=None):
+        """Store (or replace) the token a successful sign-in produced."""
+        account, _ = cls.objects.update_or_create(
+            provider=provider, uid=str(uid),
+            defaults={
+                "user": user, "login": login or "", "token": token or "",
+                "refresh_token": refresh_token or "", "token_expires_at": expires_at, "revoked_at": None,
+            },
+        )
+        return account
+
+    def client(self):
+        from repositories.forge_clients import client_for
+
+        return client_for(self.provider, self.token)
+
+    def mark_revoked(self, reason="the forge rejected the token"):
+        from django.utils import timezone
+
+        if self.revoked_at is None:
+            self.revoked_at = timezone.now()
+            ForgeAccount.objects.filter(pk=self.pk).update(revoked_at=self.revoked_at)
+            ForgeEvent.record(self.provider, "token", f"{self.login}: {reason}; must sign in again",
+                              ok=False, user=self.user)
+
+    # --- what the forge says about repositories --------------------------
+
+    def list_repositories(self):
+        """The repositories the token can see (with the user's permission on
+        each), and Herald's memberships brought up to date from them."""
+        repos = list(self.client().repositories(max_pages=settings.HERALD_FORGE_MAX_PAGES))
+        self.sync_memberships(repos)
+        return repos
+
+    def sync_memberships(self, forge_repos):
+        from django.utils import timezone
+
+        by_name = {r.full_name.lower(): r for r in forge_repos}
+        known = Repository.objects.filter(provider=self.provider)
+        with transaction.atomic():
+            for repo in known.alias(lname=Lower("full_name")).filter(lname__in=list(by_name)):
+                permission = by_name[repo.full_name.lower()].permission
+                Membership.set(self.user, repo, permission)
+            # Repositories this forge no longer shows the user: access is gone.
+            Membership.objects.filter(user=self.user, repository__provider=self.provider).exclude(
+                repository__in=known.alias(lname=Lower("full_name")).filter(lname__in=list(by_name))
+            ).delete()
+            self.permissions_refreshed_at = timezone.now()
+            ForgeAccount.objects.filter(pk=self.pk).update(permissions_refreshed_at=self.permissions_refreshed_at)
+
+    def refresh_permission(self, repository):
+        """Ask the forge again what this user may do with one repository."""
+        from repositories.forge_clients import NotFound
+
+        try:
+            forge_repo = self.client().repository(repository.full_name)
+        except NotFound:
+            Membership.objects.filter(user=self.user, repository=repository).delete()
+            return None
+        Membership.set(self.user, repository, forge_repo.permission)
+        return forge_repo.permission
+
+    # --- enabling and disabling ------------------------------------------
+
+    def enable(self, full_name):
+        """Create (or re-activate) the Repository and install a fresh webhook.
+
+        Forge calls happen before the database is touched, so a refusal leaves
+        no half-enabled repository behind."""
+        from repositories.forge_clients import NotAdmin, NotFound
+
+        client = self.client()
+        forge_repo = client.repository(full_name)
+        if forge_repo.permission != Membership.ADMIN:
+            raise NotAdmin(
+                f"You need admin rights on {forge_repo.full_name} to enable it "
+                f"(you have {forge_repo.permission or 'no'} access); ask one of its admins."
+            )
+        try:
+            clone_url = check_clone_url(forge_repo.clone_url)
+        except ValidationError as e:
+            raise NotAdmin(f"{forge_repo.full_name}: the forge's clone URL is unusable: {' '.join(e.messages)}")
+        repo = Repository.objects.by_name(self.provider, forge_repo.full_name).first()
+        if repo is not None and repo.hook_id:
+            # Replace rather than trust the old hook: it carries the old
+            # secret, and may have been deleted by hand on the forge.
+            try:
+                client.delete_hook(repo.full_name, repo.hook_id)
+            except NotFound:
+                pass
+        secret = generate_webhook_secret()
+        webhook_url = f"{settings.HERALD_BASE_URL}/webhooks/{self.provider}/"
+        hook_id = client.create_hook(forge_repo.full_name, webhook_url, secret)
+        with transaction.atomic():
+            if repo is None:
+                repo = Repository(provider=self.provider, full_name=forge_repo.full_name)
+            repo.full_name = forge_repo.full_name
+            repo.clone_url = clone_url
+            repo.html_url = forge_repo.html_url or ""
+            repo.default_branch = forge_repo.default_branch or repo.default_branch
+            repo.private = forge_repo.private
+            repo.forge_id = str(forge_repo.forge_id or "")
+            repo.hook_id = str(hook_id)
+            repo.webhook_secret = secret
+            repo.enabled_by = self
+            repo.active = True
+            repo.save()
+            Membership.set(self.user, repo, Membership.ADMIN)
+        ForgeEvent.record(self.provider, "hook", f"{repo.full_name} enabled by {self.login} (hook {hook_id})",
+                          user=self.user, repository=repo)
+        return repo
+
+    def disable(self, repository):
+        """Delete the forge's hook and deactivate; the build history stays.
+
+        Returns a warning when the hook could not be deleted (the repository
+        is deactivated anyway, so its deliveries are ignored)."""
+        from repositories.forge_clients import ForgeError, NotFound
+
+        warning = ""
+        if repository.hook_id:
+            try:
+                self.client().delete_hook(repository.full_name, repository.hook_id)
+            except NotFound:
+                pass  # already deleted by hand on the forge
+            except ForgeError as e:
+                warning = f"The webhook could not be deleted on the forge ({e}); remove it there by hand."
+                if e.status == 401:
+                    self.mark_revoked()
+        Repository.objects.filter(pk=repository.pk).update(active=False, hook_id="")
+        repository.active, repository.hook_id = False, ""
+        ForgeEvent.record(self.provider, "hook", f"{repository.full_name} disabled by {self.login}"
+                          + (f"; {warning}" if warning else ""), ok=not warning, user=self.user,
+                          repository=repository)
+        return warning
+
+
+class ForgeEvent(models.Model):
+    """Something between Herald and a forge an admin may need to read:
+    sign-in failures, hooks installed or refused, revoked tokens."""
+
+    provider = models.CharField(max_length=20, choices=PROVIDER_CHOICES)
+    kind = models.CharField(max_length=20)  # signin, token, hook, permission
+    ok = models.BooleanField(default=True)
+    message = models.CharField(max_length=500)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="+")
+    repository = models.ForeignKey(Repository, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"{self.provider} {self.kind}: {self.message}"
+
+    @classmethod
+    def record(cls, provider, kind, message, ok=True, user=None, repository=None):
+        user = user if getattr(user, "is_authenticated", False) else None
+        return cls.objects.create(provider=provider or "", kind=kind, ok=ok, message=str(message)[:500],
+                                  user=user, repository=repository)
+
+
+class CommitStatus(models.Model):
+    """One commit status Herald posts to a forge for a job (queued, running,
+    finished), with what became of it; the posting is a queued task."""
+
+    QUEUED, RETRYING, SENT, FAILED, SUPERSEDED, SKIPPED = (
+        "queued", "retrying", "sent", "failed", "superseded", "skipped")
+    OUTCOMES = [(o, o) for o in (QUEUED, RETRYING, SENT, FAILED, SUPERSEDED, SKIPPED)]
+
+    job = models.ForeignKey("builds.Job", on_delete=models.CASCADE, related_name="commit_statuses")
+    job_status = models.CharField(max_length=20, help_text="The job's status this reports.")
+    # 0 queued, 1 running, 2 finished: a post never overwrites a later one.
+    rank = models.PositiveSmallIntegerField(default=0)
+    state = models.CharField(max_length=20, help_text="The state sent to the forge.")
+    description = models.CharField(max_length=140)
+    target_url = models.URLField(max_length=500)
+    context = models.CharField(max_length=255)
+    outcome = models.CharField(max_length=20, choices=OUTCOMES, default=QUEUED, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    response_code = models.IntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "commit statuses"
+
+    def __str__(self):
+        return f"job {self.job_id} {self.state}: {self.outcome}"

@@ -182,7 +182,8 @@ class LiveHerald:
     """`manage.py serve` (gunicorn + qcluster) on a fresh database, as a
     user runs it; talks to it over HTTP only."""
 
-    def __init__(self, tmp_path, env=None):
+    def __init__(self, tmp_path, env=None, worker=True):
+        self.worker = worker
         self.dir = Path(tmp_path) / "herald"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -194,6 +195,8 @@ class LiveHerald:
             "HERALD_ALLOW_LOCAL_CLONES": "1",
             "HERALD_LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
+            # Its own queue, should a Redis be shared with other test runs.
+            "HERALD_QUEUE_NAME": "herald-test-" + uuid.uuid4().hex[:8],
             **(env or {}),
         }
         self.pg_db = None
@@ -225,7 +228,8 @@ class LiveHerald:
         self.manage("migrate", "--noinput", "-v0")
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "serve", "--bind", f"127.0.0.1:{self.port}"],
+            [sys.executable, str(ROOT / "manage.py"), "serve", "--bind", f"127.0.0.1:{self.port}",
+             *([] if self.worker else ["--no-worker"])],
             cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         deadline = time.monotonic() + 60

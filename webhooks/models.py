@@ -33,6 +33,9 @@ class Delivery(models.Model):
     body_truncated = models.BooleanField(default=False)
     jobs = models.ManyToManyField(Job, blank=True, related_name="deliveries")
     replay_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL)
+    authenticated = models.BooleanField(
+        default=False, help_text="The request proved it knew the repository's webhook secret."
+    )
 
     class Meta:
         ordering = ["-received_at", "-id"]

@@ -39,6 +39,7 @@ class Receiver:
         self.delivery_id = ""
         self.repository = None
         self.repository_name = ""
+        self.authenticated = False
 
     def handle(self):
         try:
@@ -63,25 +64,43 @@ class Receiver:
         if not self.event:
             raise Rejected(400, f"no {self.forge.event_header} header")
         payload = self.forge.decode(self.request, self.body)
-        self.repository_name = str(self.forge.repository_name(payload))[:255]
+        name = self.untrusted(self.forge.repository_name, payload)
+        if not isinstance(name, str):
+            raise Rejected(400, "payload repository name is not a string")
+        self.repository_name = name[:255]
         self.repository = Repository.objects.by_name(self.forge.provider, self.repository_name).first()
         if self.repository is None:
             raise Rejected(404, f"repository {self.repository_name} is not registered in Herald")
+        self.authenticate()
         # Nothing in the payload is trusted before this line.
-        self.forge.authenticate(self.request, self.body, self.repository.webhook_secret)
-        if self.delivery_id:
-            earlier = M.Delivery.objects.filter(
-                provider=self.forge.provider, delivery_id=self.delivery_id, outcome=M.ACCEPTED
-            ).first()
-            if earlier is not None:
-                return self.answer(M.DUPLICATE, f"delivery {self.delivery_id} was already received",
-                                   200, jobs=list(earlier.jobs.values_list("pk", flat=True)))
-        build = self.forge.parse(self.event, payload)
+        builds = self.untrusted(self.forge.parse, self.event, payload)
         if not self.repository.active:
             raise Ignored(f"{self.repository.full_name} is inactive in Herald")
-        if skip_requested(build.message) and build.event != "pull_request":
+        if not isinstance(builds, list):
+            builds = [builds]
+        builds = [b for b in builds if b.event == "pull_request" or not skip_requested(b.message)]
+        if not builds:
             raise Ignored("the commit message asks to skip CI")
-        return self.accept(build)
+        return self.accept(builds)
+
+    @staticmethod
+    def untrusted(parse, *args):
+        # Payload fields of an unexpected type (a number where a name
+        # belongs, a list for an object) are the sender's mistake: answer
+        # 400, not 500.
+        try:
+            return parse(*args)
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError) as e:
+            raise Rejected(400, f"payload has an unexpected shape ({type(e).__name__}: {e})"[:300]) from None
+
+    def authenticate(self):
+        if self.replay_of is not None and not self.replay_of.authenticated:
+            raise Rejected(403, "the replayed delivery was never authenticated")
+        if self.replay_of is None or self.forge.signs_body:
+            self.forge.authenticate(self.request, self.body, self.repository.webhook_secret)
+        # A replay for a token-authenticated forge (GitLab) relies on the
+        # original having passed: the token itself is never stored.
+        self.authenticated = True
 
     def read_body(self):
         limit = settings.HERALD_WEBHOOK_MAX_BYTES
@@ -97,23 +116,45 @@ class Receiver:
             raise Rejected(413, f"body is over the {limit}-byte limit")
         return body
 
-    def accept(self, build):
+    def accept(self, builds):
+        if not isinstance(builds, list):
+            builds = [builds]
         try:
             with transaction.atomic():
-                job, created = create_job(
-                    self.repository, dedupe_seconds=0 if self.replay_of else None, **build.job_fields()
+                jobs, twins = [], []
+                for build in builds:
+                    dedupe = 0 if self.replay_of or not build.dedupe else None
+                    job, created = create_job(self.repository, dedupe_seconds=dedupe, **build.job_fields())
+                    (jobs if created else twins).append(job)
+                outcome = M.ACCEPTED if jobs else M.DUPLICATE
+                reason = "" if jobs else self.duplicate_reason(twins[0])
+                status = 202 if jobs else 200
+                delivery = self.record(outcome, reason, status)
+                # One INSERT, where jobs.add() would SELECT first.
+                M.Delivery.jobs.through.objects.bulk_create(
+                    [M.Delivery.jobs.through(delivery_id=delivery.pk, job_id=j.pk) for j in jobs + twins]
                 )
-                outcome = M.ACCEPTED if created else M.DUPLICATE
-                reason = "" if created else f"same push as job #{job.number}, received moments ago"
-                delivery = self.record(outcome, reason, 202 if created else 200)
-                delivery.jobs.add(job)
         except IntegrityError:
-            # The same delivery id arrived concurrently and won the race.
-            return self.answer(M.DUPLICATE, f"delivery {self.delivery_id} was already received", 200)
-        body = {"delivery": delivery.pk, "outcome": outcome, "jobs": [job.pk]}
+            # A redelivery of an id already accepted (the partial unique
+            # constraint): rolled back whole, answered with the first jobs.
+            earlier = M.Delivery.objects.filter(
+                provider=self.forge.provider, delivery_id=self.delivery_id, outcome=M.ACCEPTED
+            ).first()
+            jobs = list(earlier.jobs.values_list("pk", flat=True)) if earlier else []
+            return self.answer(M.DUPLICATE, f"delivery {self.delivery_id} was already received", 200, jobs=jobs)
+        body = {"delivery": delivery.pk, "outcome": outcome, "jobs": [j.pk for j in jobs + twins]}
         if reason:
             body["reason"] = reason
-        return JsonResponse(body, status=202 if created else 200)
+        return JsonResponse(body, status=status)
+
+    def duplicate_reason(self, twin):
+        # Only on this rare path: was it the same delivery, or a new one for
+        # the same push (a forge retry with a fresh id, a second hook)?
+        if self.delivery_id and M.Delivery.objects.filter(
+            provider=self.forge.provider, delivery_id=self.delivery_id, outcome=M.ACCEPTED
+        ).exists():
+            return f"delivery {self.delivery_id} was already received"
+        return f"same push as job #{twin.number}, received moments ago"
 
     def record(self, outcome, reason, status_code):
         keep = M.BODY_KEEP_BYTES if outcome in (M.ACCEPTED, M.DUPLICATE, M.IGNORED) else M.REJECTED_BODY_KEEP_BYTES
@@ -133,13 +174,16 @@ class Receiver:
             body_size=len(self.body),
             body_truncated=len(self.body) > keep,
             replay_of=self.replay_of,
+            authenticated=self.authenticated,
         )
 
     def answer(self, outcome, reason, status, jobs=None):
         try:
             delivery = self.record(outcome, reason, status)
             if jobs:
-                delivery.jobs.add(*jobs)
+                M.Delivery.jobs.through.objects.bulk_create(
+                    [M.Delivery.jobs.through(delivery_id=delivery.pk, job_id=j) for j in jobs]
+                )
             delivery_pk = delivery.pk
         except Exception:
             log.exception("could not record a %s delivery", self.forge.provider)

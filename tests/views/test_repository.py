@@ -109,6 +109,7 @@ def test_admins_see_the_webhook_help_and_secret_names_never_values(client, users
     assert "http://127.0.0.1:8000/webhooks/github/" in html and "application/json" in html
     assert "DEPLOY_TOKEN" in html and "hunter2-value" not in html
     assert "/badges/acme/widgets.svg?branch=main" in html
+    assert 'href="/repos/acme/widgets/deliveries/"' in html
 
 
 def test_an_unknown_or_private_repository_is_404(client, make_repository):

@@ -9,11 +9,20 @@ webhooks/forges/__init__.py.
 import hashlib
 import hmac
 import json
+import re
 from dataclasses import dataclass, field
+from urllib.parse import parse_qs
 
 from builds import constants as C
 
 ZERO_SHA = "0" * 40
+# Names a payload may give for another repository (a fork) before Herald
+# builds a URL from them: owner/name, nothing that could climb out of the
+# forge's base URL or smuggle a query.
+REPO_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}(/[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}){1,4}$")
+# Branch names that become refs/heads/<name> for the worker to fetch; the
+# worker applies the same character set (builds/git.py REF_RE).
+BRANCH_RE = re.compile(r"^[A-Za-z0-9._/+@-]{1,200}$")
 
 
 class Rejected(Exception):
@@ -55,7 +64,20 @@ class BuildRequest:
     source_repo: str = ""
     from_fork: bool = False
     source_url: str = ""
+    # False when the payload names no full commit (a Gogs pull request):
+    # the same-push window would then merge two different pushes.
+    dedupe: bool = True
     extra: dict = field(default_factory=dict)
+
+    TEXT_FIELDS = ("ref", "branch", "tag", "message", "author", "pr_title", "source_branch", "target_branch",
+                   "source_repo", "source_url")
+
+    def __post_init__(self):
+        # Payload text of another type (a number, an object) is dropped
+        # rather than stored as its Python repr.
+        for name in self.TEXT_FIELDS:
+            if not isinstance(getattr(self, name), str):
+                setattr(self, name, "")
 
     def job_fields(self):
         fields = {
@@ -110,15 +132,51 @@ def parse_json(body):
     return payload
 
 
+def parse_json_or_form(request, body):
+    """JSON, or the `payload=` form field forges send when the hook's
+    content type is application/x-www-form-urlencoded."""
+    ctype = request.content_type or ""
+    if ctype == "application/json":
+        return parse_json(body)
+    if ctype == "application/x-www-form-urlencoded":
+        try:
+            form = parse_qs(body.decode("utf-8"), strict_parsing=True, max_num_fields=20)
+        except (UnicodeDecodeError, ValueError):
+            raise Rejected(400, "form body could not be parsed") from None
+        if "payload" not in form:
+            raise Rejected(400, "form body has no payload field")
+        return parse_json(form["payload"][0])
+    raise Rejected(415, f"content type {ctype or '(none)'} is not supported; use application/json")
+
+
 def skip_requested(message):
     lowered = (message or "").lower()
     return any(marker in lowered for marker in ("[ci skip]", "[skip ci]", "[no ci]", "[herald skip]"))
 
 
-def check_sha(sha, what="commit"):
-    if not isinstance(sha, str) or len(sha) != 40 or any(c not in "0123456789abcdef" for c in sha.lower()):
-        raise Rejected(400, f"payload {what} is not a 40-character commit sha")
+def check_sha(sha, what="commit", shortest=40):
+    """The payload's commit, lower-cased; `shortest` admits abbreviated
+    hashes for forges that send nothing longer (Bitbucket pull requests)."""
+    if (not isinstance(sha, str) or not shortest <= len(sha) <= 40
+            or any(c not in "0123456789abcdef" for c in sha.lower())):
+        size = "40-character" if shortest == 40 else f"{shortest}- to 40-character"
+        raise Rejected(400, f"payload {what} is not a {size} commit sha")
     return sha.lower()
+
+
+def check_branch(name, what="branch"):
+    if not isinstance(name, str) or not BRANCH_RE.match(name) or ".." in name or name.startswith("-"):
+        raise Rejected(400, f"payload {what} is not a usable branch name")
+    return name
+
+
+def branch_or_tag(ref):
+    """(event, branch, tag) for a pushed ref, or Ignored for other refs."""
+    if ref.startswith("refs/heads/"):
+        return C.PUSH, ref[len("refs/heads/"):], ""
+    if ref.startswith("refs/tags/"):
+        return C.TAG, "", ref[len("refs/tags/"):]
+    raise Ignored(f"pushes to {ref} do not trigger builds")
 
 
 class Forge:
@@ -130,6 +188,10 @@ class Forge:
     # GitLab disables a hook after repeated 4xx answers: there, only a
     # failed authentication is answered 4xx, everything else 200.
     soft_rejections = False
+    # True when the proof travels with the body (an HMAC): a stored delivery
+    # can then be authenticated again when replayed. A shared token (GitLab)
+    # is never stored, so a replay relies on the original having passed.
+    signs_body = True
     json_content_types = ("application/json",)
 
     def event_name(self, request):
@@ -160,5 +222,17 @@ class Forge:
         raise NotImplementedError
 
     def instructions(self, repository):
-        """How to set the hook up on this forge, for the repository page."""
-        return {"content_type": "application/json", "events": "Push events", "secret_field": "Secret"}
+        """How to set the hook up on this forge, for the repository page:
+        where, content_type, events, secret_field."""
+        raise NotImplementedError
+
+    def require_hmac(self, request, body, secret, headers):
+        """Check a hex HMAC-SHA256 of the body sent in the first of `headers`
+        present; 401 when none is, 403 when it does not match."""
+        for header in headers:
+            given = request.headers.get(header)
+            if given is not None:
+                if not signature_matches(hmac_hex(secret, body), given):
+                    raise Rejected(403, f"{header} does not match the repository's webhook secret")
+                return
+        raise Rejected(401, f"no {' or '.join(headers)} header: set the webhook's secret on the forge")

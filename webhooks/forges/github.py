@@ -5,12 +5,11 @@ https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries
 """
 
 import hashlib
-from urllib.parse import parse_qs
 
 from builds import constants as C
 from webhooks.forges.base import (
-    ZERO_SHA, Forge, Ignored, Ping, Rejected, BuildRequest, check_sha, get, hmac_hex, parse_json,
-    require, signature_matches,
+    ZERO_SHA, Forge, Ignored, Ping, Rejected, BuildRequest, branch_or_tag, check_sha, get, hmac_hex,
+    parse_json_or_form, require, signature_matches,
 )
 
 BUILD_PR_ACTIONS = {"opened", "reopened", "synchronize"}
@@ -26,22 +25,9 @@ class GitHub(Forge):
     )
 
     def decode(self, request, body):
-        ctype = request.content_type or ""
-        if ctype == "application/json":
-            return parse_json(body)
-        if ctype == "application/x-www-form-urlencoded":
-            # The hook's "Content type: application/x-www-form-urlencoded"
-            # setting sends the JSON in a `payload` form field.
-            try:
-                form = parse_qs(body.decode("utf-8"), strict_parsing=True, max_num_fields=20)
-            except (UnicodeDecodeError, ValueError):
-                raise Rejected(400, "form body could not be parsed") from None
-            if "payload" not in form:
-                raise Rejected(400, "form body has no payload field")
-            return parse_json(form["payload"][0])
-        raise Rejected(
-            415, f"content type {ctype or '(none)'} is not supported; use application/json"
-        )
+        # The hook's "Content type: application/x-www-form-urlencoded"
+        # setting sends the JSON in a `payload` form field.
+        return parse_json_or_form(request, body)
 
     def repository_name(self, payload):
         return require(payload, "repository", "full_name")
@@ -79,13 +65,8 @@ class GitHub(Forge):
         head = payload.get("head_commit") or {}
         message = get(head, "message")
         author = get(head, "author", "name") or get(payload, "pusher", "name") or get(payload, "sender", "login")
-        if ref.startswith("refs/heads/"):
-            return BuildRequest(event=C.PUSH, commit=sha, ref=ref, branch=ref[len("refs/heads/"):],
-                                message=message, author=author)
-        if ref.startswith("refs/tags/"):
-            return BuildRequest(event=C.TAG, commit=sha, ref=ref, tag=ref[len("refs/tags/"):],
-                                message=message, author=author)
-        raise Ignored(f"pushes to {ref} do not trigger builds")
+        event, branch, tag = branch_or_tag(ref)
+        return BuildRequest(event=event, commit=sha, ref=ref, branch=branch, tag=tag, message=message, author=author)
 
     def pull_request(self, payload):
         action = require(payload, "action")

@@ -1,0 +1,120 @@
+"""Commit statuses on the forge for every job: queued, running, finished.
+
+Builds call `job_changed(job)`; it only records a CommitStatus row and
+enqueues its id once the transaction commits. The HTTP post happens in a
+django-q2 task (repositories.tasks.post_commit_status) with retries and
+backoff, so a forge that is slow, down or rate-limiting never delays or
+fails a build."""
+
+import logging
+
+from django.conf import settings
+from django.db import transaction
+
+log = logging.getLogger(__name__)
+
+TASK = "repositories.tasks.post_commit_status"
+RANKS = {"queued": 0, "running": 1}
+
+
+def job_changed(job):
+    """Called by builds when a job is created, claimed or finished."""
+    # The repository is loaded with the job wherever this is called: most
+    # repositories (added by hand) have no forge account, and then this
+    # costs nothing on the webhook's hot path.
+    if not getattr(job.repository, "enabled_by_id", None):
+        return
+    status = job.status
+    try:
+        transaction.on_commit(lambda: _record_and_enqueue(job, status))
+    except Exception:  # never let a status update break a build
+        log.exception("job %s: could not schedule a commit status", job.pk)
+
+
+def _record_and_enqueue(job, status):
+    try:
+        row = record(job, status)
+        if row is not None:
+            enqueue(row.pk)
+    except Exception:
+        log.exception("job %s: could not queue a commit status", job.pk)
+
+
+def record(job, status):
+    """The CommitStatus row for this change, or None when the repository has
+    no forge account to post with (added by hand, not enabled through OAuth)."""
+    from repositories.models import CommitStatus, Repository
+
+    repo = Repository.objects.select_related("enabled_by").filter(pk=job.repository_id).first()
+    if repo is None or repo.enabled_by is None:
+        return None
+    return CommitStatus.objects.create(
+        job=job, job_status=status, rank=RANKS.get(status, 2),
+        state=_state(repo.provider, status),
+        description=describe(job, status), target_url=job.absolute_url(), context=context_for(job),
+    )
+
+
+def _state(provider, status):
+    from repositories.forge_clients import client_class
+
+    return client_class(provider).STATES.get(status, "error")
+
+
+def enqueue(status_id, delay=0, attempt=0):
+    from django_q.tasks import async_task, schedule
+
+    if delay <= 0:
+        async_task(TASK, status_id, task_name=f"herald-status-{status_id}", group="forge-status")
+        return
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from django_q.models import Schedule
+
+    # A ONCE schedule runs the task at next_run and is deleted afterwards.
+    schedule(TASK, status_id, schedule_type=Schedule.ONCE, repeats=-1,
+             next_run=timezone.now() + timedelta(seconds=delay), name=f"herald-status-{status_id}-retry-{attempt}")
+
+
+def context_for(job):
+    """The status' name on the forge: one per event kind (and matrix cell),
+    so a push and a pull request on the same commit don't overwrite each other."""
+    base = settings.HERALD_STATUS_CONTEXT
+    kind = "pr" if job.event == "pull_request" else "push"
+    cell = ", ".join(f"{k}={v}" for k, v in sorted((job.matrix or {}).items()))
+    return f"{base}/{kind}" + (f" ({cell})" if cell else "")
+
+
+def seconds(job):
+    if job.started_at and job.finished_at:
+        return max(0, round((job.finished_at - job.started_at).total_seconds()))
+    return None
+
+
+def describe(job, status):
+    """'Build #12 passed in 41 s' and its siblings (at most 140 characters)."""
+    n = f"Build #{job.number}"
+    took = seconds(job)
+    took = f" in {format_seconds(took)}" if took is not None else ""
+    text = {
+        "queued": f"{n} is queued",
+        "running": f"{n} is running",
+        "success": f"{n} passed{took}",
+        "failed": f"{n} failed{took}" + (f" (exit code {job.exit_code})" if job.exit_code else ""),
+        "errored": f"{n} errored: {job.reason}" if job.reason else f"{n} errored",
+        "cancelled": f"{n} was cancelled",
+        "timed_out": f"{n} timed out{took}",
+        "skipped": f"{n} skipped: nothing to run",
+    }.get(status, f"{n}: {status}")
+    return text if len(text) <= 140 else text[:139] + "…"
+
+
+def format_seconds(total):
+    if total < 60:
+        return f"{total} s"
+    minutes, secs = divmod(total, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"

@@ -1,0 +1,164 @@
+"""Commit statuses: recorded when a job is queued, starts and ends; posted
+by a queued task that retries with backoff and never fails the build."""
+
+import pytest
+from django.utils import timezone
+from django_q.models import OrmQ, Schedule
+
+from builds import constants as C
+from builds.models import Job
+from builds.scheduling import create_job
+from repositories.commit_status import describe
+from repositories.models import CommitStatus, ForgeAccount
+from repositories.tasks import post_commit_status
+
+SHA = "6dcb09b5b57875f334f61aebed695e2e4193db5e"
+
+
+@pytest.fixture
+def enabled(signed_in, fake_github):
+    from repositories.models import Repository
+
+    fake_github.add_repo("octocat/widgets", permission="admin")
+    signed_in.post("/account/repositories/github/enable", {"full_name": "octocat/widgets"})
+    return Repository.objects.get(full_name="octocat/widgets")
+
+
+def new_job(repo, django_capture_on_commit_callbacks):
+    from django.db import transaction
+
+    with django_capture_on_commit_callbacks(execute=True):
+        with transaction.atomic():
+            job, _ = create_job(repo, event="push", commit=SHA, ref="refs/heads/main", branch="main")
+    return job
+
+
+def test_it_posts_pending_then_success_with_the_job_link(enabled, fake_github, settings,
+                                                         django_capture_on_commit_callbacks):
+    job = new_job(enabled, django_capture_on_commit_callbacks)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert job.claim("worker-1")
+    Job.objects.filter(pk=job.pk).update(started_at=timezone.now() - timezone.timedelta(seconds=41))
+    job.refresh_from_db()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert job.finish(C.SUCCESS, exit_code=0)
+    rows = list(CommitStatus.objects.order_by("id"))
+    assert [r.job_status for r in rows] == ["queued", "running", "success"]
+    # Each row was handed to django-q2 as its own task.
+    assert OrmQ.objects.count() >= 3
+    for row in rows:
+        assert post_commit_status(row.pk) == CommitStatus.SENT
+    posted = fake_github.statuses("octocat/widgets")
+    assert [p["state"] for p in posted] == ["pending", "pending", "success"]
+    assert posted[-1]["description"] == f"Build #{job.number} passed in 41 s"
+    assert all(p["target_url"] == f"{settings.HERALD_BASE_URL}/jobs/{job.pk}/" for p in posted)
+    assert all(p["context"] == "herald/push" for p in posted)
+    assert fake_github.received("POST", f"/statuses/{SHA}$")
+    auth = fake_github.received("POST", "/statuses/")[0].headers["Authorization"]
+    assert auth == f"Bearer {ForgeAccount.objects.get().token}"
+
+
+def test_it_never_lets_an_older_state_overwrite_a_newer_one(enabled, fake_github, django_capture_on_commit_callbacks):
+    job = new_job(enabled, django_capture_on_commit_callbacks)
+    with django_capture_on_commit_callbacks(execute=True):
+        job.claim("w")
+        job.finish(C.FAILED, exit_code=2)
+    queued, running, failed = CommitStatus.objects.order_by("id")
+    assert post_commit_status(failed.pk) == CommitStatus.SENT
+    assert post_commit_status(queued.pk) == CommitStatus.SUPERSEDED
+    assert post_commit_status(running.pk) == CommitStatus.SUPERSEDED
+    assert [p["state"] for p in fake_github.statuses()] == ["failure"]
+    assert post_commit_status(failed.pk) == "nothing to do"  # a redelivered task
+
+
+def test_it_retries_a_forge_that_is_down_with_backoff(enabled, fake_github, settings,
+                                                      django_capture_on_commit_callbacks):
+    settings.HERALD_STATUS_ATTEMPTS = 3
+    settings.HERALD_STATUS_RETRY_SECONDS = 30
+    new_job(enabled, django_capture_on_commit_callbacks)
+    row = CommitStatus.objects.get()
+    fake_github.fail("POST", "/statuses/", 503, body={"message": "Service Unavailable"}, times=1)
+    assert post_commit_status(row.pk) == "retrying in 30 s"
+    row.refresh_from_db()
+    assert row.outcome == CommitStatus.RETRYING and row.attempts == 1 and row.response_code == 503
+    retry = Schedule.objects.get(func="repositories.tasks.post_commit_status")
+    assert retry.args == f"({row.pk},)" and 25 <= (retry.next_run - timezone.now()).total_seconds() <= 31
+    assert post_commit_status(row.pk) == CommitStatus.SENT  # the scheduled retry
+    row.refresh_from_db()
+    assert row.outcome == CommitStatus.SENT and row.attempts == 2 and row.last_error == ""
+
+
+def test_it_waits_as_long_as_a_rate_limit_says(enabled, fake_github, django_capture_on_commit_callbacks):
+    import json
+    import time
+
+    from tests.forge_api.server import FIXTURES
+
+    new_job(enabled, django_capture_on_commit_callbacks)
+    row = CommitStatus.objects.get()
+    fake_github.fail("POST", "/statuses/", 403, body=json.loads((FIXTURES / "error-rate-limited.json").read_text()),
+                     headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(time.time()) + 600)})
+    result = post_commit_status(row.pk)
+    assert result.startswith("retrying in ") and 590 <= int(result.split()[2]) <= 600
+    row.refresh_from_db()
+    assert "rate limit" in row.last_error
+
+
+def test_it_gives_up_and_records_it_after_the_last_attempt(enabled, fake_github, settings,
+                                                           django_capture_on_commit_callbacks):
+    settings.HERALD_STATUS_ATTEMPTS = 2
+    new_job(enabled, django_capture_on_commit_callbacks)
+    row = CommitStatus.objects.get()
+    fake_github.fail("POST", "/statuses/", 500, body={"message": "Internal Server Error"})
+    post_commit_status(row.pk)
+    assert post_commit_status(row.pk) == CommitStatus.FAILED
+    row.refresh_from_db()
+    assert row.outcome == CommitStatus.FAILED and row.attempts == 2
+    assert "gave up after 2 attempts" in row.last_error and "HTTP 500" in row.last_error
+
+
+def test_a_revoked_token_fails_the_post_and_marks_the_account(enabled, fake_github,
+                                                              django_capture_on_commit_callbacks):
+    new_job(enabled, django_capture_on_commit_callbacks)
+    fake_github.revoke()
+    assert post_commit_status(CommitStatus.objects.get().pk) == CommitStatus.FAILED
+    assert ForgeAccount.objects.get().revoked_at is not None
+    with django_capture_on_commit_callbacks(execute=True):
+        job = Job.objects.get()
+        job.claim("w")
+    assert post_commit_status(CommitStatus.objects.order_by("-id").first().pk) == CommitStatus.SKIPPED
+
+
+def test_repositories_added_by_hand_get_no_status(make_repository, django_capture_on_commit_callbacks):
+    repo = make_repository()
+    new_job(repo, django_capture_on_commit_callbacks)
+    assert not CommitStatus.objects.exists()
+
+
+def test_a_status_failure_never_breaks_the_job(enabled, fake_github, django_capture_on_commit_callbacks,
+                                               monkeypatch):
+    import repositories.commit_status as cs
+
+    def broken(*a, **kw):
+        raise RuntimeError("queue is down")
+
+    monkeypatch.setattr(cs, "enqueue", broken)
+    job = new_job(enabled, django_capture_on_commit_callbacks)
+    assert Job.objects.get(pk=job.pk).status == C.QUEUED
+
+
+@pytest.mark.parametrize("status,extra,text", [
+    ("queued", {}, "Build #12 is queued"),
+    ("running", {}, "Build #12 is running"),
+    ("success", {"seconds": 41}, "Build #12 passed in 41 s"),
+    ("failed", {"seconds": 125, "exit_code": 3}, "Build #12 failed in 2 min 5 s (exit code 3)"),
+    ("errored", {"reason": "Clone failed: repository not found"}, "Build #12 errored: Clone failed: repository not found"),
+    ("cancelled", {}, "Build #12 was cancelled"),
+    ("timed_out", {"seconds": 3600}, "Build #12 timed out in 1 h"),
+])
+def test_descriptions_read_like_a_sentence(status, extra, text):
+    now = timezone.now()
+    job = Job(number=12, status=status, exit_code=extra.get("exit_code"), reason=extra.get("reason", ""))
+    if "seconds" in extra:
+        job.started_at, job.finished_at = now - timezone.timedelta(seconds=extra["seconds"]), now
+    assert describe(job, status) == text

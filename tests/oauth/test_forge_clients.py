@@ -1,0 +1,69 @@
+"""The forge clients turn every kind of answer into Herald's own exceptions."""
+
+import time
+
+import pytest
+
+from repositories.forge_clients import BadCredentials, NotFound, RateLimited, Refused, Unavailable
+from repositories.forge_clients.github import GitHubClient
+from repositories.forge_clients.gitlab import permission_of as gitlab_permission
+from tests.forge_api.server import FakeGitHub
+
+
+@pytest.fixture
+def fake(settings):
+    server = FakeGitHub().start()
+    server.configure(settings)
+    yield server
+    server.stop()
+
+
+def test_it_maps_github_answers_to_exceptions(fake):
+    client = GitHubClient(fake.issue_token())
+    fake.add_repo("acme/app", permission="push")
+    assert client.repository("acme/app").permission == "push"
+    with pytest.raises(NotFound):
+        client.repository("acme/missing")
+    with pytest.raises(NotFound):  # GitHub hides hooks from non-admins
+        client.create_hook("acme/app", "https://ci.example/webhooks/github/", "s")
+    fake.fail("GET", "/repos/acme/app$", 403, body={"message": "Resource not accessible by integration"})
+    with pytest.raises(Refused) as e:
+        client.repository("acme/app")
+    assert "Resource not accessible" in str(e.value) and e.value.status == 403
+    reset = int(time.time()) + 120
+    fake.clear_failures()
+    fake.fail("GET", "/repos/acme/app$", 403, headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)},
+              body={"message": "API rate limit exceeded"})
+    with pytest.raises(RateLimited) as e:
+        client.repository("acme/app")
+    assert 110 <= e.value.retry_after <= 120
+    fake.clear_failures()
+    fake.fail("GET", "/repos/acme/app$", 429, headers={"Retry-After": "7"})
+    with pytest.raises(RateLimited) as e:
+        client.repository("acme/app")
+    assert e.value.retry_after == 7
+    fake.clear_failures()
+    fake.fail("GET", "/repos/acme/app$", 502, body=b"<html>Bad gateway</html>")
+    with pytest.raises(Unavailable):
+        client.repository("acme/app")
+    fake.clear_failures()
+    fake.revoke()
+    with pytest.raises(BadCredentials):
+        client.repository("acme/app")
+
+
+def test_an_unreachable_forge_is_unavailable(settings):
+    from tests.support import free_port
+
+    settings.HERALD_GITHUB_API_URL = f"http://127.0.0.1:{free_port()}/api/v3"
+    with pytest.raises(Unavailable) as e:
+        GitHubClient("t").user()
+    assert "unreachable" in str(e.value)
+
+
+def test_gitlab_access_levels_become_permissions():
+    assert gitlab_permission({"permissions": {"project_access": {"access_level": 40}}}) == "admin"
+    assert gitlab_permission({"permissions": {"project_access": None, "group_access": {"access_level": 50}}}) == "admin"
+    assert gitlab_permission({"permissions": {"project_access": {"access_level": 30}}}) == "push"
+    assert gitlab_permission({"permissions": {"project_access": {"access_level": 20}}}) == "pull"
+    assert gitlab_permission({"permissions": {}, "visibility": "private"}) is None

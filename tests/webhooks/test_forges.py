@@ -1,0 +1,309 @@
+"""Every forge × every event, with each forge's documented payloads, through
+the Django test client. Forgejo is the Gitea receiver with Forgejo headers."""
+
+import pytest
+
+from builds.models import Job
+from tests.webhooks.forge_kit import FLAVORS, PR, PUSH, TAG, aim_pr, aim_push, load, post, provider_of
+from webhooks.models import Delivery
+
+SHA = "1234567890abcdef1234567890abcdef12345678"
+REPO = "acme/widgets"
+PR_REF = {"github": "refs/pull/{n}/head", "gitea": "refs/pull/{n}/head", "forgejo": "refs/pull/{n}/head",
+          "gogs": "refs/pull/{n}/head", "gitlab": "refs/merge-requests/{n}/head", "bitbucket": "refs/heads/{branch}"}
+# What each documented pull request sample says about itself.
+PR_FACTS = {
+    "github": dict(number=2, title="Update the README with new information.", source="changes", target="master"),
+    "gitea": dict(number=1, title="Update the README with new information", source="feature/changes", target="main"),
+    "gogs": dict(number=2, title="huge improvements", source="feature", target="master"),
+    "gitlab": dict(number=1, title="MS-Viewport", source="ms-viewport", target="master"),
+    "bitbucket": dict(number=2, title="aha", source="wen-emos", target="niam"),
+}
+PR_FACTS["forgejo"] = PR_FACTS["gitea"]
+
+
+@pytest.fixture
+def repo_for(make_repository):
+    def make(flavor, full_name=REPO, **kw):
+        return make_repository(full_name, provider=provider_of(flavor), **kw)
+
+    return make
+
+
+def push(client, flavor, sha=SHA, ref=None, message=None, **kw):
+    event, name = PUSH[flavor]
+    return post(client, flavor, aim_push(flavor, name, REPO, sha, ref=ref, message=message), event, **kw)
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_it_builds_a_branch_push(client, repo_for, flavor):
+    repo_for(flavor)
+    r = push(client, flavor)
+    assert r.status_code == 202, r.content
+    job = Job.objects.get()
+    assert r.json()["jobs"] == [job.pk]
+    assert (job.event, job.commit, job.status) == ("push", SHA, "queued")
+    assert job.ref == f"refs/heads/{job.branch}" and job.branch
+    assert Delivery.objects.get().outcome == "accepted"
+
+
+def test_it_builds_only_the_head_of_a_push_with_several_commits(client, repo_for):
+    # GitLab's documented push carries two commits; the head is `after`.
+    repo_for("gitlab")
+    p = aim_push("gitlab", "push__several_commits", REPO, SHA)
+    assert len(p["commits"]) == 2
+    assert post(client, "gitlab", p, "Push Hook").status_code == 202
+    job = Job.objects.get()
+    assert (job.commit, job.message, job.author, job.branch) == (SHA, "fixed readme", "GitLab dev user", "master")
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_it_builds_a_tag_push_as_a_tag_event(client, repo_for, flavor):
+    repo_for(flavor)
+    event, name = TAG[flavor]
+    r = post(client, flavor, aim_push(flavor, name, REPO, SHA, ref="refs/tags/v1.0.0"), event)
+    assert r.status_code == 202, r.content
+    job = Job.objects.get()
+    assert (job.event, job.tag, job.branch, job.ref, job.commit) == ("tag", "v1.0.0", "", "refs/tags/v1.0.0", SHA)
+
+
+@pytest.mark.parametrize("flavor,action", [(f, a) for f in FLAVORS for a in ("opened", "reopened", "synchronize")
+                                           if a in PR[f]])
+def test_it_builds_pull_requests(client, repo_for, flavor, action):
+    repo_for(flavor)
+    event, name = PR[flavor][action]
+    r = post(client, flavor, aim_pr(flavor, name, REPO, SHA), event)
+    assert r.status_code == 202, r.content
+    job = Job.objects.get()
+    facts = PR_FACTS[flavor] if action == "opened" or flavor == "gitlab" else None
+    assert job.event == "pull_request" and job.pr_number and job.source_branch and job.target_branch
+    assert job.ref == PR_REF[flavor].format(n=job.pr_number, branch=job.source_branch)
+    assert not job.from_fork and job.source_url == ""
+    if flavor == "gogs":
+        # Gogs sends no commit with a pull request: the worker builds the ref.
+        assert job.commit == ""
+    elif flavor == "bitbucket":
+        assert job.commit == SHA[:12]
+    else:
+        assert job.commit == SHA
+    if facts:
+        assert (job.pr_number, job.pr_title, job.source_branch, job.target_branch) == (
+            facts["number"], facts["title"], facts["source"], facts["target"])
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_it_ignores_closed_pull_requests(client, repo_for, flavor):
+    repo_for(flavor)
+    event, name = PR[flavor]["closed"]
+    r = post(client, flavor, aim_pr(flavor, name, REPO, SHA), event)
+    assert r.status_code == 200, r.content
+    assert r.json()["outcome"] == "ignored" and r.json()["reason"]
+    assert not Job.objects.exists()
+    d = Delivery.objects.get()
+    assert (d.outcome, d.reason) == ("ignored", r.json()["reason"])
+
+
+def test_it_ignores_a_gitlab_merge_request_update_without_new_commits(client, repo_for):
+    repo_for("gitlab")
+    r = post(client, "gitlab", aim_pr("gitlab", "merge_request__updated_title", REPO, SHA), "Merge Request Hook")
+    assert r.status_code == 200 and "without new commits" in r.json()["reason"]
+    assert not Job.objects.exists()
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_it_ignores_branch_deletion(client, repo_for, flavor):
+    repo_for(flavor)
+    if flavor == "github":
+        p, event = load("github", "push__tag_deleted"), "push"
+        p["repository"]["full_name"] = REPO
+    elif flavor == "gitlab":
+        p, event = load("gitlab", "push__branch_deleted"), "Push Hook"
+        p["project"]["path_with_namespace"] = REPO
+    elif flavor == "bitbucket":
+        # Atlassian: a deleted branch's change has "new": null.
+        event, name = PUSH[flavor]
+        p = aim_push(flavor, name, REPO, SHA)
+        p["push"]["changes"][0]["new"] = None
+    else:
+        p, event = aim_push(flavor, PUSH[flavor][1], REPO, "0" * 40), "push"
+    r = post(client, flavor, p, event)
+    assert r.status_code == 200, r.content
+    assert r.json()["outcome"] == "ignored" and "deleted" in r.json()["reason"]
+    assert not Job.objects.exists()
+
+
+@pytest.mark.parametrize("flavor", ["github", "gitea", "forgejo", "gogs"])
+def test_it_answers_the_forges_hook_test(client, repo_for, flavor):
+    repo_for(flavor)
+    if flavor == "github":
+        p, event = load("github", "ping__payload"), "ping"
+        p["repository"]["full_name"] = REPO
+    else:
+        # Gitea's and Gogs' "Test Delivery" sends a push of the default
+        # branch's head with before == after.
+        p, event = aim_push(flavor, PUSH[flavor][1], REPO, SHA), "push"
+        p["before"] = SHA
+    r = post(client, flavor, p, event)
+    assert r.status_code == 200, r.content
+    assert "the hook is set up" in r.json()["reason"]
+    assert not Job.objects.exists()
+    assert Delivery.objects.get().outcome == "ignored"
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+@pytest.mark.parametrize("marker", ["[ci skip]", "[skip ci]"])
+def test_it_skips_pushes_whose_head_commit_asks_to(client, repo_for, flavor, marker):
+    repo_for(flavor)
+    r = push(client, flavor, message=f"docs only {marker}")
+    assert r.status_code == 200, r.content
+    assert r.json()["reason"] == "the commit message asks to skip CI"
+    assert not Job.objects.exists()
+
+
+@pytest.mark.parametrize("flavor,event,name", [
+    ("github", "star", "star__created"),
+    ("gitea", "create", "create__tag"),  # Gitea builds tags from the push event it also sends
+    ("forgejo", "create", "create__tag"),
+    ("gogs", "create", "create__branch"),
+    ("gitlab", "Wiki Page Hook", "wiki_page__created"),
+    ("bitbucket", "pullrequest:fulfilled", "pullrequest__created"),
+    ("gitea", "issues", "create__tag"),
+])
+def test_it_records_events_that_do_not_build(client, repo_for, flavor, event, name):
+    repo_for(flavor)
+    p = load(flavor, name)
+    if flavor == "gitlab":
+        p["project"]["path_with_namespace"] = REPO
+    else:
+        p["repository"]["full_name"] = REPO
+    r = post(client, flavor, p, event)
+    assert r.status_code == 200, r.content
+    assert r.json()["outcome"] == "ignored" and event in r.json()["reason"]
+    assert not Job.objects.exists()
+    assert Delivery.objects.get().event == event
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_it_does_not_build_a_redelivery_twice(client, repo_for, flavor):
+    repo_for(flavor)
+    first = push(client, flavor, delivery="f6266f16-1bf3-46a5-9ea4-602e06ead473")
+    again = push(client, flavor, delivery="f6266f16-1bf3-46a5-9ea4-602e06ead473")
+    assert first.status_code == 202 and again.status_code == 200
+    assert again.json()["outcome"] == "duplicate" and again.json()["jobs"] == first.json()["jobs"]
+    assert "already received" in again.json()["reason"]
+    assert Job.objects.count() == 1
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_it_does_not_build_the_same_push_twice_under_new_delivery_ids(client, repo_for, flavor):
+    repo_for(flavor)
+    assert push(client, flavor).status_code == 202
+    r = push(client, flavor)
+    assert r.status_code == 200 and r.json()["outcome"] == "duplicate"
+    assert Job.objects.count() == 1
+
+
+def test_gogs_tags_arrive_as_create_events(client, repo_for):
+    repo_for("gogs")
+    r = post(client, "gogs", aim_push("gogs", "create__tag", REPO, SHA), "create")
+    assert r.status_code == 202
+    job = Job.objects.get()
+    assert (job.event, job.tag, job.commit) == ("tag", "v1.0.0", SHA)
+    # A push event for the same tag, should Gogs send one, adds no job.
+    r = post(client, "gogs", aim_push("gogs", "push__docs_example", REPO, SHA, ref="refs/tags/v1.0.0"), "push")
+    assert r.status_code == 200 and r.json()["outcome"] == "duplicate"
+
+
+def test_gogs_pull_requests_are_not_folded_by_the_same_push_window(client, repo_for):
+    # Without a commit in the payload two synchronize events can't be told
+    # apart; each delivery (by its id) builds once.
+    repo_for("gogs")
+    p = aim_pr("gogs", "pull_request__synchronized", REPO, SHA)
+    assert post(client, "gogs", p, "pull_request").status_code == 202
+    assert post(client, "gogs", p, "pull_request").status_code == 202
+    assert Job.objects.count() == 2
+
+
+def test_bitbucket_builds_each_ref_of_a_multi_ref_push(client, repo_for):
+    repo_for("bitbucket")
+    p = aim_push("bitbucket", "repo_push__branch", REPO, SHA)
+    import copy
+
+    tag_change = copy.deepcopy(p["push"]["changes"][0])
+    tag_change["new"]["type"], tag_change["new"]["name"] = "tag", "v2"
+    p["push"]["changes"].append(tag_change)
+    r = post(client, "bitbucket", p, "repo:push")
+    assert r.status_code == 202
+    assert sorted(Job.objects.values_list("event", "ref")) == [("push", "refs/heads/main"), ("tag", "refs/tags/v2")]
+    assert len(r.json()["jobs"]) == 2
+    assert Delivery.objects.get().jobs.count() == 2
+
+
+# --- pull requests from forks ---------------------------------------------------------
+
+@pytest.mark.parametrize("flavor", ["github", "gitea", "forgejo", "gogs"])
+def test_it_builds_fork_pull_requests_from_the_forges_pr_ref(client, repo_for, flavor):
+    repo_for(flavor)
+    event, name = PR[flavor]["opened"]
+    p = aim_pr(flavor, name, REPO, SHA)
+    pr = p["pull_request"]
+    if flavor == "gogs":
+        pr["head_repo"]["full_name"] = "mallory/widgets"
+    elif flavor == "github":
+        pr["head"]["repo"]["full_name"] = "mallory/widgets"
+    else:
+        pr["head"]["repo"] = {"full_name": "mallory/widgets"}
+    assert post(client, flavor, p, event).status_code == 202
+    job = Job.objects.get()
+    assert job.from_fork and job.source_repo == "mallory/widgets"
+    # Fetched from the registered repository, never from the fork's URL.
+    assert job.ref == f"refs/pull/{job.pr_number}/head" and job.source_url == ""
+
+
+def test_gitlab_fork_merge_requests_use_the_merge_request_ref(client, repo_for):
+    repo_for("gitlab")
+    p = aim_pr("gitlab", "merge_request__opened", REPO, SHA)
+    p["object_attributes"]["source_project_id"] = 99
+    p["object_attributes"]["source"]["path_with_namespace"] = "mallory/widgets"
+    assert post(client, "gitlab", p, "Merge Request Hook").status_code == 202
+    job = Job.objects.get()
+    assert (job.from_fork, job.source_repo, job.ref, job.source_url) == (
+        True, "mallory/widgets", "refs/merge-requests/1/head", "")
+
+
+def test_bitbucket_fork_pull_requests_clone_the_fork_from_the_forge(client, repo_for, settings):
+    settings.HERALD_BITBUCKET_URL = "https://bitbucket.example.org"
+    repo_for("bitbucket")
+    p = aim_pr("bitbucket", "pullrequest__created", REPO, SHA)
+    p["pullrequest"]["source"]["repository"]["full_name"] = "mallory/widgets"
+    p["pullrequest"]["source"]["repository"]["links"]["html"]["href"] = "file:///etc"
+    assert post(client, "bitbucket", p, "pullrequest:created").status_code == 202
+    job = Job.objects.get()
+    assert job.from_fork and job.source_url == "https://bitbucket.example.org/mallory/widgets.git"
+    assert job.ref == "refs/heads/wen-emos"
+
+
+@pytest.mark.parametrize("fork", ["../../etc/x", "mallory/widgets?x=1", "mallory", "-x/y", "a/b\nc"])
+def test_bitbucket_refuses_fork_names_that_are_not_owner_slash_name(client, repo_for, fork):
+    repo_for("bitbucket")
+    p = aim_pr("bitbucket", "pullrequest__created", REPO, SHA)
+    p["pullrequest"]["source"]["repository"]["full_name"] = fork
+    r = post(client, "bitbucket", p, "pullrequest:created")
+    assert r.status_code == 400 and "owner/name" in r.json()["reason"]
+    assert not Job.objects.exists()
+
+
+def test_bitbucket_refuses_branch_names_git_would_misread(client, repo_for):
+    repo_for("bitbucket")
+    p = aim_pr("bitbucket", "pullrequest__created", REPO, SHA)
+    p["pullrequest"]["source"]["branch"]["name"] = "--upload-pack=evil"
+    r = post(client, "bitbucket", p, "pullrequest:created")
+    assert r.status_code == 400 and "branch" in r.json()["reason"]
+
+
+def test_forgejo_and_gitea_headers_reach_the_same_receiver(client, repo_for):
+    repo_for("gitea")
+    assert push(client, "gitea").status_code == 202
+    r = push(client, "forgejo", sha="f" * 40)
+    assert r.status_code == 202
+    assert Delivery.objects.filter(provider="gitea", outcome="accepted").count() == 2
