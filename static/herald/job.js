@@ -31,7 +31,7 @@
     pages: new Map(), pending: {}, tick: 0,
     follow: false, expectTop: -1, lastTop: 0, selection: null,
     query: "", matches: [], matchSet: null, matchIndex: -1, truncated: false,
-    duration: null, durationAt: 0, started: false, renderQueued: false, failures: 0
+    duration: null, durationAt: 0, renderQueued: false, failures: 0, drawn: ""
   };
 
   // --- helpers -------------------------------------------------------------
@@ -218,8 +218,14 @@
       if (content == null || (k >= page.complete && it.line <= stable)) need[p] = true;
       html.push(lineHtml(it.line, content == null ? "" : content, page ? page.times[k] : null, content == null));
     }
-    rowsEl.innerHTML = html.join("");
-    markMatches();
+    // Rewriting identical rows would only cost time and drop a reader's
+    // text selection on every poll.
+    var joined = html.join("");
+    if (joined !== S.drawn) {
+      rowsEl.innerHTML = joined;
+      S.drawn = joined;
+      markMatches();
+    }
     Object.keys(need).forEach(function (p) { fetchPage(+p); });
     prune();
   }
@@ -495,6 +501,7 @@
 
   function goMatch(i) {
     if (!S.matches.length) return;
+    S.drawn = "";
     S.matchIndex = (i + S.matches.length) % S.matches.length;
     $("search-count").textContent = (S.matchIndex + 1) + " of " + S.matches.length + (S.truncated ? "+" : "");
     showLine(S.matches[S.matchIndex]);
@@ -503,7 +510,7 @@
   $("log-search").addEventListener("submit", function (e) {
     e.preventDefault();
     var q = $("log-q").value.trim();
-    if (!q) { S.query = ""; S.matches = []; S.matchSet = null; $("search-count").textContent = ""; queueRender(); return; }
+    if (!q) { S.query = ""; S.matches = []; S.matchSet = null; S.drawn = ""; $("search-count").textContent = ""; queueRender(); return; }
     if (q === S.query && S.matches.length) { goMatch(S.matchIndex + 1); return; }
     $("search-count").textContent = "searching…";
     get(API + "search?q=" + encodeURIComponent(q)).then(function (d) {
@@ -511,6 +518,7 @@
       S.matches = d.matches;
       S.truncated = d.truncated;
       S.matchSet = new Set(d.matches);
+      S.drawn = "";
       if (!d.matches.length) { $("search-count").textContent = "no match"; queueRender(); return; }
       goMatch(0);
     }, function () { $("search-count").textContent = "search failed"; });

@@ -30,9 +30,9 @@ def test_the_log_grows_while_the_build_runs_with_colours_and_no_markup(page, her
     assert page.evaluate("window.__sameDocument") is True  # no reload happened
 
     red = row(page, "red and bold then plain").locator(".c span")
-    assert red.evaluate("e => getComputedStyle(e).color") == "rgb(255, 123, 114)"
-    assert red.evaluate("e => getComputedStyle(e).fontWeight") == "700"
-    assert red.inner_text() == "red and bold"
+    expect(red).to_have_css("color", "rgb(255, 123, 114)")
+    expect(red).to_have_css("font-weight", "700")
+    expect(red).to_have_text("red and bold")
 
     markup = row(page, '<script>window.pwned=1</script><img src=x onerror="window.pwned=2">')
     expect(markup).to_have_count(1)
