@@ -10,7 +10,10 @@
 (c) memory (PSS) of the web server and the worker, idle and peak;
 (d) webhook throughput per forge, gunicorn with 2 workers, 8 concurrent
     senders, on SQLite and PostgreSQL; every accepted delivery must have one
-    job and one queued task.
+    job and one queued task;
+(dashboard) server time and queries of the dashboard with 100,000 jobs
+    (bench/dashboard.py);
+(log) a 1,000,000-line log opened and scrolled in Chromium (bench/log_open.py).
 """
 
 import argparse
@@ -233,8 +236,8 @@ def direct_run(src, sha, dest, client):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--only", default="webhook,throughput")
-    args = parser.parse_args()
+    parser.add_argument("--only", default="webhook,throughput,dashboard,log")
+    args, rest = parser.parse_known_args()
     only = set(args.only.split(","))
     print(f"Herald CI benchmark — {time.strftime('%Y-%m-%d %H:%M')} — {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory(prefix="herald-bench-") as tmp:
@@ -244,6 +247,11 @@ def main():
             from bench.throughput import bench_throughput
 
             bench_throughput(tmp)
+    # The UI's benchmarks run on their own (each starts what it needs).
+    for name, script in (("dashboard", "dashboard.py"), ("log", "log_open.py")):
+        if name in only:
+            print(f"\n({name}) bench/{script}", flush=True)
+            subprocess.run([sys.executable, str(ROOT / "bench" / script), *rest])
 
 
 if __name__ == "__main__":

@@ -6,8 +6,10 @@ from django.http import Http404, JsonResponse
 from django.views.decorators.http import require_GET, require_POST
 
 from builds import constants as C
+from builds.logview import PAGE_MAX, log_index, read_lines, render_lines, search
 from builds.models import Job, LogChunk
 from builds.scheduling import restart
+from builds.waiting import why_waiting
 from repositories.access import job_for, repository_for
 from repositories.models import Membership
 
@@ -110,6 +112,77 @@ def job_log(request, job_id):
     more_stored = LogChunk.objects.filter(job=job, seq__gt=last).exists() if chunks else False
     complete = status in C.FINAL_STATUSES and not more_stored
     return JsonResponse({"chunks": chunks, "status": status, "complete": complete, "last": last})
+
+
+def _sections(job, index):
+    """The job's steps with the line each starts on (once it has output)."""
+    sections = []
+    for step in job.steps.all():
+        sections.append({
+            "number": step.number,
+            "name": step.name,
+            "status": step.status,
+            "exit_code": step.exit_code,
+            "line": index.line_of_seq(step.first_seq) if step.first_seq else None,
+            "started_at": _iso(step.started_at),
+            "finished_at": _iso(step.finished_at),
+            "duration": step.duration.total_seconds() if step.duration else None,
+        })
+    return sections
+
+
+@require_GET
+@api_errors
+def job_log_lines(request, job_id):
+    """Lines of the log rendered to HTML (ANSI colours as spans, escaped),
+    by line number: `?start=N&count=M`, or the last M lines with `?tail=M`.
+    `total` counts the lines so far; the last one may still be growing
+    (`partial`), so a client re-reads from it rather than after it."""
+    job = job_for(request, job_id)
+    # The job row (with its status) is read before the chunks: a job seen
+    # final has all its chunks stored already, so `complete` is never early.
+    final = job.status in C.FINAL_STATUSES
+    index = log_index(job, final)
+    total = index.total
+    if request.GET.get("tail") not in (None, ""):
+        count = min(_int_param(request, "tail", 0), PAGE_MAX)
+        start = max(total - count + 1, 1)
+    else:
+        start = max(_int_param(request, "start", 1), 1)
+        count = min(_int_param(request, "count", 500), PAGE_MAX)
+    lines, state, starts = read_lines(job, index, start, count)
+    html, _ = render_lines(lines, state)
+    t0 = job.started_at or (index.created[0] if index.created else None)
+    times = [round((index.created[i] - t0).total_seconds(), 1) for i in starts] if t0 else []
+    return JsonResponse({
+        "status": job.status,
+        "reason": job.reason,
+        "started_at": _iso(job.started_at),
+        "finished_at": _iso(job.finished_at),
+        "duration": job.duration.total_seconds() if job.duration else None,
+        "complete": final,
+        "total": total,
+        "partial": index.partial,
+        "start": start,
+        "lines": html,
+        "times": times,
+        "sections": _sections(job, index),
+        "waiting": why_waiting(job),
+    })
+
+
+@require_GET
+@api_errors
+def job_log_search(request, job_id):
+    """Numbers of the lines containing `q` (case-insensitive, colours ignored)."""
+    job = job_for(request, job_id)
+    query = request.GET.get("q", "")
+    if not query.strip():
+        return JsonResponse({"reason": "q must not be empty"}, status=400)
+    if len(query) > 200:
+        return JsonResponse({"reason": "q must be at most 200 characters"}, status=400)
+    matches, truncated = search(job, query)
+    return JsonResponse({"q": query, "matches": matches, "truncated": truncated})
 
 
 @require_POST

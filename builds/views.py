@@ -1,57 +1,133 @@
-"""Pages: dashboard, repository, job (with its live log), raw log, badge."""
+"""Pages: dashboard, repository, job (with its live log), raw log."""
 
+from urllib.parse import quote
+
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
+from django.db.models import Count, F, Max, OuterRef, Q, Subquery
 from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
 
 from builds import constants as C
+from builds.forms import JobFilterForm, RepositorySettingsForm
 from builds.models import Job, LogChunk, Worker
 from builds.scheduling import restart
-from repositories.access import job_for, repository_for
+from builds.waiting import why_waiting
+from repositories.access import check, job_for, repository_for
 from repositories.models import Membership, Repository, permits
 
 
+def visible_jobs(user):
+    if user.is_authenticated and user.is_staff:
+        return Job.objects.all()
+    return Job.objects.filter(repository__in=Repository.objects.visible_to(user).values("pk"))
+
+
 def dashboard(request):
-    repos = Repository.objects.visible_to(request.user)
-    jobs = (
-        Job.objects.filter(repository__in=repos)
-        .select_related("repository")
-        .order_by("-id")[:30]
+    if not request.user.is_authenticated and not settings.HERALD_ANONYMOUS_READ:
+        return redirect_to_login(request.get_full_path())
+    # Every list below is one query whatever the number of jobs: the latest
+    # job per repository comes from the (repository, number) unique index.
+    latest = Job.objects.filter(repository=OuterRef("pk")).order_by("-number").values("pk")[:1]
+    repos = list(
+        Repository.objects.visible_to(request.user)
+        .annotate(latest_job_id=Subquery(latest))
+        .order_by(F("latest_job_id").desc(nulls_last=True), "full_name")[:100]
     )
-    counts = Job.objects.filter(repository__in=repos).aggregate(
-        running=Count("id", filter=Q(status=C.RUNNING)), queued=Count("id", filter=Q(status=C.QUEUED))
-    )
+    latest_jobs = Job.objects.in_bulk([r.latest_job_id for r in repos if r.latest_job_id])
+    for repo in repos:
+        repo.latest_job = latest_jobs.get(repo.latest_job_id)
+        if repo.latest_job:
+            repo.latest_job.repository = repo
+    jobs = visible_jobs(request.user)
+    recent = list(jobs.select_related("repository").order_by("-id")[:20])
+    counts = dict(jobs.filter(status__in=C.ACTIVE_STATUSES).values_list("status").annotate(n=Count("id")).order_by())
+    workers = list(Worker.online())
+    busy = dict(
+        Job.objects.filter(status=C.RUNNING, worker__in=[w.host for w in workers])
+        .values_list("worker").annotate(n=Count("id")).order_by()
+    ) if workers else {}
+    for w in workers:
+        w.busy = busy.get(w.host, 0)
+    last_worker = None if workers else Worker.objects.order_by("-last_seen").first()
     return render(request, "builds/dashboard.html", {
-        "jobs": jobs,
-        "repositories": repos.order_by("full_name")[:100],
-        "counts": counts,
-        "workers": Worker.online(),
+        "repositories": repos,
+        "jobs": recent,
+        "running": counts.get(C.RUNNING, 0),
+        "queued": counts.get(C.QUEUED, 0),
+        "workers": workers,
+        "last_worker": last_worker,
     })
 
 
+@require_http_methods(["GET", "HEAD", "POST"])
 def repository(request, full_name):
     repo = repository_for(request, full_name, provider=request.GET.get("provider"))
-    jobs = Job.objects.filter(repository=repo).order_by("-id")
+    permission = repo.permission_for(request.user)
+    is_admin = permits(permission, Membership.ADMIN)
+    if request.method == "POST":
+        check(request, repo, Membership.ADMIN)
+        settings_form = RepositorySettingsForm(request.POST)
+        if settings_form.is_valid():
+            settings_form.save(repo)
+            messages.info(request, "Settings saved.")
+            return redirect(request.get_full_path())
+    else:
+        settings_form = RepositorySettingsForm.for_repository(repo) if is_admin else None
+
+    filters = JobFilterForm(request.GET)
+    jobs = Job.objects.filter(repository=repo, **filters.filters()).order_by("-id")
     page = Paginator(jobs, 25).get_page(request.GET.get("page"))
+    for job in page.object_list:
+        job.repository = repo
+    query = request.GET.copy()
+    query.pop("page", None)
+
+    # Last job of each branch, most recently active first.
+    last_ids = list(
+        Job.objects.filter(repository=repo).exclude(branch="")
+        .values("branch").annotate(last=Max("id")).order_by("-last").values_list("last", flat=True)[:12]
+    )
+    branch_jobs = Job.objects.in_bulk(last_ids)
+    branches = [branch_jobs[i] for i in last_ids if i in branch_jobs]
+    chart_jobs = list(Job.objects.filter(repository=repo).order_by("-id")[:50])
+
     from webhooks.forges import get_forge
 
     forge = get_forge(repo.provider)
     return render(request, "builds/repository.html", {
         "repo": repo,
         "page": page,
+        "filters": filters,
+        "query": query.urlencode(),
+        "branches": branches,
+        "chart_jobs": chart_jobs,
         "hook": forge.instructions(repo) if forge else None,
-        "permission": repo.permission_for(request.user),
+        "permission": permission,
+        "is_admin": is_admin,
+        "settings_form": settings_form,
+        "badge_url": f"{settings.HERALD_BASE_URL}{reverse('badge', args=[repo.full_name])}?branch={quote(repo.default_branch)}",
+        "page_url": settings.HERALD_BASE_URL + reverse("repository", args=[repo.full_name]),
+        "secrets": list(repo.secrets.values("name", "allow_forks", "updated")) if is_admin else [],
     })
 
 
 def job(request, job_id):
     job = job_for(request, job_id)
     permission = job.repository.permission_for(request.user)
+    group = job.group or job
+    matrix = []
+    if job.group_id or job.matrix:
+        matrix = list(Job.objects.filter(Q(pk=group.pk) | Q(group=group)).order_by("id"))
     return render(request, "builds/job.html", {
         "job": job,
+        "steps": list(job.steps.all()),
+        "matrix_jobs": matrix,
+        "waiting": why_waiting(job),
         "can_control": permits(permission, Membership.PUSH),
     })
 
@@ -73,22 +149,36 @@ def job_log_txt(request, job_id):
             last = batch[-1][0]
 
     response = StreamingHttpResponse(chunks(), content_type="text/plain; charset=utf-8")
-    response["Content-Disposition"] = f'inline; filename="{job.repository.name}-{job.number}.log"'
+    disposition = "attachment" if request.GET.get("download") else "inline"
+    response["Content-Disposition"] = f'{disposition}; filename="{job.repository.name}-{job.number}.log"'
     response["X-Content-Type-Options"] = "nosniff"
     return response
 
 
+def _control(request, job_id):
+    """The job, if the user may cancel or restart it; a login redirect otherwise."""
+    if not request.user.is_authenticated:
+        return None, redirect_to_login(job_for(request, job_id).get_absolute_url())
+    return job_for(request, job_id, need=Membership.PUSH), None
+
+
 @require_POST
 def job_cancel(request, job_id):
-    job = job_for(request, job_id, need=Membership.PUSH)
+    job, response = _control(request, job_id)
+    if response:
+        return response
     if job.request_cancel(f"Cancelled by {request.user.get_username()}"):
         messages.info(request, f"Cancelling #{job.number}.")
+    else:
+        messages.warning(request, f"#{job.number} is already {job.status}.")
     return redirect(job)
 
 
 @require_POST
 def job_restart(request, job_id):
-    job = job_for(request, job_id, need=Membership.PUSH)
+    job, response = _control(request, job_id)
+    if response:
+        return response
     new = restart(job, user=request.user)
-    messages.info(request, f"Restarted as #{new.number}.")
+    messages.info(request, f"Rebuilding #{job.number} as #{new.number}.")
     return redirect(new)

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from builds import api, views
+from builds import api, badges, views
 from repositories import views as repository_views
 from webhooks import pages as webhook_pages
 from webhooks import views as webhook_views
@@ -20,9 +20,12 @@ urlpatterns = [
     path("webhooks/<str:provider>/", webhook_views.receive, name="webhook"),
     path("api/jobs/<int:job_id>/", api.job_detail, name="api-job"),
     path("api/jobs/<int:job_id>/log", api.job_log, name="api-job-log"),
+    path("api/jobs/<int:job_id>/log/lines", api.job_log_lines, name="api-job-log-lines"),
+    path("api/jobs/<int:job_id>/log/search", api.job_log_search, name="api-job-log-search"),
     path("api/jobs/<int:job_id>/cancel", api.job_cancel, name="api-job-cancel"),
     path("api/jobs/<int:job_id>/restart", api.job_restart, name="api-job-restart"),
     path("api/repos/<path:full_name>/jobs/", api.repo_jobs, name="api-repo-jobs"),
+    path("badges/<path:full_name>.svg", badges.badge, name="badge"),
     path("login/", auth_views.LoginView.as_view(template_name="login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("account/repositories/", repository_views.forge_repositories, name="forge-repositories"),
