@@ -15,6 +15,7 @@ from builds.errors import CloneError
 from repositories.models import check_clone_url
 
 SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+PREFIX_RE = re.compile(r"^[0-9a-f]{7,39}$")
 REF_RE = re.compile(r"^refs/[A-Za-z0-9._/+@-]+$")
 
 SAFE_CONFIG = [
@@ -60,12 +61,19 @@ def _last_line(error):
 
 
 def fetch_commit(url, sha, dest, *, ref="", log=None, timeout=600, allow_local=None, env=None):
-    """Init `dest`, fetch `sha` from `url` (shallow when the server allows) and check it out."""
+    """Init `dest`, fetch `sha` from `url` (shallow when the server allows)
+    and check it out; returns the full sha checked out.
+
+    Some forges don't name the whole commit: Gogs' pull request events name
+    none (then `ref` is built, whatever it points to now) and Bitbucket's
+    give 12 characters (then what `ref` points to must start with them).
+    """
     try:
         check_clone_url(url, allow_local=allow_local)
     except ValidationError as e:
         raise CloneError(f"Refusing clone URL: {' '.join(e.messages)}") from None
-    if not SHA_RE.match(sha or ""):
+    sha = (sha or "").lower()
+    if not (SHA_RE.match(sha) or (PREFIX_RE.match(sha) and ref) or (not sha and ref)):
         raise CloneError(f"Refusing commit {sha!r}: a commit must be 40 hexadecimal characters.")
     if ref and not REF_RE.match(ref):
         raise CloneError(f"Refusing ref {ref!r}.")
@@ -92,6 +100,8 @@ def fetch_commit(url, sha, dest, *, ref="", log=None, timeout=600, allow_local=N
 
     run("remote", "add", "origin", "--", url, show=False)
     log and log.write(f"$ git remote add origin {_redact(url, url)}\n")
+    if not SHA_RE.match(sha):
+        return _fetch_ref(run, ref, sha, url)
     attempts = [["fetch", "--depth=1", "--no-tags", "--no-recurse-submodules", "origin", sha]]
     if ref:
         attempts.append(["fetch", "--depth=50", "--no-tags", "--no-recurse-submodules", "origin", f"+{ref}:refs/herald/fetched"])
@@ -114,4 +124,17 @@ def fetch_commit(url, sha, dest, *, ref="", log=None, timeout=600, allow_local=N
             raise CloneError(f"Clone failed: {_redact(_last_line(last_error), url)}")
         raise CloneError(f"Commit {sha[:12]} was not found in {_redact(url, url)}.")
     run("checkout", "--force", "--detach", sha)
-    return repo
+    return sha
+
+
+def _fetch_ref(run, ref, prefix, url):
+    try:
+        run("fetch", "--depth=1", "--no-tags", "--no-recurse-submodules", "origin", f"+{ref}:refs/herald/fetched")
+    except git.GitCommandError as e:
+        raise CloneError(f"Clone failed: {_redact(_last_line(e), url)}") from None
+    full = run("rev-parse", "refs/herald/fetched^{commit}", show=False).strip()
+    if not full.startswith(prefix):
+        raise CloneError(f"{ref} now points to {full[:12]}, not {prefix}: the branch moved on; "
+                         "a newer push builds it.")
+    run("checkout", "--force", "--detach", full)
+    return full

@@ -108,11 +108,15 @@ class Runner:
             remove_workspace(workspace)
             workspace.parent.mkdir(parents=True, exist_ok=True)
             writer.note(f"Job #{job.number} of {self.repository.full_name} on {job.worker}, commit {job.commit}")
-            fetch_commit(
+            commit = fetch_commit(
                 job.source_url or self.repository.clone_url, job.commit, workspace,
                 ref=job.ref, log=writer, timeout=max(30, int(supervisor.deadline - time.monotonic())),
                 env=self.repository.clone_env() if not job.source_url else None,
             )
+            if commit != job.commit:
+                # The forge named the commit partly (or not at all): record it whole.
+                Job.objects.filter(pk=job.pk).update(commit=commit)
+                job.commit = commit
             secrets = self.load_secrets()
             pipeline = load_pipeline(workspace, known_secrets=set(secrets))
             self.timeout = self.timeout_seconds(pipeline)

@@ -89,3 +89,42 @@ def test_concurrent_copies_of_one_push_make_one_job_on_every_forge(live_herald, 
         created = [r for r in mine if r.status_code == 202]
         assert len(created) == 1, (flavor, [r.text for r in mine])
         assert herald.wait_job(created[0].json()["jobs"][0])["status"] == "success"
+
+
+def test_a_gogs_pull_request_builds_what_its_pr_ref_points_to(live_herald, git_repo):
+    # Gogs names no commit in its pull request events: the PR ref decides.
+    herald = live_herald()
+    src = git_repo()
+    src.commit({".herald.yml": herald_yml("echo main")}, "main")
+    sha = pr_only_commit(src, 7, "refs/pull/{n}/head", "gogs-pr-marker")
+    herald.add_repo("acme/widgets", src.url, provider="gogs")
+    event, name = PR["gogs"]["opened"]
+    r = send(herald, "gogs", aim_pr("gogs", name, "acme/widgets", sha, number=7), event)
+    assert r.status_code == 202, r.text
+    job = herald.wait_job(r.json()["jobs"][0])
+    assert job["status"] == "success", herald.log_text(job["id"])
+    assert job["commit"] == sha, "the job records the commit it built, in full"
+    assert "gogs-pr-marker" in herald.log_text(job["id"])
+
+
+def test_a_bitbucket_pull_request_builds_the_commit_its_short_hash_names(live_herald, git_repo):
+    # Bitbucket sends 12-character hashes; the source branch is fetched and
+    # must point at a commit starting with them.
+    herald = live_herald()
+    src = git_repo()
+    src.commit({".herald.yml": herald_yml("echo main")}, "main")
+    event, name = PR["bitbucket"]["opened"]
+    payload = aim_pr("bitbucket", name, "acme/widgets", "0" * 40, number=7)
+    payload["pullrequest"]["source"]["repository"]["full_name"] = "acme/widgets"
+    branch = payload["pullrequest"]["source"]["branch"]["name"]
+    src.checkout(branch, create=True)
+    sha = src.commit({".herald.yml": herald_yml("echo bitbucket-pr-marker")}, "the PR's change")
+    src.checkout("main")
+    payload["pullrequest"]["source"]["commit"]["hash"] = sha[:12]
+    herald.add_repo("acme/widgets", src.url, provider="bitbucket")
+    r = send(herald, "bitbucket", payload, event)
+    assert r.status_code == 202, r.text
+    job = herald.wait_job(r.json()["jobs"][0])
+    assert job["status"] == "success", herald.log_text(job["id"])
+    assert job["commit"] == sha
+    assert "bitbucket-pr-marker" in herald.log_text(job["id"])
