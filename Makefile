@@ -6,7 +6,7 @@ DATA ?= $(CURDIR)/data
 export HERALD_DATA_DIR ?= $(DATA)
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite test-postgres bench setup setup-test clean
+.PHONY: run test test-sqlite test-postgres bench setup setup-test clean screenshots
 
 $(VENV)/.run-deps: requirements.txt
 	scripts/bootstrap.sh run
@@ -56,3 +56,8 @@ clean:
 	-scripts/postgres.sh stop
 	-scripts/redis.sh stop
 	rm -rf $(DATA)/test-* $(DATA)/bench
+
+## Refresh the README's screenshots (docs/screenshots/) from a real Herald.
+screenshots: setup-test
+	HERALD_DATA_DIR=$(DATA)/screenshots HERALD_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots \
+	  $(PY) -m pytest tests/browser/test_screenshots.py
