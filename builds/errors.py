@@ -3,7 +3,7 @@
 BuildError: Herald could not run the build (clone failed, invalid pipeline,
 Docker unreachable) → `errored`, with the message as the job's reason.
 The build's own outcomes (non-zero exit, timeout, cancel) are results, not
-exceptions; see runner.Outcome.
+exceptions; the runner maps them to statuses (Runner.run_step, Runner.stop_outcome).
 """
 
 
