@@ -71,6 +71,7 @@ def send_all(port, requests_):
 
 
 def run_one(tmp, provider, db_label, env):
+    env = {**env, **{k: v for k, v in os.environ.items() if k.startswith("HERALD_WEB_")}}
     herald = LiveHerald(Path(tmp) / f"tp-{provider}-{db_label}", env=env, worker=False).start()
     try:
         from tests.webhooks.forge_kit import provider_of

@@ -119,6 +119,11 @@ def database_from_url(url, base_dir):
                 ),
             },
             "TEST": {"NAME": options.get("test_name") or None},
+            # Keep connections: opening one runs the PRAGMAs above, and
+            # closing the last one checkpoints and truncates the WAL — per
+            # request, that was half of a webhook's time.
+            "CONN_MAX_AGE": int(options.get("conn_max_age", 600)),
+            "CONN_HEALTH_CHECKS": True,
         }
     if scheme in ("postgres", "postgresql", "pgsql"):
         return {

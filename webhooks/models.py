@@ -1,5 +1,5 @@
 from django.conf import settings
-from django.db import models
+from django.db import connection, models
 from django.utils import timezone
 
 from builds.models import Job
@@ -54,6 +54,17 @@ class Delivery(models.Model):
 
     def __str__(self):
         return f"{self.provider} {self.event} {self.delivery_id or self.pk}"
+
+    def link_jobs(self, job_ids):
+        """Record the jobs this delivery made or matched: plain INSERTs, where
+        jobs.add() would first SELECT what is already linked (this runs
+        for every accepted webhook)."""
+        through = Delivery.jobs.through
+        table = connection.ops.quote_name(through._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"INSERT INTO {table} (delivery_id, job_id) VALUES (%s, %s)", [(self.pk, j) for j in job_ids]
+            )
 
     @classmethod
     def trim(cls, keep=None):

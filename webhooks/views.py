@@ -11,6 +11,7 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from builds.scheduling import create_job
+from ciproject.db import writer_turn
 from repositories.models import Repository
 from webhooks import models as M
 from webhooks.forges import get_forge
@@ -68,7 +69,7 @@ class Receiver:
         if not isinstance(name, str):
             raise Rejected(400, "payload repository name is not a string")
         self.repository_name = name[:255]
-        self.repository = Repository.objects.by_name(self.forge.provider, self.repository_name).first()
+        self.repository = Repository.objects.for_webhook(self.forge.provider, self.repository_name)
         if self.repository is None:
             raise Rejected(404, f"repository {self.repository_name} is not registered in Herald")
         self.authenticate()
@@ -120,7 +121,7 @@ class Receiver:
         if not isinstance(builds, list):
             builds = [builds]
         try:
-            with transaction.atomic():
+            with writer_turn(), transaction.atomic():
                 jobs, twins = [], []
                 for build in builds:
                     dedupe = 0 if self.replay_of or not build.dedupe else None
@@ -130,10 +131,7 @@ class Receiver:
                 reason = "" if jobs else self.duplicate_reason(twins[0])
                 status = 202 if jobs else 200
                 delivery = self.record(outcome, reason, status)
-                # One INSERT, where jobs.add() would SELECT first.
-                M.Delivery.jobs.through.objects.bulk_create(
-                    [M.Delivery.jobs.through(delivery_id=delivery.pk, job_id=j.pk) for j in jobs + twins]
-                )
+                delivery.link_jobs([j.pk for j in jobs + twins])
         except IntegrityError:
             # A redelivery of an id already accepted (the partial unique
             # constraint): rolled back whole, answered with the first jobs.
@@ -181,9 +179,7 @@ class Receiver:
         try:
             delivery = self.record(outcome, reason, status)
             if jobs:
-                M.Delivery.jobs.through.objects.bulk_create(
-                    [M.Delivery.jobs.through(delivery_id=delivery.pk, job_id=j) for j in jobs]
-                )
+                delivery.link_jobs(jobs)
             delivery_pk = delivery.pk
         except Exception:
             log.exception("could not record a %s delivery", self.forge.provider)
