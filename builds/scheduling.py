@@ -7,6 +7,7 @@ enqueues the next token, and the reaper tops tokens up should one be lost
 (the Redis broker delivers at most once).
 """
 
+import hashlib
 import logging
 from datetime import timedelta
 
@@ -41,10 +42,11 @@ def create_job(repository, *, event, commit, ref="", branch="", tag="", message=
     assert not transaction.get_autocommit(), "call inside transaction.atomic()"
     if dedupe_seconds is None:
         dedupe_seconds = settings.HERALD_WEBHOOK_DEDUP_SECONDS
-    # Reserving the number takes the repository's row lock (PostgreSQL) or
-    # the write lock (SQLite): concurrent deliveries of one push are
-    # serialised here, so the second one sees the first's job below.
-    number = repository.next_job_number()
+    # Deliveries of the same push, and pushes to the same branch or pull
+    # request, take turns from here to the commit: the second one sees the
+    # first's job below (a twin, or a job to supersede). Other pushes to the
+    # repository don't wait for each other.
+    lock_push(repository.pk, event, ref)
     pr_number = extra.get("pr_number")
     cancels = auto_cancel and repository.auto_cancel and (
         (event == C.PUSH and branch) or (event == C.PULL_REQUEST and pr_number)
@@ -52,12 +54,11 @@ def create_job(repository, *, event, commit, ref="", branch="", tag="", message=
     twin_id, older = _related_jobs(repository.pk, event, ref, commit, branch, pr_number,
                                    dedupe_seconds, cancels)
     if twin_id is not None:
-        repository.release_job_number(number)
         twin = Job.objects.select_related("group").get(pk=twin_id)
         # A matrix job's siblings share its fields: answer with the first.
         return (twin.group if twin.group_id else twin), False
     job = Job.objects.create(
-        repository=repository, number=number,
+        repository=repository, number=repository.next_job_number(),
         event=event, ref=ref, branch=branch, tag=tag, commit=commit,
         message=message, author=author[:255], **extra,
     )
@@ -66,6 +67,16 @@ def create_job(repository, *, event, commit, ref="", branch="", tag="", message=
     enqueue_in_transaction()
     job_changed(job)
     return job, True
+
+
+def lock_push(repository_id, event, ref):
+    """Serialise work on one (repository, event, ref) until the transaction
+    ends. SQLite needs nothing: its writers are serialised already."""
+    if connection.vendor != "postgresql":
+        return
+    digest = hashlib.blake2b(f"{repository_id}\0{event}\0{ref}".encode(), digest_size=8).digest()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest, "big", signed=True)])
 
 
 def _related_jobs(repository_id, event, ref, commit, branch, pr_number, dedupe_seconds, cancels):
@@ -117,14 +128,14 @@ def expand_matrix(job, combinations):
     """The first job of a matrix build takes the first combination and
     queues a sibling job for each other one; returns the siblings.
 
-    Done under the repository's row lock, like create_job: a push arriving
-    meanwhile either sees the siblings (and auto-cancels them with the rest
-    of the branch) or has already asked this job to stop (and then no
-    sibling is made).
+    Done under create_job's lock for this job's event and ref: a push
+    arriving meanwhile either sees the siblings (and auto-cancels them with
+    the rest of the branch) or has already asked this job to stop (and then
+    no sibling is made).
     """
     siblings = []
     with transaction.atomic():
-        Repository.objects.select_for_update().filter(pk=job.repository_id).values_list("pk").get()
+        lock_push(job.repository_id, job.event, job.ref)
         Job.objects.filter(pk=job.pk).update(matrix=combinations[0], group=job)
         job.matrix, job.group = combinations[0], job
         current = Job.objects.filter(pk=job.pk).values("status", "cancel_requested").get()

@@ -126,6 +126,9 @@ def database_from_url(url, base_dir):
             "CONN_HEALTH_CHECKS": True,
         }
     if scheme in ("postgres", "postgresql", "pgsql"):
+        for flag in ("server_side_binding",):
+            if flag in options:
+                options[flag] = options[flag].lower() in ("1", "true", "yes", "on")
         return {
             "ENGINE": "django.db.backends.postgresql",
             "NAME": unquote(parts.path.lstrip("/")),

@@ -5,6 +5,8 @@ import secrets
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.db.models import F
 from django.db.models.functions import Lower
 
@@ -161,27 +163,29 @@ class Repository(models.Model):
             )
 
     def next_job_number(self):
-        """Reserve the next per-repository job number.
+        """Reserve the next per-repository job number (inside the transaction
+        that creates the job).
 
-        Must run inside the transaction that creates the job: the UPDATE takes
-        the row lock (PostgreSQL) or the write lock (SQLite, IMMEDIATE), so
-        concurrent webhooks are serialised here and never share a number.
+        PostgreSQL: the repository's own sequence, so concurrent webhooks
+        for one repository never queue on its row (a rolled-back webhook
+        may leave a gap; numbers never repeat). SQLite: a counter column;
+        its writers are serialised anyway.
         """
         assert not transaction.get_autocommit(), "call inside transaction.atomic()"
-        table = connection.ops.quote_name(Repository._meta.db_table)
         with connection.cursor() as cursor:
-            # One round trip: both SQLite (3.35+) and PostgreSQL do RETURNING.
-            cursor.execute(
-                f"UPDATE {table} SET job_counter = job_counter + 1 WHERE id = %s RETURNING job_counter",
-                [self.pk],
-            )
+            if connection.vendor == "postgresql":
+                cursor.execute("SELECT nextval(%s)", [self.job_sequence_name()])
+            else:
+                table = connection.ops.quote_name(Repository._meta.db_table)
+                cursor.execute(
+                    f"UPDATE {table} SET job_counter = job_counter + 1 WHERE id = %s RETURNING job_counter",
+                    [self.pk],
+                )
             self.job_counter = cursor.fetchone()[0]
         return self.job_counter
 
-    def release_job_number(self, number):
-        """Give back the number just reserved (same transaction, lock held)."""
-        Repository.objects.filter(pk=self.pk, job_counter=number).update(job_counter=F("job_counter") - 1)
-        self.job_counter = number - 1
+    def job_sequence_name(self):
+        return f"herald_repository_{int(self.pk)}_jobs"
 
     def webhook_url(self):
         return f"{settings.HERALD_BASE_URL}/webhooks/{self.provider}/"
@@ -553,3 +557,42 @@ class CommitStatus(models.Model):
 
     def __str__(self):
         return f"job {self.job_id} {self.state}: {self.outcome}"
+
+
+def create_job_sequence(repository, using="default"):
+    """PostgreSQL: the sequence next_job_number draws from, starting after
+    the repository's highest job number."""
+    from django.db import connections
+
+    conn = connections[using]
+    if conn.vendor != "postgresql":
+        return
+    name = conn.ops.quote_name(repository.job_sequence_name())
+    with conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT GREATEST(COALESCE(MAX(number), 0), %s) + 1 FROM builds_job WHERE repository_id = %s",
+            [repository.job_counter, repository.pk],
+        )
+        start = cursor.fetchone()[0]
+        cursor.execute(f"CREATE SEQUENCE IF NOT EXISTS {name} START WITH {int(start)}")
+
+
+def drop_job_sequence(repository, using="default"):
+    from django.db import connections
+
+    conn = connections[using]
+    if conn.vendor != "postgresql":
+        return
+    with conn.cursor() as cursor:
+        cursor.execute(f"DROP SEQUENCE IF EXISTS {conn.ops.quote_name(repository.job_sequence_name())}")
+
+
+@receiver(post_save, sender=Repository, dispatch_uid="repository-job-sequence")
+def _repository_saved(sender, instance, created, using, **kwargs):
+    if created:
+        create_job_sequence(instance, using)
+
+
+@receiver(post_delete, sender=Repository, dispatch_uid="repository-job-sequence-drop")
+def _repository_deleted(sender, instance, using, **kwargs):
+    drop_job_sequence(instance, using)

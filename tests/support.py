@@ -172,10 +172,10 @@ def free_port():
         return s.getsockname()[1]
 
 
-def _postgres_url_for(db_name):
-    base = os.environ["DATABASE_URL"]
-    head, _, _ = base.rpartition("/")
-    return f"{head}/{db_name}"
+def _postgres_url_for(db_name, options=True):
+    base, _, query = os.environ["DATABASE_URL"].partition("?")
+    head = base.rpartition("/")[0]
+    return f"{head}/{db_name}" + (f"?{query}" if query and options else "")
 
 
 class LiveHerald:
@@ -212,7 +212,7 @@ class LiveHerald:
     def _pg(self, sql):
         import psycopg
 
-        with psycopg.connect(_postgres_url_for("postgres"), autocommit=True) as conn:
+        with psycopg.connect(_postgres_url_for("postgres", options=False), autocommit=True) as conn:
             conn.execute(sql)
 
     def manage(self, *args, input=None):
