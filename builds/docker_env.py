@@ -117,6 +117,8 @@ class DockerEnv:
         self.images_built = []
         self.network_name = None
         self.holder = None  # a created, never started container holding the volume
+        self.volume = None
+        self.on_host = False
         self.owner = None  # (uid, gid) the checkout belongs to
         self.services = []
         self.own_network = False
@@ -285,11 +287,18 @@ class DockerEnv:
     # --- the workspace ---------------------------------------------------------
 
     def prepare_workspace(self, image, user=""):
-        """Create the job's volume and copy the checkout into it, owned by
-        the user the steps run as (`user`, else the image's own)."""
-        if self.holder is not None:
+        """Create the job's volume holding the checkout, owned by the user
+        the steps run as (`user`, else the image's own).
+
+        A worker that is root beside a local engine backs the volume with
+        the checkout directory itself (a bind-type volume): no copy, so a
+        big repository starts as fast as a small one, and root can remove
+        whatever the build leaves there. Otherwise the checkout is copied in.
+        """
+        if self.volume is not None:
             return
         volume = object_name(self.job.pk, "workspace")
+        on_host = workspace_on_host()
         try:
             # `volume create` hands back an existing volume as it is: a stale
             # one (a crash, then a database reset reusing the job id) must
@@ -298,21 +307,35 @@ class DockerEnv:
                 self.client.volumes.get(volume).remove(force=True)
             except derrors.NotFound:
                 pass
-            self.client.volumes.create(volume, labels=self._labels("workspace"))
+            options = {"type": "none", "o": "bind", "device": str(self.checkout)} if on_host else None
+            self.client.volumes.create(volume, driver="local", driver_opts=options, labels=self._labels("workspace"))
         except derrors.APIError as e:
             raise BuildError(f"Docker could not create the workspace: {_short(e)}") from None
-        self.holder = self._create(
-            image, volume, what="the workspace", command=["herald-workspace"], labels=self._labels("workspace"),
-            volumes={volume: {"bind": WORKSPACE, "mode": "rw"}}, network_mode="none",
-        )
         self.volume = volume
+        self.on_host = on_host
         spec = user or (self.image_config(image).get("User") or "")
         self.owner = self._resolve_user(spec, image)
+        if on_host:
+            if self.owner != (0, 0):
+                _chown_tree(self.checkout, *self.owner)
+            return
+        self._ensure_holder(image)
         with _checkout_tar(self.checkout, *self.owner) as archive:
             try:
                 self.client.api.put_archive(self.holder.id, "/", archive)
             except derrors.APIError as e:
                 raise BuildError(f"Docker could not copy the checkout into the workspace: {_short(e)}") from None
+
+    def _ensure_holder(self, image):
+        """A created, never started container with the volume mounted: what
+        files are read from and copied into."""
+        if self.holder is None:
+            self.holder = self._create(
+                image, self.volume, what="the workspace", command=["herald-workspace"],
+                labels=self._labels("workspace"), volumes={self.volume: {"bind": WORKSPACE, "mode": "rw"}},
+                network_mode="none",
+            )
+        return self.holder
 
     def _resolve_user(self, spec, image):
         """(uid, gid) for a Docker user spec as the image sees it: names are
@@ -320,6 +343,9 @@ class DockerEnv:
         name, _, group = spec.partition(":")
         if not name:
             return 0, 0
+        if name.isdigit() and (not group or group.isdigit()):
+            return int(name), int(group) if group else 0
+        self._ensure_holder(image)
         passwd = _parse_db(self._read_file("/etc/passwd"))
         uid = gid = None
         if name.isdigit():
@@ -436,7 +462,7 @@ class DockerEnv:
         the failing RUN's code (or 1) on failure.
         """
         self.check_stop()
-        if self.holder is not None:
+        if self.volume is not None and not self.on_host:
             archive = self._context_from_volume(context, dockerfile)
         else:
             archive = _context_from_dir(os.path.join(self.checkout, context), dockerfile)
@@ -508,6 +534,21 @@ class DockerEnv:
             return _retar_context(raw, posixpath.basename(path), dockerfile)
         finally:
             raw.close()
+
+
+def workspace_on_host():
+    """Whether the job's volume can be the worker's checkout directory."""
+    if settings.HERALD_WORKSPACE_MODE != "auto":
+        return settings.HERALD_WORKSPACE_MODE == "bind"
+    host = os.environ.get("DOCKER_HOST", "")
+    return os.geteuid() == 0 and (not host or host.startswith("unix://"))
+
+
+def _chown_tree(directory, uid, gid):
+    for root, dirs, files in os.walk(directory):
+        os.lchown(root, uid, gid)
+        for name in files + dirs:
+            os.lchown(os.path.join(root, name), uid, gid)
 
 
 def _checkout_tar(directory, uid, gid):

@@ -179,6 +179,14 @@ HERALD_CONCURRENCY = envint("HERALD_CONCURRENCY", 2, minimum=1)
 HERALD_MAX_RUNNING = envint("HERALD_MAX_RUNNING", 0, minimum=0)
 # Pull a step's image when the engine lacks it: "if-not-present" or "never".
 HERALD_PULL_POLICY = envstr("HERALD_PULL_POLICY") or "if-not-present"
+# How the job's /repo volume gets the checkout: "bind" (the volume is the
+# worker's checkout directory: no copy), "copy" (copied in: works with a
+# remote engine and a worker that is not root), "auto" (bind when it can).
+HERALD_WORKSPACE_MODE = envstr("HERALD_WORKSPACE_MODE") or "auto"
+if HERALD_WORKSPACE_MODE not in ("auto", "bind", "copy"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("HERALD_WORKSPACE_MODE must be auto, bind or copy")
 
 # --- Build containment --------------------------------------------------------
 # Every build and service container gets these; see docs/pipeline.md. A CI

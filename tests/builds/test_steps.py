@@ -19,6 +19,14 @@ from tests.support import TEST_IMAGE
 pytestmark = [pytest.mark.docker, pytest.mark.django_db(transaction=True)]
 
 
+@pytest.fixture(autouse=True, params=["bind", "copy"])
+def workspace_mode(request, settings):
+    """Every test here runs with the volume backed by the checkout directory
+    and with the checkout copied in (a non-root worker, a remote engine)."""
+    settings.HERALD_WORKSPACE_MODE = request.param
+    return request.param
+
+
 @pytest.fixture
 def setup(git_repo, make_repository, test_image):
     def make(files, **repo_fields):
