@@ -118,22 +118,15 @@ def bench_webhook_and_latency(tmp, runs_latency=10, pushes=200):
 
     client = docker.from_env()
     support.ensure_test_image(client)
-    herald = LiveHerald(Path(tmp) / "a").start()
-    sampler = MemorySampler(herald.proc.pid)
-    try:
-        src = GitRepo(Path(tmp) / "src")
-        herald.add_repo("bench/latency", src.url)
-        herald.add_repo("bench/webhook", src.url)
-        herald.manage("shell", "-c", "from repositories.models import Repository as R; R.objects.filter(full_name='bench/webhook').update(active=False)")
-        time.sleep(3)
-        idle = sampler.sample()
+    src = GitRepo(Path(tmp) / "src")
+    src.commit({".herald.yml": herald_yml("true")}, "bench")
 
-        # (a) webhook response time: pushes to an inactive repository are
-        # authenticated, parsed, recorded; and to an active one, build too —
-        # measure the accepted path, but with the worker busy elsewhere the
-        # number is the web server's own.
-        sha = src.commit({".herald.yml": herald_yml("true")}, "bench")
-        conn = http.client.HTTPConnection("127.0.0.1", herald.port)
+    # (a) webhook response time, the web server's own: no worker takes the
+    # jobs meanwhile (they point at commits that don't exist).
+    web = LiveHerald(Path(tmp) / "web", worker=False).start()
+    try:
+        web.add_repo("bench/webhook", src.url)
+        conn = http.client.HTTPConnection("127.0.0.1", web.port)
 
         def send_pushes(prefix):
             times = []
@@ -145,14 +138,20 @@ def bench_webhook_and_latency(tmp, runs_latency=10, pushes=200):
                 times.append((time.perf_counter() - t0) * 1000)
             return times
 
-        times = send_pushes("b")
-        herald.manage("shell", "-c", "from repositories.models import Repository as R; R.objects.filter(full_name='bench/webhook').update(active=True)")
+        send_pushes("warm")
         times_active = send_pushes("a")
+        web.manage("shell", "-c", "from repositories.models import Repository as R; R.objects.update(active=False)")
+        times = send_pushes("b")
         conn.close()
-        # Those jobs point at commits that don't exist: cancel them so the
-        # worker is free for the latency runs.
-        herald.manage("shell", "-c", "from builds.models import Job; from django.utils import timezone; Job.objects.filter(repository__full_name='bench/webhook', status='queued').update(status='cancelled', finished_at=timezone.now())")
-        time.sleep(2)
+    finally:
+        web.stop()
+
+    herald = LiveHerald(Path(tmp) / "a").start()
+    sampler = MemorySampler(herald.proc.pid)
+    try:
+        herald.add_repo("bench/latency", src.url)
+        time.sleep(3)
+        idle = sampler.sample()
 
         # (b) trigger latency, end to end, against the direct equivalent.
         sampler.start()
@@ -164,7 +163,7 @@ def bench_webhook_and_latency(tmp, runs_latency=10, pushes=200):
                 events.append(ev["timeNano"] / 1e9)
 
         threading.Thread(target=watch, daemon=True).start()
-        start_lat, finish_lat, direct = [], [], []
+        start_lat, finish_lat, direct, contained = [], [], [], []
         for i in range(runs_latency):
             sha = src.commit({".herald.yml": herald_yml("echo hello"), "n": str(i)}, f"lat {i}")
             n_events = len(events)
@@ -185,6 +184,7 @@ def bench_webhook_and_latency(tmp, runs_latency=10, pushes=200):
                 start_lat.append(events[n_events] - t0)
             finish_lat.append(t_finished - t0)
             direct.append(direct_run(src, sha, Path(tmp) / f"direct-{i}", client))
+            contained.append(direct_run(src, sha, Path(tmp) / f"contained-{i}", client, contained=True))
             time.sleep(0.3)
         sampler.stop.set()
         time.sleep(2)
@@ -200,6 +200,9 @@ def bench_webhook_and_latency(tmp, runs_latency=10, pushes=200):
     line("webhook sent → job finished", f"{statistics.median(finish_lat):.3f} s")
     line("direct: clone + docker run of the same build", f"{statistics.median(direct):.3f} s")
     line("ratio finished / direct", f"{statistics.median(finish_lat) / statistics.median(direct):.2f}×", "target ≤ 1.3×")
+    line("direct with Herald's containment (limits, build bridge)", f"{statistics.median(contained):.3f} s")
+    line("ratio finished / direct with the same containment",
+         f"{statistics.median(finish_lat) / statistics.median(contained):.2f}×")
     print("\n(c) Memory, PSS (pages shared between forked processes counted once)")
     line("idle at start: web server / worker", f"{idle['web'] / 1024:.0f} / {idle['worker'] / 1024:.0f} MiB")
     line("idle at start: together", f"{idle['total'] / 1024:.0f} MiB", "target < 300 MB")
@@ -214,18 +217,22 @@ def _parse_ts(value):
     return datetime.fromisoformat(value).timestamp()
 
 
-def direct_run(src, sha, dest, client):
-    """The same work without Herald: fetch the commit, docker run, wait."""
+def direct_run(src, sha, dest, client, contained=False):
+    """The same work without Herald: fetch the commit, docker run, wait;
+    `contained` adds the options Herald runs builds with."""
     os.environ.setdefault("HERALD_ALLOW_LOCAL_CLONES", "1")
     import django
 
     django.setup()
+    from builds.docker_env import containment_options, isolated_network
     from builds.git import fetch_commit
 
+    options = {**containment_options(), "network": isolated_network(client)} if contained else {}
     t0 = time.time()
     fetch_commit(src.url, sha, dest, ref="refs/heads/main", allow_local=True)
     c = client.containers.run(support.TEST_IMAGE, ["/bin/sh", "-e", "-c", "printf '%s\\n' '$ echo hello'\necho hello\n"],
-                              volumes={str(dest): {"bind": "/repo", "mode": "rw"}}, working_dir="/repo", detach=True)
+                              volumes={str(dest): {"bind": "/repo", "mode": "rw"}}, working_dir="/repo", detach=True,
+                              **options)
     c.wait()
     c.logs()
     elapsed = time.time() - t0
