@@ -25,7 +25,7 @@ from builds.git import fetch_commit
 from builds.logwriter import LogWriter
 from builds.models import Job, JobStep
 from builds.pipeline import load_pipeline
-from builds.scheduling import expand_matrix
+from builds.scheduling import expand_matrix, remember_matrix
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,11 @@ ACTIVE = set()
 def beat_active():
     if ACTIVE:
         Job.objects.filter(pk__in=list(ACTIVE), status=C.RUNNING).update(heartbeat_at=timezone.now())
+
+
+class NotInMatrix(Exception):
+    """A job made from the predicted matrix whose combination this commit's
+    pipeline no longer has: it ends skipped."""
 
 
 class Supervisor:
@@ -126,6 +131,9 @@ class Runner:
             pipeline = pipeline.for_combination(matrix)
             env = DockerEnv(job, writer, supervisor, checkout=str(workspace)).open()
             status, exit_code, reason = self.execute(pipeline, env, matrix, secrets)
+        except NotInMatrix as e:
+            status, exit_code, reason = C.SKIPPED, None, str(e)
+            writer.note(f"Skipped: {e}")
         except BuildError as e:
             status, exit_code, reason = C.ERRORED, None, str(e)
             writer.note(f"Error: {e}")
@@ -172,21 +180,42 @@ class Runner:
         return secrets
 
     def matrix_values(self, pipeline):
-        """This job's matrix combination. The first job of a push expands the
-        matrix: it takes the first combination and queues one job for each
-        of the others (the webhook cannot: the file is in the repository)."""
+        """This job's matrix combination.
+
+        The webhook cannot read the file (it is in the repository), so it
+        predicts the matrix from the last pipeline read (Repository.matrix_hint)
+        and makes a job per combination; each job checks its own against this
+        commit's file, and the group's first job adds the combinations the
+        prediction missed. With no prediction, the first job takes the first
+        combination and queues the others.
+        """
         job = self.job
-        if job.matrix or not pipeline.matrix:
-            if job.matrix:
+        actual = pipeline.matrix_combinations() if pipeline.matrix else []
+        remember_matrix(self.repository, actual)
+        first = job.group_id in (None, job.pk)
+        if not job.matrix:
+            if not actual:
+                return {}
+            siblings = expand_matrix(job, actual)
+            if siblings:
+                self.log.note(f"Matrix: {_describe(job.matrix)}; the other {len(siblings)} combination(s) run as "
+                              + ", ".join(f"#{s.number}" for s in siblings))
+            else:
                 self.log.note("Matrix: " + _describe(job.matrix))
             return dict(job.matrix)
-        combos = pipeline.matrix_combinations()
-        siblings = expand_matrix(job, combos)
-        if siblings:
-            self.log.note(f"Matrix: {_describe(combos[0])}; the other {len(siblings)} combination(s) run as "
-                          + ", ".join(f"#{s.number}" for s in siblings))
-        else:
-            self.log.note("Matrix: " + _describe(combos[0]))
+        if first and job.group_id and actual:
+            siblings = expand_matrix(job, actual)
+            if siblings:
+                self.log.note(f"This commit's matrix has {len(siblings)} more combination(s): "
+                              + ", ".join(f"#{s.number}" for s in siblings))
+        if job.matrix not in actual:
+            if first and job.group_id and not actual:
+                # The matrix is gone from the file: the first job runs the plain pipeline.
+                Job.objects.filter(pk=job.pk).update(matrix={})
+                job.matrix = {}
+                return {}
+            raise NotInMatrix(f"{_describe(job.matrix)} is not in this commit's matrix")
+        self.log.note("Matrix: " + _describe(job.matrix))
         return dict(job.matrix)
 
     def base_env(self, pipeline, matrix):

@@ -55,8 +55,10 @@ def create_job(repository, *, event, commit, ref="", branch="", tag="", message=
                                    dedupe_seconds, cancels)
     if twin_id is not None:
         twin = Job.objects.select_related("group").get(pk=twin_id)
-        # A matrix job's siblings share its fields: answer with the first.
-        return (twin.group if twin.group_id else twin), False
+        # A matrix job's siblings share its fields: answer with the whole build.
+        first = twin.group if twin.group_id else twin
+        first.siblings = list(Job.objects.filter(group=first).exclude(pk=first.pk).order_by("id"))
+        return first, False
     job = Job.objects.create(
         repository=repository, number=repository.next_job_number(),
         event=event, ref=ref, branch=branch, tag=tag, commit=commit,
@@ -66,6 +68,24 @@ def create_job(repository, *, event, commit, ref="", branch="", tag="", message=
         old.request_cancel(f"Superseded by #{job.number}")
     enqueue_in_transaction()
     job_changed(job)
+    job.siblings = []
+    hint = repository.matrix_hint or []
+    if len(hint) > 1 and "matrix" not in extra:
+        # A matrix build, judging by the last pipeline read: make every job
+        # now, so the webhook answer lists them all. Each job checks its
+        # combination against this commit's file when it runs (and the
+        # first adds any combination the prediction missed).
+        Job.objects.filter(pk=job.pk).update(matrix=hint[0], group=job)
+        job.matrix, job.group = hint[0], job
+        for values in hint[1:]:
+            sibling = Job.objects.create(
+                repository=repository, number=repository.next_job_number(), group=job, matrix=values,
+                event=event, ref=ref, branch=branch, tag=tag, commit=commit,
+                message=message, author=author[:255], **extra,
+            )
+            enqueue_in_transaction()
+            job_changed(sibling)
+            job.siblings.append(sibling)
     return job, True
 
 
@@ -136,8 +156,12 @@ def expand_matrix(job, combinations):
     siblings = []
     with transaction.atomic():
         lock_push(job.repository_id, job.event, job.ref)
-        Job.objects.filter(pk=job.pk).update(matrix=combinations[0], group=job)
-        job.matrix, job.group = combinations[0], job
+        if not job.matrix:
+            Job.objects.filter(pk=job.pk).update(matrix=combinations[0], group=job)
+            job.matrix, job.group = combinations[0], job
+        # Jobs made from a prediction already hold some combinations.
+        have = {_key(m) for m in Job.objects.filter(group=job).values_list("matrix", flat=True)}
+        combinations = [c for c in combinations if _key(c) not in have]
         current = Job.objects.filter(pk=job.pk).values("status", "cancel_requested").get()
         if current["status"] != C.RUNNING or current["cancel_requested"]:
             return []
@@ -145,7 +169,7 @@ def expand_matrix(job, combinations):
             "event", "ref", "branch", "tag", "commit", "message", "author", "pr_number", "pr_title",
             "source_branch", "target_branch", "source_repo", "from_fork", "source_url", "triggered_by",
         )}
-        for values in combinations[1:]:
+        for values in combinations:
             siblings.append(Job.objects.create(
                 repository_id=job.repository_id, number=job.repository.next_job_number(),
                 group=job, matrix=values, **copied,
@@ -155,6 +179,18 @@ def expand_matrix(job, combinations):
         for sibling in siblings:
             job_changed(sibling)
     return siblings
+
+
+def _key(values):
+    return tuple(sorted((str(k), str(v)) for k, v in (values or {}).items()))
+
+
+def remember_matrix(repository, combinations):
+    """Keep the repository's matrix hint in step with its pipeline file."""
+    combinations = combinations if len(combinations) > 1 else []
+    if [_key(c) for c in combinations] != [_key(c) for c in repository.matrix_hint or []]:
+        type(repository).objects.filter(pk=repository.pk).update(matrix_hint=combinations)
+        repository.matrix_hint = combinations
 
 
 def restart(job, user=None):

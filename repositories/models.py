@@ -118,6 +118,9 @@ class Repository(models.Model):
         default=0, help_text="Builds of this repository running at once; 0 means no limit of its own."
     )
     job_counter = models.PositiveIntegerField(default=0, editable=False)
+    # The matrix of the last pipeline read, so a webhook can create (and
+    # answer with) every job of a matrix build before the file is read.
+    matrix_hint = models.JSONField(default=list, blank=True, editable=False)
     # Forge integration (OAuth-enabled repositories).
     forge_id = models.CharField(max_length=100, blank=True)
     hook_id = models.CharField(max_length=100, blank=True)

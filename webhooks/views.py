@@ -126,7 +126,7 @@ class Receiver:
                 for build in builds:
                     dedupe = 0 if self.replay_of or not build.dedupe else None
                     job, created = create_job(self.repository, dedupe_seconds=dedupe, **build.job_fields())
-                    (jobs if created else twins).append(job)
+                    (jobs if created else twins).extend([job, *getattr(job, "siblings", ())])
                 outcome = M.ACCEPTED if jobs else M.DUPLICATE
                 reason = "" if jobs else self.duplicate_reason(twins[0])
                 status = 202 if jobs else 200

@@ -98,3 +98,59 @@ def test_a_new_push_cancels_the_queued_siblings_of_the_older_build(repo_and_sha,
     siblings = Job.objects.filter(repository=repo, number__in=[2, 3, 4])
     assert {j.status for j in siblings} == {"cancelled"}
     assert {j.reason for j in siblings} == {f"Superseded by #{newer.number}"}
+
+
+def test_once_a_matrix_is_known_a_push_makes_every_job_at_once(repo_and_sha, git_repo, client):
+    import json
+
+    from tests.support import github_headers, github_push
+
+    repo, sha = repo_and_sha
+    run_commit(repo, sha)
+    Job.objects.filter(repository=repo, status="queued").update(status="cancelled")
+    body = json.dumps(github_push("acme/widgets", sha, branch="feature")).encode()
+    h = github_headers("s3cret", body)
+    r = client.post("/webhooks/github/", data=body, content_type="application/json",
+                    **{f"HTTP_{k.upper().replace('-', '_')}": v for k, v in h.items() if k != "Content-Type"})
+    assert r.status_code == 202, r.content
+    ids = r.json()["jobs"]
+    assert len(ids) == 4, "the webhook answer lists every job of the matrix build"
+    jobs = list(Job.objects.filter(pk__in=ids).order_by("id"))
+    assert [j.matrix for j in jobs] == [
+        {"FLAVOR": "m1", "LEVEL": "3.10"}, {"FLAVOR": "m1", "LEVEL": "4"},
+        {"FLAVOR": "m2", "LEVEL": "3.10"}, {"FLAVOR": "m2", "LEVEL": "4"},
+    ]
+    assert {j.group_id for j in jobs} == {jobs[0].pk}
+    for _ in jobs:
+        run_next()
+    for job in Job.objects.filter(pk__in=ids):
+        assert job.status == "success", log_of(job)
+        assert f"combination={job.matrix['FLAVOR']}/{job.matrix['LEVEL']}" in log_of(job)
+    assert Job.objects.filter(repository=repo).count() == 8, "nothing made twice"
+
+
+def test_a_predicted_matrix_is_corrected_by_the_commits_own_file(repo_and_sha, git_repo, make_repository):
+    repo, sha = repo_and_sha
+    run_commit(repo, sha)
+    Job.objects.filter(repository=repo, status="queued").update(status="cancelled")
+    repo.refresh_from_db()
+    assert len(repo.matrix_hint) == 4
+    # The next commit changes the matrix: one flavour, other levels.
+    src = git_repo()
+    changed = src.commit({".herald.yml": PIPELINE.replace("FLAVOR: [m1, m2]", "FLAVOR: [m1]")
+                                                 .replace('LEVEL: ["3.10", "4"]', 'LEVEL: ["4", "5"]')})
+    repo.clone_url = src.url
+    repo.save()
+    predicted = queue(repo, changed)
+    made = list(Job.objects.filter(group=predicted).order_by("id"))
+    assert len(made) == 4
+    for _ in range(5):
+        run_next()
+    by_combo = {(j.matrix.get("FLAVOR"), j.matrix.get("LEVEL")): j for j in Job.objects.filter(group=predicted)}
+    assert by_combo[("m1", "4")].status == "success"
+    assert by_combo[("m1", "5")].status == "success", "the combination the prediction missed was added"
+    for combo in [("m1", "3.10"), ("m2", "3.10"), ("m2", "4")]:
+        job = by_combo[combo]
+        assert job.status == "skipped" and "not in this commit's matrix" in job.reason
+    repo.refresh_from_db()
+    assert [(c["FLAVOR"], c["LEVEL"]) for c in repo.matrix_hint] == [("m1", "4"), ("m1", "5")]
