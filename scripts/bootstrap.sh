@@ -18,6 +18,7 @@ if [ "$mode" = test ]; then
   ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need+=(postgresql)
   have_cmd redis-server || need+=(redis-server)
   have_cmd chromium || need+=(chromium)
+  fc-list 2>/dev/null | grep -q . || need+=(fonts-dejavu-core)
 fi
 
 [ ${#need[@]} -eq 0 ] && exit 0
