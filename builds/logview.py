@@ -425,6 +425,20 @@ def read_lines(job, index, start, count):
     return lines, state, starts
 
 
+def chunk_batches(job, size=32, after=0):
+    """The job's log as lists of (seq, text), in order, `size` chunks at a
+    time: keyset pagination, so memory stays flat whatever the log's size."""
+    last = after
+    while True:
+        batch = list(
+            LogChunk.objects.filter(job=job, seq__gt=last).order_by("seq").values_list("seq", "text")[:size]
+        )
+        if not batch:
+            return
+        yield batch
+        last = batch[-1][0]
+
+
 def search(job, query, limit=SEARCH_MAX_MATCHES):
     """Numbers of the lines containing query (case-insensitive, colours
     ignored), first `limit` of them; and whether there were more."""
@@ -432,14 +446,7 @@ def search(job, query, limit=SEARCH_MAX_MATCHES):
     matches = []
     line = 1  # number of the line `carry` starts
     carry = ""
-    last = 0
-    while True:
-        batch = list(
-            LogChunk.objects.filter(job=job, seq__gt=last).order_by("seq").values_list("seq", "text")[:32]
-        )
-        if not batch:
-            break
-        last = batch[-1][0]
+    for batch in chunk_batches(job):
         # Keep the unfinished last line for the next batch: a match may span
         # two chunks.
         text = carry + "".join(t for _, t in batch)

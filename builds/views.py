@@ -14,7 +14,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from builds import constants as C
 from builds.forms import JobFilterForm, RepositorySettingsForm
-from builds.models import Job, LogChunk, Worker
+from builds.logview import chunk_batches
+from builds.models import Job, Worker
 from builds.scheduling import restart
 from builds.waiting import why_waiting
 from repositories.access import check, job_for, repository_for
@@ -136,17 +137,9 @@ def job_log_txt(request, job_id):
     job = job_for(request, job_id)
 
     def chunks():
-        # Keyset pagination: constant memory whatever the log's size.
-        last = 0
-        while True:
-            batch = list(
-                LogChunk.objects.filter(job=job, seq__gt=last).order_by("seq").values_list("seq", "text")[:100]
-            )
-            if not batch:
-                return
-            for seq, text in batch:
+        for batch in chunk_batches(job, size=100):
+            for _, text in batch:
                 yield text.encode()
-            last = batch[-1][0]
 
     response = StreamingHttpResponse(chunks(), content_type="text/plain; charset=utf-8")
     disposition = "attachment" if request.GET.get("download") else "inline"
