@@ -182,6 +182,10 @@ HERALD_PULL_POLICY = envstr("HERALD_PULL_POLICY") or "if-not-present"
 # How the job's /repo volume gets the checkout: "bind" (the volume is the
 # worker's checkout directory: no copy), "copy" (copied in: works with a
 # remote engine and a worker that is not root), "auto" (bind when it can).
+# Steps of jobs without services join a per-worker network sandbox on the
+# isolated build bridge instead of getting networked one by one (~200 ms less
+# per step); 0 attaches every step container to the bridge itself.
+HERALD_NETWORK_SANDBOX = envbool("HERALD_NETWORK_SANDBOX", True)
 HERALD_WORKSPACE_MODE = envstr("HERALD_WORKSPACE_MODE") or "auto"
 if HERALD_WORKSPACE_MODE not in ("auto", "bind", "copy"):
     from django.core.exceptions import ImproperlyConfigured

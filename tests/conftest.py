@@ -1,5 +1,6 @@
 import json
 import subprocess
+import time
 
 import pytest
 
@@ -97,6 +98,13 @@ def live_herald(tmp_path, docker_client, test_image):
         instance_file = herald.dir / "data" / "instance_id"
         if instance_file.exists():
             instance = instance_file.read_text().strip()
-            left = docker_client.containers.list(all=True, filters={"label": f"org.herald-ci.instance={instance}"})
+            # Worker processes' network sandboxes remove themselves once
+            # their process is gone: give Docker a moment.
+            deadline = time.monotonic() + 15
+            while True:
+                left = docker_client.containers.list(all=True, filters={"label": f"org.herald-ci.instance={instance}"})
+                if not left or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
             remove_instance_objects(instance)
             assert not left, f"containers left behind: {[c.name for c in left]}"
