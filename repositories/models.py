@@ -177,12 +177,23 @@ class Repository(models.Model):
         assert not transaction.get_autocommit(), "call inside transaction.atomic()"
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
-                cursor.execute("SELECT nextval(%s)", [self.job_sequence_name()])
+                # The sequence, unless jobs were numbered past it some other
+                # way (an import, a restored backup): then past those, and the
+                # sequence is moved on. Same round trip; the MAX is one probe
+                # of the (repository, number) index.
+                cursor.execute(
+                    "SELECT CASE WHEN n.v >= m.v THEN n.v ELSE setval(%s, m.v) END"
+                    " FROM (SELECT nextval(%s) AS v) n,"
+                    " (SELECT COALESCE(MAX(number), 0) + 1 AS v FROM builds_job WHERE repository_id = %s) m",
+                    [self.job_sequence_name(), self.job_sequence_name(), self.pk],
+                )
             else:
                 table = connection.ops.quote_name(Repository._meta.db_table)
                 cursor.execute(
-                    f"UPDATE {table} SET job_counter = job_counter + 1 WHERE id = %s RETURNING job_counter",
-                    [self.pk],
+                    f"UPDATE {table} SET job_counter = MAX(job_counter,"
+                    " (SELECT COALESCE(MAX(number), 0) FROM builds_job WHERE repository_id = %s)) + 1"
+                    " WHERE id = %s RETURNING job_counter",
+                    [self.pk, self.pk],
                 )
             self.job_counter = cursor.fetchone()[0]
         return self.job_counter

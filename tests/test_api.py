@@ -114,3 +114,14 @@ def test_session_posts_need_csrf(job):
     c = Client(enforce_csrf_checks=True)
     c.force_login(staff)
     assert c.post(f"/api/jobs/{job.pk}/cancel").status_code == 403
+
+
+def test_numbers_continue_past_jobs_numbered_some_other_way(job):
+    # An import or a restored backup can hold numbers the counter never gave.
+    from builds.models import Job
+
+    Job.objects.create(repository=job.repository, number=41, commit="b" * 40, event="push")
+    with transaction.atomic():
+        after, _ = create_job(job.repository, event="push", commit="c" * 40, ref="refs/heads/x", branch="x")
+        again, _ = create_job(job.repository, event="push", commit="d" * 40, ref="refs/heads/y", branch="y")
+    assert (after.number, again.number) == (42, 43)
