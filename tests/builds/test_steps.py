@@ -2,6 +2,7 @@
 failure and `always:`, `when:`, build steps, the build's user, old formats."""
 
 import json
+import uuid
 
 import pytest
 
@@ -156,6 +157,9 @@ steps:
 """,
         "app/Dockerfile": f"FROM {TEST_IMAGE}\nCOPY . /app/\nRUN cat /app/artifact.txt && ls /app\n",
         "app/.dockerignore": "*.log\n",
+        # Two runs in the same second would otherwise make the same commit
+        # (and Docker would rightly answer the build from its cache).
+        "nonce": uuid.uuid4().hex,
     })
     job = run_commit(repo, sha)
     assert job.status == "success", log_of(job)
