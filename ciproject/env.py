@@ -126,9 +126,11 @@ def database_from_url(url, base_dir):
             "CONN_HEALTH_CHECKS": True,
         }
     if scheme in ("postgres", "postgresql", "pgsql"):
-        for flag in ("server_side_binding",):
-            if flag in options:
-                options[flag] = options[flag].lower() in ("1", "true", "yes", "on")
+        # Server-side parameter binding lets psycopg prepare the statements
+        # it sees repeatedly (the webhook's few, above all): less work for
+        # PostgreSQL per delivery. ?server_side_binding=false turns it off.
+        options["server_side_binding"] = options.get("server_side_binding", "true").lower() in (
+            "1", "true", "yes", "on")
         return {
             "ENGINE": "django.db.backends.postgresql",
             "NAME": unquote(parts.path.lstrip("/")),

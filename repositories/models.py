@@ -175,28 +175,34 @@ class Repository(models.Model):
         its writers are serialised anyway.
         """
         assert not transaction.get_autocommit(), "call inside transaction.atomic()"
+        sql, params = self.next_number_sql()
         with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                # The sequence, unless jobs were numbered past it some other
-                # way (an import, a restored backup): then past those, and the
-                # sequence is moved on. Same round trip; the MAX is one probe
-                # of the (repository, number) index.
-                cursor.execute(
-                    "SELECT CASE WHEN n.v >= m.v THEN n.v ELSE setval(%s, m.v) END"
-                    " FROM (SELECT nextval(%s) AS v) n,"
-                    " (SELECT COALESCE(MAX(number), 0) + 1 AS v FROM builds_job WHERE repository_id = %s) m",
-                    [self.job_sequence_name(), self.job_sequence_name(), self.pk],
-                )
-            else:
-                table = connection.ops.quote_name(Repository._meta.db_table)
-                cursor.execute(
-                    f"UPDATE {table} SET job_counter = MAX(job_counter,"
-                    " (SELECT COALESCE(MAX(number), 0) FROM builds_job WHERE repository_id = %s)) + 1"
-                    " WHERE id = %s RETURNING job_counter",
-                    [self.pk, self.pk],
-                )
+            cursor.execute(sql, params)
             self.job_counter = cursor.fetchone()[0]
         return self.job_counter
+
+    def next_number_sql(self):
+        """(sql, params) of the statement next_job_number runs; on
+        PostgreSQL a SELECT that create_job folds into its own query."""
+        if connection.vendor == "postgresql":
+            # The sequence, unless jobs were numbered past it some other way
+            # (an import, a restored backup): then past those, and the
+            # sequence is moved on. The MAX is one probe of the
+            # (repository, number) index.
+            seq = self.job_sequence_name()
+            return (
+                "SELECT CASE WHEN n.v >= m.v THEN n.v ELSE setval(%s, m.v) END"
+                " FROM (SELECT nextval(%s) AS v) n,"
+                " (SELECT COALESCE(MAX(number), 0) + 1 AS v FROM builds_job WHERE repository_id = %s) m",
+                [seq, seq, self.pk],
+            )
+        table = connection.ops.quote_name(Repository._meta.db_table)
+        return (
+            f"UPDATE {table} SET job_counter = MAX(job_counter,"
+            " (SELECT COALESCE(MAX(number), 0) FROM builds_job WHERE repository_id = %s)) + 1"
+            " WHERE id = %s RETURNING job_counter",
+            [self.pk, self.pk],
+        )
 
     def job_sequence_name(self):
         return f"herald_repository_{int(self.pk)}_jobs"
