@@ -39,7 +39,7 @@ test: setup-test
 test-sqlite: setup-test
 	HERALD_DATA_DIR=$(DATA)/test-sqlite HERALD_REDIS_URL= DATABASE_URL= \
 	  HERALD_TEST_REDIS_URL=$$(scripts/redis.sh start) \
-	  $(PY) -m pytest $(PYTEST_ARGS)
+	  $(PY) -m pytest -m "not postgres" $(PYTEST_ARGS)
 
 # Browser tests drive the same pages whatever the database; they run once, above.
 test-postgres: setup-test

@@ -1,10 +1,18 @@
 import json
+import os
 import subprocess
 import time
 
 import pytest
 
 from tests.support import GitRepo, LiveHerald, ensure_test_image, require_docker
+
+
+@pytest.fixture(autouse=True)
+def _postgres_marked_tests_need_postgres(request):
+    if request.node.get_closest_marker("postgres") and not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        pytest.fail("this test needs PostgreSQL: run it with `make test` (or `make test-postgres`), "
+                    "which starts one, or set DATABASE_URL=postgres://…; deselect with -m 'not postgres'")
 
 
 @pytest.fixture(scope="session")

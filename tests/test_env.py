@@ -14,7 +14,16 @@ def test_it_reads_sqlite_urls(tmp_path):
 def test_it_reads_postgres_urls(tmp_path):
     db = database_from_url("postgres://herald:p%40ss@127.0.0.1:5433/herald", tmp_path)
     assert (db["ENGINE"], db["NAME"], db["USER"], db["PASSWORD"], db["HOST"], db["PORT"]) == (
-        "django.db.backends.postgresql", "herald", "herald", "p@ss", "127.0.0.1", "5433")
+        "ciproject.backends.postgresql", "herald", "herald", "p@ss", "127.0.0.1", "5433")
+
+
+def test_postgres_urls_can_turn_on_prepared_statements(tmp_path):
+    opts = database_from_url("postgres://h@db/herald?server_side_binding=true&prepare_threshold=5", tmp_path)["OPTIONS"]
+    assert opts == {"server_side_binding": True, "prepare_threshold": 5}
+    assert database_from_url("postgres://h@db/herald?prepare_threshold=none", tmp_path)["OPTIONS"] == {
+        "prepare_threshold": None}
+    with pytest.raises(ImproperlyConfigured, match="prepare_threshold"):
+        database_from_url("postgres://h@db/herald?prepare_threshold=often", tmp_path)
 
 
 def test_it_refuses_unknown_schemes(tmp_path):

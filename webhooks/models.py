@@ -23,8 +23,9 @@ class Delivery(models.Model):
     outcome = models.CharField(max_length=20, choices=OUTCOME_CHOICES)
     reason = models.CharField(max_length=500, blank=True)
     status_code = models.PositiveSmallIntegerField(default=200)
+    # Indexed by delivery_repo_recent below.
     repository = models.ForeignKey(
-        Repository, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
+        Repository, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries", db_index=False
     )
     repository_name = models.CharField(max_length=255, blank=True, help_text="As named by the payload.")
     headers = models.JSONField(default=dict, blank=True)
