@@ -17,11 +17,11 @@ def test_it_reads_postgres_urls(tmp_path):
         "ciproject.backends.postgresql", "herald", "herald", "p@ss", "127.0.0.1", "5433")
 
 
-def test_postgres_urls_can_turn_on_prepared_statements(tmp_path):
-    opts = database_from_url("postgres://h@db/herald?server_side_binding=true&prepare_threshold=5", tmp_path)["OPTIONS"]
+def test_postgres_connections_prepare_statements_unless_told_not_to(tmp_path):
+    opts = database_from_url("postgres://h@db/herald", tmp_path)["OPTIONS"]
     assert opts == {"server_side_binding": True, "prepare_threshold": 5}
-    assert database_from_url("postgres://h@db/herald?prepare_threshold=none", tmp_path)["OPTIONS"] == {
-        "prepare_threshold": None}
+    opts = database_from_url("postgres://h@db/herald?prepare_threshold=none&server_side_binding=false", tmp_path)
+    assert opts["OPTIONS"] == {"server_side_binding": False, "prepare_threshold": None}
     with pytest.raises(ImproperlyConfigured, match="prepare_threshold"):
         database_from_url("postgres://h@db/herald?prepare_threshold=often", tmp_path)
 
