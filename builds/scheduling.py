@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from builds import constants as C
 from builds.models import Job
+from ciproject.db import insert
 from repositories.commit_status import job_changed
 from repositories.models import Repository
 
@@ -59,11 +60,11 @@ def create_job(repository, *, event, commit, ref="", branch="", tag="", message=
         first = twin.group if twin.group_id else twin
         first.siblings = list(Job.objects.filter(group=first).exclude(pk=first.pk).order_by("id"))
         return first, False
-    job = Job.objects.create(
+    job = insert(Job(
         repository=repository, number=number or repository.next_job_number(),
         event=event, ref=ref, branch=branch, tag=tag, commit=commit,
         message=message, author=author[:255], **extra,
-    )
+    ))
     for old in Job.objects.filter(pk__in=older) if older else ():
         old.request_cancel(f"Superseded by #{job.number}")
     enqueue_in_transaction()
@@ -78,11 +79,11 @@ def create_job(repository, *, event, commit, ref="", branch="", tag="", message=
         Job.objects.filter(pk=job.pk).update(matrix=hint[0], group=job)
         job.matrix, job.group = hint[0], job
         for values in hint[1:]:
-            sibling = Job.objects.create(
+            sibling = insert(Job(
                 repository=repository, number=repository.next_job_number(), group=job, matrix=values,
                 event=event, ref=ref, branch=branch, tag=tag, commit=commit,
                 message=message, author=author[:255], **extra,
-            )
+            ))
             enqueue_in_transaction()
             job_changed(sibling)
             job.siblings.append(sibling)

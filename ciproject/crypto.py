@@ -29,8 +29,16 @@ def encrypt(value: str) -> str:
 
 
 def decrypt(token: str) -> str:
+    return _decrypt(tuple(settings.HERALD_ENCRYPTION_KEYS), token)
+
+
+# Every webhook reads its repository's secret: remembering the last few
+# hundred plaintexts (by ciphertext and keys) saves a decryption per
+# request. Nothing leaves the process; a changed secret is a new token.
+@lru_cache(maxsize=512)
+def _decrypt(keys, token):
     try:
-        return fernet().decrypt(token.encode()).decode()
+        return _fernet(keys).decrypt(token.encode()).decode()
     except InvalidToken:
         raise ImproperlyConfigured(
             "A stored secret cannot be decrypted: HERALD_ENCRYPTION_KEY changed? "

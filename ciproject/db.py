@@ -29,3 +29,38 @@ def writer_turn():
     if connection.vendor == "sqlite":
         return _sqlite_writer_turn()
     return nullcontext()
+
+
+def _insert_fields(model):
+    return [f for f in model._meta.concrete_fields if f is not model._meta.pk]
+
+
+def insert(obj, wrap=None, extra_params=()):
+    """Save a new model instance with one INSERT ... RETURNING id.
+
+    For the webhook's hot path, where Model.save() cost a third more Python
+    than the statement itself: the same values (each field's pre_save and
+    get_db_prep_save, so defaults, auto_now and encryption apply), without
+    the query compiler and without pre_save/post_save signals — use it only
+    for models that have none. `wrap` may embed the INSERT in a larger
+    statement (a CTE) that still returns the new id first.
+    """
+    model = type(obj)
+    fields = _insert_fields(model)
+    qn = connection.ops.quote_name
+    returning = connection.features.can_return_columns_from_insert
+    sql = (
+        f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(qn(f.column) for f in fields)})"
+        f" VALUES ({', '.join(['%s'] * len(fields))})"
+        + (f" RETURNING {qn(model._meta.pk.column)}" if returning else "")
+    )
+    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+    if wrap is not None:
+        sql = wrap(sql)
+        params += list(extra_params)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        obj.pk = cursor.fetchone()[0] if returning else cursor.lastrowid
+    obj._state.adding = False
+    obj._state.db = connection.alias
+    return obj

@@ -56,12 +56,29 @@ class Delivery(models.Model):
     def __str__(self):
         return f"{self.provider} {self.event} {self.delivery_id or self.pk}"
 
+    def insert_with_jobs(self, job_ids):
+        """Save this new delivery and link its jobs: on PostgreSQL in one
+        statement (this runs for every accepted webhook)."""
+        from ciproject.db import insert
+
+        if connection.vendor != "postgresql" or not job_ids:
+            insert(self)
+            self.link_jobs(job_ids)
+            return self
+        link = connection.ops.quote_name(Delivery.jobs.through._meta.db_table)
+        return insert(self, wrap=lambda sql: (
+            f"WITH d AS ({sql}), l AS (INSERT INTO {link} (delivery_id, job_id)"
+            " SELECT d.id, j FROM d, unnest(%s::bigint[]) AS j) SELECT id FROM d"
+        ), extra_params=[list(job_ids)])
+
     def link_jobs(self, job_ids):
         """Record the jobs this delivery made or matched: plain INSERTs, where
         jobs.add() would first SELECT what is already linked (this runs
         for every accepted webhook)."""
         through = Delivery.jobs.through
         table = connection.ops.quote_name(through._meta.db_table)
+        if not job_ids:
+            return
         with connection.cursor() as cursor:
             cursor.executemany(
                 f"INSERT INTO {table} (delivery_id, job_id) VALUES (%s, %s)", [(self.pk, j) for j in job_ids]

@@ -130,8 +130,7 @@ class Receiver:
                 outcome = M.ACCEPTED if jobs else M.DUPLICATE
                 reason = "" if jobs else self.duplicate_reason(twins[0])
                 status = 202 if jobs else 200
-                delivery = self.record(outcome, reason, status)
-                delivery.link_jobs([j.pk for j in jobs + twins])
+                delivery = self.record(outcome, reason, status, jobs=[j.pk for j in jobs + twins])
         except IntegrityError:
             # A redelivery of an id already accepted (the partial unique
             # constraint): rolled back whole, answered with the first jobs.
@@ -154,11 +153,11 @@ class Receiver:
             return f"delivery {self.delivery_id} was already received"
         return f"same push as job #{twin.number}, received moments ago"
 
-    def record(self, outcome, reason, status_code):
+    def record(self, outcome, reason, status_code, jobs=()):
         keep = M.BODY_KEEP_BYTES if outcome in (M.ACCEPTED, M.DUPLICATE, M.IGNORED) else M.REJECTED_BODY_KEEP_BYTES
         text = self.body[:keep].decode("utf-8", errors="replace")
         headers = {h: self.request.headers[h] for h in self.forge.recorded_headers if h in self.request.headers}
-        return M.Delivery.objects.create(
+        return M.Delivery(
             provider=self.forge.provider,
             delivery_id=self.delivery_id,
             event=self.event,
@@ -173,14 +172,11 @@ class Receiver:
             body_truncated=len(self.body) > keep,
             replay_of=self.replay_of,
             authenticated=self.authenticated,
-        )
+        ).insert_with_jobs(jobs)
 
     def answer(self, outcome, reason, status, jobs=None):
         try:
-            delivery = self.record(outcome, reason, status)
-            if jobs:
-                delivery.link_jobs(jobs)
-            delivery_pk = delivery.pk
+            delivery_pk = self.record(outcome, reason, status, jobs=jobs or ()).pk
         except Exception:
             log.exception("could not record a %s delivery", self.forge.provider)
             delivery_pk = None
