@@ -133,5 +133,8 @@ def start_postgres(tmp):
     env = {**os.environ, "HERALD_PG_DURABLE": "1", "HERALD_PG_PORT": os.environ.get("HERALD_BENCH_PG_PORT", "54330"),
            "HERALD_DATA_DIR": os.environ.get("HERALD_DATA_DIR", str(Path(tmp)))}
     out = subprocess.run([str(support.ROOT / "scripts" / "postgres.sh"), "start"], env=env,
-                         capture_output=True, text=True, check=True)
+                         capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"could not start PostgreSQL on port {env['HERALD_PG_PORT']} for the benchmark"
+                         f" (HERALD_BENCH_PG_PORT picks another):\n{out.stderr}")
     return out.stdout.strip().splitlines()[-1]

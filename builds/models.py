@@ -14,10 +14,10 @@ class JobQuerySet(models.QuerySet):
 
 
 class Job(models.Model):
-    # No index of its own: every index below starts with the repository.
-    # (A redundant one costs every insert, and a planner that sees a
-    # freshly filled table picks it over the right one.)
-    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="jobs", db_index=False)
+    # Its own index too, although the composite ones below start with it:
+    # SQLite lists a page of recent jobs across repositories from it in
+    # ~3 ms, against ~120 ms through job_unique_number.
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="jobs")
     number = models.PositiveIntegerField()
     event = models.CharField(max_length=20, choices=C.EVENT_CHOICES, default=C.PUSH)
     ref = models.CharField(max_length=255, blank=True)
