@@ -7,6 +7,7 @@ enqueues the next token, and the reaper tops tokens up should one be lost
 (the Redis broker delivers at most once).
 """
 
+import functools
 import hashlib
 import logging
 from datetime import timedelta
@@ -31,7 +32,16 @@ def enqueue_token(count=1):
     from django_q.tasks import async_task
 
     for _ in range(count):
-        async_task(TASK, task_name="herald-build", group="builds")
+        async_task(TASK, task_name="herald-build", group="builds", broker=_broker())
+
+
+@functools.lru_cache(maxsize=None)
+def _broker():
+    # One per process: django-q2 builds a broker per async_task otherwise
+    # (its settings are read once at import anyway).
+    from django_q.brokers import get_broker
+
+    return get_broker()
 
 
 def create_job(repository, *, event, commit, ref="", branch="", tag="", message="", author="",

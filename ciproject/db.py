@@ -64,3 +64,25 @@ def insert(obj, wrap=None, extra_params=()):
     obj._state.adding = False
     obj._state.db = connection.alias
     return obj
+
+
+def fetch_one(model, where, params):
+    """model.objects.raw(...) for one row on a hot path: the same values
+    (the backend's and each field's converters, from_db), without the
+    RawQuerySet machinery, which cost more Python than the query.
+    `where` is SQL after WHERE (and may end with ORDER BY / LIMIT)."""
+    fields = model._meta.concrete_fields
+    qn = connection.ops.quote_name
+    sql = f"SELECT {', '.join(qn(f.column) for f in fields)} FROM {qn(model._meta.db_table)} WHERE {where}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = []
+    for field, value in zip(fields, row):
+        col = field.cached_col
+        for converter in connection.ops.get_db_converters(col) + field.get_db_converters(connection):
+            value = converter(value, col, connection)
+        values.append(value)
+    return model.from_db(connection.alias, [f.attname for f in fields], values)

@@ -75,12 +75,9 @@ class RepositoryQuerySet(models.QuerySet):
     def for_webhook(self, provider, full_name):
         """by_name(...).first() for the webhook's hot path: the same index
         (provider, lower(full_name)), without the ORM's query building."""
-        table = connection.ops.quote_name(self.model._meta.db_table)
-        found = list(self.raw(
-            f"SELECT * FROM {table} WHERE provider = %s AND lower(full_name) = %s LIMIT 1",
-            [provider, full_name.lower()],
-        ))
-        return found[0] if found else None
+        from ciproject.db import fetch_one
+
+        return fetch_one(self.model, "provider = %s AND lower(full_name) = %s LIMIT 1", [provider, full_name.lower()])
 
     def visible_to(self, user):
         if user.is_authenticated and user.is_staff:
