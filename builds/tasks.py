@@ -149,11 +149,14 @@ def _job_id(value):
 
 
 def _trim_deliveries():
-    try:
-        from webhooks.models import Delivery
-    except ImportError:
-        return
+    """Webhook deliveries and forge events are records for admins: keep the
+    newest ones (HERALD_DELIVERIES_KEPT per repository,
+    HERALD_FORGE_EVENTS_KEPT in all), so neither table grows for ever."""
+    from repositories.models import ForgeEvent
+    from webhooks.models import Delivery
+
     Delivery.trim()
+    ForgeEvent.trim()
 
 
 def beat(host=None, slots=None):

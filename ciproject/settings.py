@@ -160,6 +160,8 @@ HERALD_WEBHOOK_MAX_BYTES = envint("HERALD_WEBHOOK_MAX_BYTES", 25 * 1024 * 1024, 
 # treated as a repeat rather than a request for a new build.
 HERALD_WEBHOOK_DEDUP_SECONDS = envint("HERALD_WEBHOOK_DEDUP_SECONDS", 60, minimum=0)
 HERALD_DELIVERIES_KEPT = envint("HERALD_DELIVERIES_KEPT", 200, minimum=1)
+# Forge events (sign-ins, hooks, refused tokens) kept for the admin, newest first.
+HERALD_FORGE_EVENTS_KEPT = envint("HERALD_FORGE_EVENTS_KEPT", 5000, minimum=1)
 # Whether visitors who are not signed in may see public repositories.
 HERALD_ANONYMOUS_READ = envbool("HERALD_ANONYMOUS_READ", True)
 

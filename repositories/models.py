@@ -543,6 +543,14 @@ class ForgeEvent(models.Model):
         return cls.objects.create(provider=provider or "", kind=kind, ok=ok, message=str(message)[:500],
                                   user=user, repository=repository)
 
+    @classmethod
+    def trim(cls, keep=None):
+        """Keep the newest `keep` events (housekeeping runs this)."""
+        keep = keep or settings.HERALD_FORGE_EVENTS_KEPT
+        oldest_kept = list(cls.objects.order_by("-id").values_list("id", flat=True)[keep - 1:keep])
+        if oldest_kept:
+            cls.objects.filter(id__lt=oldest_kept[0]).delete()
+
 
 class CommitStatus(models.Model):
     """One commit status Herald posts to a forge for a job (queued, running,
