@@ -134,7 +134,6 @@ def _related_jobs(repository, event, ref, commit, branch, pr_number, dedupe_seco
         parts.append(f"SELECT id, 0 FROM {table} WHERE repository_id = %s AND event = %s AND {match} = %s"
                      f" AND status IN (%s, %s)")
         params += [repository.pk, event, value, C.QUEUED, C.RUNNING]
-    number = None
     if connection.vendor == "postgresql":
         number_sql, number_params = repository.next_number_sql()
         parts.insert(0, f"SELECT ({number_sql}), 2")

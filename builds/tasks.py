@@ -44,7 +44,7 @@ def reap():
     stale_queued = Job.objects.filter(status=C.QUEUED, created_at__lt=timezone.now() - timedelta(seconds=30))
     if stale_queued.exists():
         enqueue_token()
-    _trim_deliveries()
+    _trim_records()
     return f"{len(lost)} lost"
 
 
@@ -148,7 +148,7 @@ def _job_id(value):
         return None
 
 
-def _trim_deliveries():
+def _trim_records():
     """Webhook deliveries and forge events are records for admins: keep the
     newest ones (HERALD_DELIVERIES_KEPT per repository,
     HERALD_FORGE_EVENTS_KEPT in all), so neither table grows for ever."""

@@ -4,13 +4,13 @@ import secrets
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, models, transaction
+from django.db import connection, connections, models, transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
-from django.db.models import F
 from django.db.models.functions import Lower
 
 from ciproject.crypto import EncryptedTextField
+from ciproject.db import fetch_one
 
 GITHUB, GITEA, GOGS, GITLAB, BITBUCKET = "github", "gitea", "gogs", "gitlab", "bitbucket"
 PROVIDER_CHOICES = [
@@ -75,8 +75,6 @@ class RepositoryQuerySet(models.QuerySet):
     def for_webhook(self, provider, full_name):
         """by_name(...).first() for the webhook's hot path: the same index
         (provider, lower(full_name)), without the ORM's query building."""
-        from ciproject.db import fetch_one
-
         return fetch_one(self.model, "provider = %s AND lower(full_name) = %s LIMIT 1", [provider, full_name.lower()])
 
     def visible_to(self, user):
@@ -587,8 +585,6 @@ class CommitStatus(models.Model):
 def create_job_sequence(repository, using="default"):
     """PostgreSQL: the sequence next_job_number draws from, starting after
     the repository's highest job number."""
-    from django.db import connections
-
     conn = connections[using]
     if conn.vendor != "postgresql":
         return
@@ -603,8 +599,6 @@ def create_job_sequence(repository, using="default"):
 
 
 def drop_job_sequence(repository, using="default"):
-    from django.db import connections
-
     conn = connections[using]
     if conn.vendor != "postgresql":
         return

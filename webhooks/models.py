@@ -3,6 +3,7 @@ from django.db import connection, models
 from django.utils import timezone
 
 from builds.models import Job
+from ciproject.db import insert
 from repositories.models import PROVIDER_CHOICES, Repository
 
 ACCEPTED, IGNORED, REJECTED, DUPLICATE, ERROR = "accepted", "ignored", "rejected", "duplicate", "error"
@@ -59,8 +60,6 @@ class Delivery(models.Model):
     def insert_with_jobs(self, job_ids):
         """Save this new delivery and link its jobs: on PostgreSQL in one
         statement (this runs for every accepted webhook)."""
-        from ciproject.db import insert
-
         if connection.vendor != "postgresql" or not job_ids:
             insert(self)
             self.link_jobs(job_ids)
