@@ -159,7 +159,7 @@ def bench_webhook_and_latency(tmp, runs_latency=10, pushes=200):
         # in a separate burst below, so the measuring doesn't take the CPU
         # the build needs.
         events = []
-        instance = (herald.dir / "data" / "instance_id").read_text().strip()
+        instance = herald.instance
 
         def watch():
             for ev in client.events(decode=True, filters={"event": "start", "label": f"org.herald-ci.instance={instance}"}):

@@ -164,6 +164,115 @@ def github_headers(secret, body, event="push", delivery=None):
     }
 
 
+# --- Docker objects of test installations ------------------------------------------
+
+# Every Herald a test starts names its containers, networks and volumes with an
+# instance id starting with this (the label org.herald-ci.instance).
+TEST_INSTANCE_PREFIX = "test-"
+LABEL_INSTANCE = "org.herald-ci.instance"
+
+
+def remove_instance_objects(instance, wait=15):
+    """Remove an installation's containers, networks and volumes from the
+    engine. Each network holds one of Docker's ~30 default address pools
+    until it is removed, so a leak here fails later runs' builds ("could not
+    find an available, non-overlapping IPv4 address pool"). Waits up to
+    `wait` s for containers to go by themselves (worker sandboxes remove
+    themselves once their process is gone); returns the names of those that
+    had not, after removing them."""
+    import docker
+
+    client = docker.from_env(timeout=60)
+    label = {"label": f"{LABEL_INSTANCE}={instance}"}
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            left = client.containers.list(all=True, filters=label)
+            if not left or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        names = [c.name for c in left]
+        for c in left:
+            try:
+                c.remove(force=True, v=True)
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.APIError as e:
+                if e.status_code != 409:  # 409: already being removed
+                    raise
+        problems = []
+        for kind in ("networks", "volumes"):
+            for obj in getattr(client, kind).list(filters=label):
+                for attempt in range(50):
+                    try:
+                        obj.remove(**({"force": True} if kind == "volumes" else {}))
+                        break
+                    except docker.errors.NotFound:
+                        break
+                    except docker.errors.APIError as e:
+                        # An endpoint of a container still being removed.
+                        if attempt == 49:
+                            problems.append(f"{kind[:-1]} {obj.name}: {e.explanation}")
+                        time.sleep(0.2)
+        if problems:
+            raise AssertionError("could not remove Docker objects of installation "
+                                 f"{instance}: {'; '.join(problems)}")
+        return names
+    finally:
+        client.close()
+
+
+def sweep_stale_test_objects(min_age=3600):
+    """Remove what test installations left on the engine more than `min_age`
+    seconds ago (a run that was killed before its teardown): containers,
+    then networks without containers, then volumes. Objects of a run going on
+    beside this one are younger, and left alone."""
+    import calendar
+    import re
+
+    import docker
+
+    def age(created):
+        # Docker's RFC 3339 times, with nanoseconds and a zone.
+        m = re.match(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)", created or "")
+        if not m:
+            return 0
+        return time.time() - calendar.timegm(tuple(int(x) for x in m.groups()) + (0, 0, 0))
+
+    def is_test(obj_labels):
+        return (obj_labels or {}).get(LABEL_INSTANCE, "").startswith(TEST_INSTANCE_PREFIX)
+
+    client = docker.from_env(timeout=60)
+    removed = 0
+    try:
+        for c in client.containers.list(all=True, filters={"label": LABEL_INSTANCE}):
+            if is_test(c.labels) and age(c.attrs.get("Created")) > min_age:
+                try:
+                    c.remove(force=True, v=True)
+                    removed += 1
+                except docker.errors.APIError:
+                    pass
+        for n in client.networks.list(filters={"label": LABEL_INSTANCE}):
+            n.reload()
+            if is_test(n.attrs.get("Labels")) and not n.attrs.get("Containers") \
+                    and age(n.attrs.get("Created")) > min_age:
+                try:
+                    n.remove()
+                    removed += 1
+                except docker.errors.APIError:
+                    pass
+        for v in client.volumes.list(filters={"label": LABEL_INSTANCE}):
+            if is_test(v.attrs.get("Labels")) and age(v.attrs.get("CreatedAt")) > min_age:
+                try:
+                    v.remove()
+                    removed += 1
+                except docker.errors.APIError:
+                    pass
+    finally:
+        client.close()
+    return removed
+
+
 # --- a whole Herald in subprocesses ------------------------------------------------
 
 def free_port():
@@ -197,6 +306,9 @@ class LiveHerald:
             "PYTHONUNBUFFERED": "1",
             # Its own queue, should a Redis be shared with other test runs.
             "HERALD_QUEUE_NAME": "herald-test-" + uuid.uuid4().hex[:8],
+            # Its Docker objects carry this name: stop() removes them, and a
+            # later run sweeps what a killed run left (sweep_stale_test_objects).
+            "HERALD_INSTANCE": TEST_INSTANCE_PREFIX + uuid.uuid4().hex[:8],
             **(env or {}),
         }
         self.pg_db = None
@@ -207,6 +319,7 @@ class LiveHerald:
         else:
             self.env["DATABASE_URL"] = f"sqlite:///{self.dir / 'herald.sqlite3'}"
         self.proc = None
+        self.left_behind = []
         self.log_path = self.dir / "serve.log"
 
     def _pg(self, sql):
@@ -244,7 +357,14 @@ class LiveHerald:
             time.sleep(0.2)
         raise AssertionError("herald serve did not answer in 60 s:\n" + self.log_path.read_text())
 
+    @property
+    def instance(self):
+        return self.env["HERALD_INSTANCE"]
+
     def stop(self):
+        """Stop the server, then remove every Docker object of its
+        installation; `left_behind` names the containers that were still
+        there (a test's teardown asserts there were none)."""
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()  # serve stops its children in order
             try:
@@ -252,6 +372,8 @@ class LiveHerald:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, 9)
                 self.proc.wait(10)
+        if self.proc and self.worker:  # only a worker makes Docker objects
+            self.left_behind = remove_instance_objects(self.instance)
         if self.pg_db:
             for _ in range(20):
                 try:

@@ -164,14 +164,8 @@ def herald(tmp_path_factory, docker_client, test_image):
         return GitRepo(tmp / "git" / f"{name}-{counter[0]}")
 
     yield Herald(live, git_factory)
-    live.stop()
-    instance_file = live.dir / "data" / "instance_id"
-    if instance_file.exists():
-        instance = instance_file.read_text().strip()
-        left = docker_client.containers.list(all=True, filters={"label": f"org.herald-ci.instance={instance}"})
-        for c in left:
-            c.remove(force=True)
-        assert not left, f"containers left behind: {[c.name for c in left]}"
+    live.stop()  # also removes its Docker objects
+    assert not live.left_behind, f"containers left behind: {live.left_behind}"
 
 
 def sign_in(page, username, password):

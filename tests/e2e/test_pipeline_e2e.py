@@ -25,13 +25,13 @@ def wait_for(what, check, timeout):
 
 
 def containers(docker_client, herald, job_id, running_only=False):
-    instance = (herald.dir / "data" / "instance_id").read_text().strip()
+    instance = herald.instance
     labels = [f"org.herald-ci.instance={instance}", f"org.herald-ci.job={job_id}"]
     return docker_client.containers.list(all=not running_only, filters={"label": labels})
 
 
 def leftovers(docker_client, herald, job_id):
-    instance = (herald.dir / "data" / "instance_id").read_text().strip()
+    instance = herald.instance
     labels = {"label": [f"org.herald-ci.instance={instance}", f"org.herald-ci.job={job_id}"]}
     return (docker_client.containers.list(all=True, filters=labels) + docker_client.networks.list(filters=labels)
             + docker_client.volumes.list(filters=labels))
