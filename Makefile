@@ -32,18 +32,24 @@ setup-test: $(VENV)/.test-deps
 	scripts/bootstrap.sh test
 	scripts/ensure-docker.sh
 
+# The test runs' Docker objects are named test-…: a later run removes what a
+# killed one left (tests/support.py, sweep_stale_test_objects).
+test_instance = test-$$(printf %s '$(DATA)/$(1)' | md5sum | cut -c1-8)
+
 ## The whole suite, on SQLite and then on PostgreSQL (Docker and browser included).
 test: setup-test
 	$(MAKE) --no-print-directory test-sqlite test-postgres
 
 test-sqlite: setup-test
 	HERALD_DATA_DIR=$(DATA)/test-sqlite HERALD_REDIS_URL= DATABASE_URL= \
+	  HERALD_INSTANCE=$(call test_instance,test-sqlite) \
 	  HERALD_TEST_REDIS_URL=$$(scripts/redis.sh start) \
 	  $(PY) -m pytest -m "not postgres" $(PYTEST_ARGS)
 
 # Browser tests drive the same pages whatever the database; they run once, above.
 test-postgres: setup-test
 	HERALD_DATA_DIR=$(DATA)/test-postgres HERALD_REDIS_URL= \
+	  HERALD_INSTANCE=$(call test_instance,test-postgres) \
 	  DATABASE_URL=$$(scripts/postgres.sh start) \
 	  HERALD_TEST_REDIS_URL=$$(HERALD_DATA_DIR=$(DATA)/test-sqlite scripts/redis.sh start) \
 	  $(PY) -m pytest -m "not browser" $(PYTEST_ARGS)

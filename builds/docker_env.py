@@ -91,6 +91,18 @@ def _short(e):
     return str(text).strip().splitlines()[-1][:300] if str(text).strip() else type(e).__name__
 
 
+def _network_error(what, e):
+    """Why a network could not be made, with what to do when the engine has
+    run out of address pools (each bridge network holds one; Docker's
+    defaults give about 30)."""
+    text = _short(e)
+    if "address pool" in text:
+        text += (" (every address pool the Docker engine has is taken by other networks:"
+                 " remove unused ones with `docker network prune`, or give dockerd more"
+                 " with `default-address-pools` in /etc/docker/daemon.json)")
+    return BuildError(f"Docker could not create {what}: {text}")
+
+
 class StepResult:
     def __init__(self, exit_code=None, stopped=None, oom=False):
         self.exit_code = exit_code
@@ -189,7 +201,7 @@ class DockerEnv:
                         for stale in self.client.networks.list(names=[name]):
                             _remove_network(stale)
                         continue
-                    raise BuildError(f"Docker could not create the job's network: {_short(e)}") from None
+                    raise _network_error("the job's network", e) from None
             self.network_name = name
         return self.network_name
 
@@ -685,7 +697,7 @@ def _isolated_network_locked(client, name, existing):
             )
         except derrors.APIError as e:
             if e.status_code != 409:
-                raise BuildError(f"Docker could not create the build network: {_short(e)}") from None
+                raise _network_error("the build network", e) from None
         found = existing()
     if not found:
         raise BuildError("Docker could not create the build network.")

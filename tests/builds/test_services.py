@@ -145,3 +145,43 @@ steps:
         assert job_objects(docker_client, job) == []
     finally:
         other.remove(force=True)
+
+
+def test_when_docker_has_no_address_pool_left_the_job_errors_saying_what_to_do(setup, docker_client):
+    """Each bridge network holds one of the engine's address pools (about 30
+    by default). With all of them taken, a job with services errors at once,
+    and its log says what to do; nothing of the job stays behind."""
+    import docker
+
+    service_image = ensure_service_image(docker_client)
+    repo, sha, _ = setup({".herald.yml": f"""\
+image: {TEST_IMAGE}
+services:
+  web: {{image: {service_image}}}
+steps:
+  - name: never
+    commands: ["echo should-not-run"]
+"""})
+    labels = {"org.herald-ci.instance": settings.HERALD_INSTANCE, "org.herald-ci.role": "test-pool-filler"}
+    fillers = []
+    try:
+        for i in range(300):
+            try:
+                fillers.append(docker_client.networks.create(f"herald-{settings.HERALD_INSTANCE}-filler-{i}",
+                                                             labels=labels))
+            except docker.errors.APIError as e:
+                assert "address pool" in str(e.explanation), e
+                break
+        else:
+            pytest.fail("the engine still had address pools after 300 networks: this test expects "
+                        "dockerd's default-address-pools")
+        job = run_commit(repo, sha)
+    finally:
+        for n in fillers:
+            n.remove()
+    text = log_of(job)
+    assert job.status == "errored", text
+    assert "Docker could not create the job's network" in text
+    assert "docker network prune" in text and "default-address-pools" in text
+    assert "should-not-run" not in text
+    assert job_objects(docker_client, job) == []
