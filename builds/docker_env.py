@@ -856,6 +856,19 @@ def _remove_network(network, patience=10.0):
             time.sleep(0.2)
 
 
+def prune_build_images(client, older_than_hours):
+    """Remove the images `build:` steps of this installation made (each
+    job's tag is dropped when it ends, which leaves its image dangling, its
+    layers serving as the next build's cache) that are older than the given
+    hours, with the layers nothing else uses. Returns how many image
+    records Docker deleted."""
+    filters = {"dangling": True, "label": f"{C.LABEL_INSTANCE}={settings.HERALD_INSTANCE}"}
+    if older_than_hours:
+        filters["until"] = f"{older_than_hours}h"
+    result = client.images.prune(filters=filters) or {}
+    return len(result.get("ImagesDeleted") or [])
+
+
 def remove_job_objects(client, job_id):
     """Kill and remove every container, network and volume labelled with the job."""
     label = [f"{C.LABEL_INSTANCE}={settings.HERALD_INSTANCE}", f"{C.LABEL_JOB}={job_id}"]

@@ -1,6 +1,7 @@
 """django-q2 tasks. Each is safe to run twice: claims are conditional UPDATEs."""
 
 import logging
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -45,7 +46,37 @@ def reap():
     if stale_queued.exists():
         enqueue_token()
     _trim_records()
+    if time.monotonic() - _last_prune[0] > PRUNE_EVERY_SECONDS:
+        _last_prune[0] = time.monotonic()
+        prune_build_cache()
     return f"{len(lost)} lost"
+
+
+# The reaper runs every few seconds; listing images is not worth doing as often.
+PRUNE_EVERY_SECONDS = 600
+_last_prune = [float("-inf")]
+
+
+def prune_build_cache():
+    """Remove what `build:` steps left on this worker's engine and no build
+    used for HERALD_BUILD_CACHE_HOURS (see prune_build_images)."""
+    from builds.docker_env import docker_client, prune_build_images
+    from builds.errors import DockerUnavailable
+
+    try:
+        client = docker_client(timeout=120)
+    except DockerUnavailable:
+        return 0
+    try:
+        removed = prune_build_images(client, settings.HERALD_BUILD_CACHE_HOURS)
+    except Exception as e:  # a prune already running (409), an engine restart…
+        log.warning("pruning old build images failed: %s", e)
+        return 0
+    finally:
+        client.close()
+    if removed:
+        log.info("removed %d old build image records", removed)
+    return removed
 
 
 def reap_lost():

@@ -1,7 +1,6 @@
 """Herald CI settings: everything comes from the environment, with defaults
 that work for `make run` (SQLite under ./data, the ORM broker, local Docker)."""
 
-import os
 import secrets
 import socket
 from pathlib import Path
@@ -166,6 +165,9 @@ HERALD_FORGE_EVENTS_KEPT = envint("HERALD_FORGE_EVENTS_KEPT", 5000, minimum=1)
 HERALD_ANONYMOUS_READ = envbool("HERALD_ANONYMOUS_READ", True)
 
 # Builds
+# `build:` steps leave their layers behind as Docker's build cache for the
+# next build; housekeeping removes those not used for this long (0: at once).
+HERALD_BUILD_CACHE_HOURS = envint("HERALD_BUILD_CACHE_HOURS", 7 * 24, minimum=0)
 HERALD_DEFAULT_TIMEOUT_MINUTES = envint("HERALD_DEFAULT_TIMEOUT_MINUTES", 60, minimum=1)
 HERALD_MAX_TIMEOUT_MINUTES = envint("HERALD_MAX_TIMEOUT_MINUTES", 6 * 60, minimum=1)
 HERALD_LOG_FLUSH_SECONDS = envfloat("HERALD_LOG_FLUSH_SECONDS", 0.25)

@@ -266,3 +266,40 @@ steps:
         assert job_objects(docker_client, job) == []
         assert not (settings.WORKSPACE_DIR / f"job-{job.pk}").exists()
         repo.delete()
+
+
+def test_build_steps_reuse_dockers_cache_until_housekeeping_removes_it(git_repo, make_repository, test_image,
+                                                                         settings, docker_client):
+    """A second build of an unchanged Dockerfile takes its layers from
+    Docker's cache (the RUN does not run again); housekeeping removes what
+    no build used for HERALD_BUILD_CACHE_HOURS, and the next build runs it."""
+    from builds.tasks import prune_build_cache
+
+    nonce = uuid.uuid4().hex
+    src = git_repo()
+    files = {".herald.yml": f"image: {TEST_IMAGE}\nsteps:\n  - name: image\n    build: Dockerfile\n",
+             "Dockerfile": f"FROM {TEST_IMAGE}\nRUN echo ran-the-run-{nonce}\n"}
+    repo = make_repository("acme/images", clone_url=src.url)
+
+    def build(n):
+        job = run_commit(repo, src.commit({**files, "n": str(n)}))
+        assert job.status == "success", log_of(job)
+        return job, section_of(job, "image")
+
+    first, text = build(1)
+    assert f"\nran-the-run-{nonce}\n" in text and "Using cache" not in text
+    second, text = build(2)
+    assert "Using cache" in text and f"ran-the-run-{nonce}\n" not in text.replace(f"RUN echo ran-the-run-{nonce}", "")
+    mine = {"dangling": True, "label": f"org.herald-ci.instance={settings.HERALD_INSTANCE}"}
+    assert {first.pk, second.pk} <= {int(i.labels["org.herald-ci.job"])
+                                     for i in docker_client.images.list(filters=mine)}
+
+    prune_build_cache()  # the default keeps a week's cache
+    _, text = build(3)
+    assert "Using cache" in text
+
+    settings.HERALD_BUILD_CACHE_HOURS = 0
+    assert prune_build_cache() >= 3
+    assert docker_client.images.list(filters=mine) == []
+    _, text = build(4)
+    assert f"\nran-the-run-{nonce}\n" in text and "Using cache" not in text
