@@ -40,18 +40,20 @@ test_instance = test-$$(printf %s '$(DATA)/$(1)' | md5sum | cut -c1-8)
 test: setup-test
 	$(MAKE) --no-print-directory test-sqlite test-postgres
 
+# A server that does not start stops the run here (never a half run on the
+# wrong database).
 test-sqlite: setup-test
+	redis=$$(HERALD_DATA_DIR=$(DATA)/test-sqlite scripts/redis.sh start) && \
 	HERALD_DATA_DIR=$(DATA)/test-sqlite HERALD_REDIS_URL= DATABASE_URL= \
-	  HERALD_INSTANCE=$(call test_instance,test-sqlite) \
-	  HERALD_TEST_REDIS_URL=$$(scripts/redis.sh start) \
+	  HERALD_INSTANCE=$(call test_instance,test-sqlite) HERALD_TEST_REDIS_URL=$$redis \
 	  $(PY) -m pytest -m "not postgres" $(PYTEST_ARGS)
 
 # Browser tests drive the same pages whatever the database; they run once, above.
 test-postgres: setup-test
-	HERALD_DATA_DIR=$(DATA)/test-postgres HERALD_REDIS_URL= \
-	  HERALD_INSTANCE=$(call test_instance,test-postgres) \
-	  DATABASE_URL=$$(scripts/postgres.sh start) \
-	  HERALD_TEST_REDIS_URL=$$(HERALD_DATA_DIR=$(DATA)/test-sqlite scripts/redis.sh start) \
+	pg=$$(HERALD_DATA_DIR=$(DATA)/test-postgres scripts/postgres.sh start) && \
+	redis=$$(HERALD_DATA_DIR=$(DATA)/test-sqlite scripts/redis.sh start) && \
+	HERALD_DATA_DIR=$(DATA)/test-postgres HERALD_REDIS_URL= DATABASE_URL=$$pg \
+	  HERALD_INSTANCE=$(call test_instance,test-postgres) HERALD_TEST_REDIS_URL=$$redis \
 	  $(PY) -m pytest -m "not browser" $(PYTEST_ARGS)
 
 ## Benchmarks: print figures, assert nothing.
@@ -59,8 +61,8 @@ bench: setup-test
 	HERALD_DATA_DIR=$(DATA)/bench $(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
-	-scripts/postgres.sh stop
-	-scripts/redis.sh stop
+	-HERALD_DATA_DIR=$(DATA)/test-postgres scripts/postgres.sh stop
+	-HERALD_DATA_DIR=$(DATA)/test-sqlite scripts/redis.sh stop
 	rm -rf $(DATA)/test-* $(DATA)/bench
 
 ## Refresh the README's screenshots (docs/screenshots/) from a real Herald.

@@ -25,7 +25,11 @@ case "${1:-start}" in
     # measures a server configured as in production.
     [ "${HERALD_PG_DURABLE:-0}" = 1 ] || opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     if ! as_pg "$bin/pg_ctl" -D "$dir" status >/dev/null 2>&1; then
-      as_pg "$bin/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 -o "$opts" start >/dev/null
+      if ! as_pg "$bin/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 -o "$opts" start >/dev/null; then
+        echo "PostgreSQL did not start on 127.0.0.1:$port; the end of $dir/server.log:" >&2
+        tail -n 5 "$dir/server.log" >&2 || true
+        exit 1
+      fi
     fi
     as_pg "$bin/psql" -h 127.0.0.1 -p "$port" -U herald -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname='herald'" | grep -q 1 \
       || as_pg "$bin/createdb" -h 127.0.0.1 -p "$port" -U herald herald
