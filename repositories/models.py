@@ -1,6 +1,8 @@
 import hashlib
+import logging
 import re
 import secrets
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -11,6 +13,8 @@ from django.db.models.functions import Lower
 
 from ciproject.crypto import EncryptedTextField
 from ciproject.db import fetch_one
+
+log = logging.getLogger(__name__)
 
 GITHUB, GITEA, GOGS, GITLAB, BITBUCKET = "github", "gitea", "gogs", "gitlab", "bitbucket"
 PROVIDER_CHOICES = [
@@ -390,10 +394,57 @@ class ForgeAccount(models.Model):
         )
         return account
 
+    # A token this close to its expiry is renewed before it is used.
+    RENEW_MARGIN = timedelta(minutes=2)
+
     def client(self):
         from repositories.forge_clients import client_for
 
+        self.renew_token_if_expiring()
         return client_for(self.provider, self.token)
+
+    def _expiring(self):
+        from django.utils import timezone
+
+        return (self.revoked_at is None and bool(self.refresh_token) and self.token_expires_at is not None
+                and self.token_expires_at <= timezone.now() + self.RENEW_MARGIN)
+
+    def renew_token_if_expiring(self):
+        """GitLab's, Gitea's and GitHub Apps' tokens expire (after 2 h, 1 h,
+        8 h); the refresh token the sign-in stored gets a new one, so users
+        are not sent to sign in again and commit statuses keep flowing.
+        Two processes renewing at once: the forge accepts the refresh token
+        once, and the one it refuses takes the other's new token instead of
+        marking the account revoked."""
+        from django.utils import timezone
+
+        from repositories.forge_clients import BadCredentials, ForgeError, client_class
+
+        if not self._expiring():
+            return
+        fields = ["token", "refresh_token", "token_expires_at", "revoked_at", "updated"]
+        self.refresh_from_db(fields=fields)
+        if not self._expiring():
+            return
+        seen = self.updated
+        try:
+            token, refresh_token, expires_in = client_class(self.provider).refresh(self.refresh_token)
+        except BadCredentials as e:
+            current = ForgeAccount.objects.filter(pk=self.pk).values_list("updated", flat=True).first()
+            if current is not None and current != seen:
+                self.refresh_from_db(fields=fields)  # renewed by another process meanwhile
+                return
+            self.mark_revoked(f"the forge refused to renew the expired token ({e.message})")
+            return
+        except ForgeError as e:
+            # Unreachable or rate limited: the current token may still work;
+            # the next use tries again.
+            log.warning("could not renew %s's %s token: %s", self.login, self.provider, e)
+            return
+        now = timezone.now()
+        self.token, self.refresh_token = token, refresh_token
+        self.token_expires_at = now + timedelta(seconds=expires_in) if expires_in else None
+        self.save(update_fields=["token", "refresh_token", "token_expires_at", "updated"])
 
     def mark_revoked(self, reason="the forge rejected the token"):
         from django.utils import timezone

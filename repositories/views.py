@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 
 from repositories.access import repository_for
 from repositories.forge_clients import BadCredentials, ForgeError, NotAdmin, NotFound, Refused
-from repositories.models import PROVIDER_CHOICES, ForgeAccount, Membership, Repository
+from repositories.models import PROVIDER_CHOICES, Membership, Repository
 
 
 def _sign_in_again(request, account):

@@ -169,6 +169,44 @@ class Client:
             return Unavailable(said, status, self.retry_after(response))
         return Refused(said, status)
 
+    # --- OAuth token renewal ----------------------------------------------
+
+    @classmethod
+    def token_url(cls):
+        """The forge's OAuth token endpoint (RFC 6749 section 3.2)."""
+        raise NotImplementedError
+
+    @classmethod
+    def refresh(cls, refresh_token):
+        """Swap a refresh token for a new access token (RFC 6749 section 6):
+        GitLab's access tokens last two hours, Gitea's one, GitHub Apps'
+        eight. Returns (access_token, refresh_token, expires_in or None);
+        BadCredentials when the forge refuses the refresh token (the user
+        must sign in again), Unavailable/RateLimited when it may work later."""
+        provider = cls.provider.upper()
+        client = cls("")
+        client.session.headers.pop("Authorization", None)
+        client.session.headers["Accept"] = "application/json"
+        try:
+            data = client.json("POST", cls.token_url(), data={
+                "grant_type": "refresh_token", "refresh_token": refresh_token,
+                "client_id": getattr(settings, f"HERALD_{provider}_CLIENT_ID", ""),
+                "client_secret": getattr(settings, f"HERALD_{provider}_CLIENT_SECRET", ""),
+            })
+        except Refused as e:
+            # Section 5.2: 400 with invalid_grant, invalid_client, …
+            raise BadCredentials(e.message, e.status) from None
+        if not isinstance(data, dict) or data.get("error") or not data.get("access_token"):
+            # GitHub answers a bad refresh token with 200 and an `error`.
+            said = data.get("error_description") or data.get("error") if isinstance(data, dict) else None
+            raise BadCredentials(f"{cls.name} did not renew the token" + (f": {said}" if said else ""))
+        expires_in = data.get("expires_in")
+        try:
+            expires_in = int(expires_in) if expires_in not in (None, "") else None
+        except (TypeError, ValueError):
+            expires_in = None
+        return data["access_token"], data.get("refresh_token") or refresh_token, expires_in
+
     # --- what each forge implements ----------------------------------------
 
     STATES = {}

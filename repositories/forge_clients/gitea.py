@@ -5,7 +5,7 @@ from urllib.parse import quote
 
 from django.conf import settings
 
-from repositories.forge_clients.base import Client
+from repositories.forge_clients.base import Client, NotFound
 from repositories.forge_clients.github import GitHubClient
 
 
@@ -25,6 +25,10 @@ class GiteaClient(Client):
         return {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
 
     @classmethod
+    def token_url(cls):
+        return f"{settings.HERALD_GITEA_URL}/login/oauth/access_token"
+
+    @classmethod
     def clone_auth_header(cls, login, token):
         return cls.basic(login or "oauth2", token)
 
@@ -39,6 +43,16 @@ class GiteaClient(Client):
         return self.to_repo(self.json("GET", self.path(full_name)))
 
     def create_hook(self, full_name, url, secret):
+        # Gitea (unlike GitHub, which answers 422 "Hook already exists")
+        # accepts any number of hooks to one URL: a hook Herald lost track of
+        # would stay, with a stale secret, and every push would be delivered
+        # twice. Remove hooks to Herald's URL before creating the new one.
+        for old in list(self.paginate(f"{self.path(full_name)}/hooks", params={"limit": 50})):
+            if (old.get("config") or {}).get("url") == url:
+                try:
+                    self.delete_hook(full_name, old["id"])
+                except NotFound:
+                    pass
         hook = self.json("POST", f"{self.path(full_name)}/hooks", json={
             "type": "gitea", "active": True, "events": ["push", "pull_request"],
             "config": {"url": url, "content_type": "json", "secret": secret},

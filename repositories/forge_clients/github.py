@@ -32,6 +32,10 @@ class GitHubClient(Client):
     def default_api_url(cls):
         return settings.HERALD_GITHUB_API_URL
 
+    @classmethod
+    def token_url(cls):
+        return f"{settings.HERALD_GITHUB_URL}/login/oauth/access_token"
+
     def auth_headers(self):
         return {
             "Authorization": f"Bearer {self.token}",

@@ -1,26 +1,37 @@
 """GitLab REST API (/api/v4): projects are addressed by their URL-encoded
 path, access levels are numbers, hooks carry a token instead of a secret."""
 
+import re
 from urllib.parse import quote
 
 from django.conf import settings
 
-from repositories.forge_clients.base import Client, ForgeRepo
+from repositories.forge_clients.base import Client, ForgeRepo, Refused
 
 MAINTAINER, DEVELOPER, REPORTER, GUEST = 40, 30, 20, 10
 
 
 def permission_of(project):
+    """Maintainer (40) and Owner (50) manage hooks: admin; Developer (30)
+    pushes: push; Reporter (20) reads the code: pull. A Guest (10) may not
+    read a private project's code, so gets nothing there (builds show it)."""
     permissions = project.get("permissions") or {}
     levels = [(permissions.get(k) or {}).get("access_level") or 0 for k in ("project_access", "group_access")]
     level = max(levels)
+    visibility = project.get("visibility")
     if level >= MAINTAINER:
         return "admin"
     if level >= DEVELOPER:
         return "push"
-    if level >= GUEST or project.get("visibility") == "public":
+    if level >= REPORTER or visibility == "public" or (level >= GUEST and visibility == "internal"):
         return "pull"
     return None
+
+
+# GitLab's answer when a status is posted again in the state it already is in
+# (state_machines' InvalidTransition, e.g. "Cannot transition status via
+# :enqueue from :pending"): the commit already shows what Herald wanted.
+SAME_STATE = {"pending": "enqueue", "running": "run"}
 
 
 class GitLabClient(Client):
@@ -63,17 +74,36 @@ class GitLabClient(Client):
     def repository(self, full_name):
         return self.to_repo(self.json("GET", self.path(full_name)))
 
+    @classmethod
+    def token_url(cls):
+        return f"{settings.HERALD_GITLAB_URL}/oauth/token"
+
     def create_hook(self, full_name, url, secret):
-        hook = self.json("POST", f"{self.path(full_name)}/hooks", json={
-            "url": url, "token": secret, "push_events": True, "tag_push_events": True,
-            "merge_requests_events": True, "enable_ssl_verification": True,
-        })
+        try:
+            hook = self.json("POST", f"{self.path(full_name)}/hooks", json={
+                "url": url, "token": secret, "push_events": True, "tag_push_events": True,
+                "merge_requests_events": True, "enable_ssl_verification": True,
+            })
+        except Refused as e:
+            if "Invalid url given" in e.message:
+                raise Refused(f"{e.message} ({url}). GitLab refuses webhook URLs on a local or private network "
+                              "unless an administrator allows them (Admin area > Settings > Network > Outbound "
+                              "requests); check HERALD_BASE_URL", e.status) from None
+            raise
         return str(hook["id"])
 
     def delete_hook(self, full_name, hook_id):
         self.request("DELETE", f"{self.path(full_name)}/hooks/{quote(str(hook_id), safe='')}")
 
     def post_status(self, full_name, sha, state, description, target_url, context):
-        return self.json("POST", f"{self.path(full_name)}/statuses/{sha}", json={
-            "state": state, "description": description[:140], "target_url": target_url, "name": context,
-        })
+        try:
+            return self.json("POST", f"{self.path(full_name)}/statuses/{sha}", json={
+                "state": state, "description": description[:140], "target_url": target_url, "name": context,
+            })
+        except Refused as e:
+            # A retry of a post whose answer was lost, or a redelivered task:
+            # GitLab refuses to move a status to the state it is already in.
+            event = SAME_STATE.get(state)
+            if e.status == 400 and event and re.search(rf"via :{event} from :{state}\b", e.message):
+                return None
+            raise

@@ -1,4 +1,5 @@
-from allauth.socialaccount.providers.gitlab.views import GitLabOAuth2Adapter
+from allauth.socialaccount.adapter import get_adapter
+from allauth.socialaccount.providers.gitlab.views import GitLabOAuth2Adapter, _check_errors
 from allauth.socialaccount.providers.oauth2.views import OAuth2CallbackView, OAuth2LoginView
 from django.conf import settings
 
@@ -17,6 +18,14 @@ class HeraldGitLabAdapter(GitLabOAuth2Adapter):
     @property
     def profile_url(self):
         return f"{settings.HERALD_GITLAB_API_URL}/user"
+
+    def complete_login(self, request, app, token, **kwargs):
+        # allauth sends the token as ?access_token=…, where proxies and
+        # access logs keep it; GitLab takes it as a Bearer header just as well.
+        with get_adapter().get_requests_session() as session:
+            response = session.get(self.profile_url, headers={"Authorization": f"Bearer {token.token}"})
+            data = _check_errors(response)
+        return self.get_provider().sociallogin_from_response(request, data)
 
 
 oauth2_login = OAuth2LoginView.adapter_view(HeraldGitLabAdapter)
