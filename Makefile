@@ -58,7 +58,7 @@ test-postgres: setup-test
 
 ## Benchmarks: print figures, assert nothing.
 bench: setup-test
-	HERALD_DATA_DIR=$(DATA)/bench $(PY) bench/run.py $(BENCH_ARGS)
+	HERALD_DATA_DIR=$(DATA)/bench HERALD_INSTANCE=$(call test_instance,bench) $(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
 	-HERALD_DATA_DIR=$(DATA)/test-postgres scripts/postgres.sh stop

@@ -260,13 +260,21 @@ def main():
     args, rest = parser.parse_known_args()
     only = set(args.only.split(","))
     print(f"Herald CI benchmark — {time.strftime('%Y-%m-%d %H:%M')} — {os.cpu_count()} CPUs")
-    with tempfile.TemporaryDirectory(prefix="herald-bench-") as tmp:
-        if only & {"webhook", "latency", "memory"}:
-            bench_webhook_and_latency(tmp)
-        if "throughput" in only:
-            from bench.throughput import bench_throughput
+    try:
+        with tempfile.TemporaryDirectory(prefix="herald-bench-") as tmp:
+            if only & {"webhook", "latency", "memory"}:
+                bench_webhook_and_latency(tmp)
+            if "throughput" in only:
+                from bench.throughput import bench_throughput
 
-            bench_throughput(tmp)
+                bench_throughput(tmp)
+    finally:
+        # The build bridge direct_run put its containers on: nothing of the
+        # benchmark stays on the engine (each network holds an address pool).
+        from django.conf import settings
+
+        if settings.configured:
+            support.remove_instance_objects(settings.HERALD_INSTANCE, wait=0)
     # The UI's benchmarks run on their own (each starts what it needs).
     for name, script in (("dashboard", "dashboard.py"), ("log", "log_open.py")):
         if name in only:
