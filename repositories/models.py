@@ -398,34 +398,50 @@ class ForgeAccount(models.Model):
     RENEW_MARGIN = timedelta(minutes=2)
 
     def client(self):
+        """A client for the forge's API with this account's token, renewed
+        first if it is about to expire, and renewed once more if the forge
+        answers 401 anyway (a clock off, a forge that shortened the expiry)."""
         from repositories.forge_clients import client_for
 
         self.renew_token_if_expiring()
-        return client_for(self.provider, self.token)
+        client = client_for(self.provider, self.token)
+        if self._renewable():
+            client.on_unauthorized = self._token_after_unauthorized
+        return client
+
+    def _renewable(self):
+        return self.revoked_at is None and bool(self.refresh_token)
 
     def _expiring(self):
         from django.utils import timezone
 
-        return (self.revoked_at is None and bool(self.refresh_token) and self.token_expires_at is not None
+        return (self._renewable() and self.token_expires_at is not None
                 and self.token_expires_at <= timezone.now() + self.RENEW_MARGIN)
 
-    def renew_token_if_expiring(self):
+    def _token_after_unauthorized(self):
+        old = self.token
+        self.renew_token_if_expiring(force=True)
+        return self.token if self.token != old and self.revoked_at is None else None
+
+    def renew_token_if_expiring(self, force=False):
         """GitLab's, Gitea's and GitHub Apps' tokens expire (after 2 h, 1 h,
         8 h); the refresh token the sign-in stored gets a new one, so users
         are not sent to sign in again and commit statuses keep flowing.
-        Two processes renewing at once: the forge accepts the refresh token
-        once, and the one it refuses takes the other's new token instead of
-        marking the account revoked."""
+        `force`: renew whatever the recorded expiry says (the forge just
+        answered 401). Two processes renewing at once: the forge accepts the
+        refresh token once, and the one it refuses takes the other's new
+        token instead of marking the account revoked."""
         from django.utils import timezone
 
         from repositories.forge_clients import BadCredentials, ForgeError, client_class
 
-        if not self._expiring():
+        if not (self._expiring() or (force and self._renewable())):
             return
         fields = ["token", "refresh_token", "token_expires_at", "revoked_at", "updated"]
+        old_token = self.token
         self.refresh_from_db(fields=fields)
-        if not self._expiring():
-            return
+        if self.token != old_token or not (self._expiring() or (force and self._renewable())):
+            return  # renewed by another process meanwhile, or revoked
         seen = self.updated
         try:
             token, refresh_token, expires_in = client_class(self.provider).refresh(self.refresh_token)

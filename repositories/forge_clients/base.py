@@ -72,6 +72,8 @@ class Client:
         self.session = requests.Session()
         self.session.headers.update({"User-Agent": USER_AGENT, **self.auth_headers()})
         self.timeout = settings.SOCIALACCOUNT_REQUESTS_TIMEOUT
+        # Called on a 401: returns a renewed token to retry once with, or None.
+        self.on_unauthorized = None
 
     @classmethod
     def default_api_url(cls):
@@ -89,13 +91,19 @@ class Client:
     def url(self, path):
         return path if path.startswith(("http://", "https://")) else f"{self.api_url}{path}"
 
-    def request(self, method, path, **kwargs):
+    def request(self, method, path, _retried=False, **kwargs):
         try:
             response = self.session.request(method, self.url(path), timeout=self.timeout, **kwargs)
         except requests.Timeout:
             raise Unavailable(f"{self.name} did not answer within {self.timeout} s") from None
         except requests.RequestException as e:
             raise Unavailable(f"{self.name} is unreachable ({type(e).__name__})") from None
+        if response.status_code == 401 and self.on_unauthorized and not _retried:
+            token = self.on_unauthorized()
+            if token and token != self.token:
+                self.token = token
+                self.session.headers.update(self.auth_headers())
+                return self.request(method, path, _retried=True, **kwargs)
         if response.status_code >= 400:
             raise self.error_for(response)
         return response

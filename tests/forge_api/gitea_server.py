@@ -62,6 +62,15 @@ class FakeGitea(FakeGitHub):
         self.grants = {}  # access token -> scope granted
         self.hook_secrets = {}  # hook id -> the secret Herald sent (Gitea never shows it)
 
+    def revoke(self, token=None):
+        """One access token stops working (what its hour running out does),
+        or, without one, the user revokes Herald's grant in Settings >
+        Applications: every access and refresh token stops working."""
+        super().revoke(token)
+        if token is None:
+            with self.lock:
+                self.refresh_tokens.clear()
+
     def start(self):
         class Handler(_GiteaHandler):
             pass

@@ -461,6 +461,21 @@ def test_commit_statuses_keep_flowing_after_the_token_expires(enabled, fake_gitl
     assert ForgeAccount.objects.get().revoked_at is None
 
 
+def test_a_token_gitlab_calls_expired_early_is_renewed_too(signed_in, fake_gitlab):
+    """Herald's clock says the token has an hour left, GitLab says it has
+    expired (clocks apart, or a shorter expiry configured on GitLab): the
+    401 makes Herald renew once and retry, and the user sees no difference."""
+    fake_gitlab.add_project("acme/app", access_level=MAINTAINER)
+    before = ForgeAccount.objects.get()
+    assert (before.token_expires_at - timezone.now()).total_seconds() > 3600
+    fake_gitlab.expire()
+    response = enable(signed_in, "acme/app")
+    assert Repository.objects.get(full_name="acme/app").hook_id, messages_of(response)
+    assert len(fake_gitlab.received("POST", r"^/oauth/token$")) == 2  # the sign-in, then one renewal
+    account = ForgeAccount.objects.get()
+    assert account.revoked_at is None and account.token != before.token
+
+
 def test_a_refused_renewal_asks_to_sign_in_again(signed_in, fake_gitlab):
     """The refresh token was revoked too (the user removed Herald in GitLab's
     Preferences > Applications): sign in again, clearly, no 500."""
