@@ -19,12 +19,10 @@ import base64
 import json
 import re
 import secrets
-import threading
-from http.server import ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode
 
-from tests.forge_api.server import FakeGitHub, Recorded, _Handler
+from tests.forge_api.server import FakeGitHub, _Handler
 
 FIXTURES = Path(__file__).resolve().parent / "gitea"
 API_PREFIX = "/api/v1"
@@ -71,19 +69,10 @@ class FakeGitea(FakeGitHub):
             with self.lock:
                 self.refresh_tokens.clear()
 
-    def start(self):
-        class Handler(_GiteaHandler):
-            pass
+    api_prefix = API_PREFIX
 
-        Handler.fake = self
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, name="fake-gitea", daemon=True).start()
-        return self
-
-    @property
-    def api_url(self):
-        return self.url + API_PREFIX
+    def _handler(self):
+        return _GiteaHandler
 
     @property
     def swagger_url(self):
@@ -143,29 +132,10 @@ class FakeGitea(FakeGitHub):
 class _GiteaHandler(_Handler):
     fake: FakeGitea
 
-    def _handle(self, method):
-        fake = self.fake
-        parts = urlsplit(self.path)
-        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        body = self._read_body()
-        fake.requests.append(Recorded(method, parts.path, query, dict(self.headers.items()), body))
-        for failure in list(fake.failures):
-            if failure.method == method and failure.pattern.search(parts.path):
-                if failure.times is not None:
-                    failure.times -= 1
-                    if failure.times <= 0:
-                        fake.failures.remove(failure)
-                return self._send(failure.status, failure.body, failure.headers)
-        try:
-            if parts.path == "/login/oauth/authorize" and method == "GET":
-                return self.authorize(query)
-            if parts.path == "/login/oauth/access_token" and method == "POST":
-                return self.access_token(body if isinstance(body, dict) else {})
-            if parts.path.startswith(API_PREFIX + "/"):
-                return self.api(method, parts.path[len(API_PREFIX):], query, body)
-            return self._send(404, b"404 page not found", {"Content-Type": "text/plain; charset=utf-8"})
-        except Exception as e:  # a bug in the fake must show in the test, not hang it
-            return self._send(500, {"message": f"fake Gitea crashed: {type(e).__name__}: {e}", "url": ""})
+    forge_name = "Gitea"
+
+    def _not_found(self):
+        return self._send(404, b"404 page not found", {"Content-Type": "text/plain; charset=utf-8"})
 
     def do_PUT(self):
         self._handle("PUT")

@@ -22,11 +22,10 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
-from tests.forge_api.server import Failure, Recorded, _Handler
+from tests.forge_api.server import Failure, FakeServer, Recorded, _Handler
 
 FIXTURES = Path(__file__).resolve().parent / "gitlab"
 API_PREFIX = "/api/v4"
@@ -70,7 +69,7 @@ class Token:
     expired: bool = False
 
 
-class FakeGitLab:
+class FakeGitLab(FakeServer):
     client_id = "herald-test-application-id"
     client_secret = "gloas-herald-test-client-secret"
 
@@ -91,30 +90,10 @@ class FakeGitLab:
         self._ids = iter(range(1000, 10**9))
         self.server = None
 
-    # --- lifecycle -----------------------------------------------------
+    api_prefix = API_PREFIX
 
-    def start(self):
-        class Handler(_GitLabHandler):
-            pass
-
-        Handler.fake = self
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, name="fake-gitlab", daemon=True).start()
-        return self
-
-    def stop(self):
-        if self.server:
-            self.server.shutdown()
-            self.server.server_close()
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    @property
-    def api_url(self):
-        return self.url + API_PREFIX
+    def _handler(self):
+        return _GitLabHandler
 
     def env(self):
         return {
@@ -122,17 +101,7 @@ class FakeGitLab:
             "HERALD_GITLAB_CLIENT_ID": self.client_id, "HERALD_GITLAB_CLIENT_SECRET": self.client_secret,
         }
 
-    def configure(self, settings):
-        """Point a pytest-django `settings` fixture at this server."""
-        for name, value in self.env().items():
-            setattr(settings, name, value)
-        return settings
-
     # --- state -----------------------------------------------------------
-
-    def add_user(self, username):
-        self.users.setdefault(username, next(self._ids))
-        return self.users[username]
 
     def add_project(self, path, access_level=MAINTAINER, via="project", visibility="private", username=None,
                     http_url_to_repo=None, default_branch="main"):
@@ -245,14 +214,8 @@ class _GitLabHandler(_Handler):
         self._route(method, parts.path, query, body)
 
     def _route(self, method, path, query, body):
-        fake = self.fake
-        for failure in list(fake.failures):
-            if failure.method == method and failure.pattern.search(path):
-                if failure.times is not None:
-                    failure.times -= 1
-                    if failure.times <= 0:
-                        fake.failures.remove(failure)
-                return self._send(failure.status, failure.body, failure.headers)
+        if self._answer_failure(method, path):
+            return
         try:
             if path == "/oauth/authorize" and method == "GET":
                 return self.authorize(query)

@@ -68,7 +68,51 @@ PERMISSION_FLAGS = {
 }
 
 
-class FakeGitHub:
+class FakeServer:
+    """What every fake forge shares: a threaded HTTP server on loopback, its
+    URLs, and pointing Herald's settings at it. Subclasses give `_handler()`,
+    `api_prefix` and `env()`."""
+
+    api_prefix = API_PREFIX
+
+    def _handler(self):
+        return _Handler
+
+    def start(self):
+        class Handler(self._handler()):
+            pass
+
+        Handler.fake = self
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, name=f"fake-{type(self).__name__}", daemon=True).start()
+        return self
+
+    def stop(self):
+        if self.server:
+            self.server.shutdown()
+            self.server.server_close()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    @property
+    def api_url(self):
+        return self.url + self.api_prefix
+
+    def configure(self, settings):
+        """Point a pytest-django `settings` fixture at this server."""
+        for name, value in self.env().items():
+            setattr(settings, name, value)
+        return settings
+
+    def add_user(self, login):
+        self.users.setdefault(login, next(self._ids))
+        return self.users[login]
+
+
+class FakeGitHub(FakeServer):
     client_id = "Iv1.herald-test-client"
     client_secret = "herald-test-client-secret"
 
@@ -85,33 +129,6 @@ class FakeGitHub:
         self._ids = iter(range(1000, 10**9))
         self.server = None
 
-    # --- lifecycle -----------------------------------------------------
-
-    def start(self):
-        fake = self
-
-        class Handler(_Handler):
-            pass
-
-        Handler.fake = fake
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, name="fake-github", daemon=True).start()
-        return self
-
-    def stop(self):
-        if self.server:
-            self.server.shutdown()
-            self.server.server_close()
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    @property
-    def api_url(self):
-        return self.url + API_PREFIX
-
     def env(self):
         """Environment for a Herald (LiveHerald) pointed at this server."""
         return {
@@ -119,17 +136,7 @@ class FakeGitHub:
             "HERALD_GITHUB_CLIENT_ID": self.client_id, "HERALD_GITHUB_CLIENT_SECRET": self.client_secret,
         }
 
-    def configure(self, settings):
-        """Point a pytest-django `settings` fixture at this server."""
-        for name, value in self.env().items():
-            setattr(settings, name, value)
-        return settings
-
     # --- state -----------------------------------------------------------
-
-    def add_user(self, login):
-        self.users.setdefault(login, next(self._ids))
-        return self.users[login]
 
     def add_repo(self, full_name, permission="admin", private=False, clone_url=None, login=None,
                  default_branch="main"):
@@ -241,29 +248,45 @@ class _Handler(BaseHTTPRequestHandler):
     def _redirect(self, location):
         self._send(302, b"", {"Location": location})
 
+    forge_name = "GitHub"
+
     def _handle(self, method):
-        fake = self.fake
         parts = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         body = self._read_body()
-        fake.requests.append(Recorded(method, parts.path, query, dict(self.headers.items()), body))
+        self.fake.requests.append(Recorded(method, parts.path, query, dict(self.headers.items()), body))
+        self._route(method, parts.path, query, body)
+
+    def _answer_failure(self, method, path):
+        """Answer with a failure the test set up (`fake.fail`) if one matches."""
+        fake = self.fake
         for failure in list(fake.failures):
-            if failure.method == method and failure.pattern.search(parts.path):
+            if failure.method == method and failure.pattern.search(path):
                 if failure.times is not None:
                     failure.times -= 1
                     if failure.times <= 0:
                         fake.failures.remove(failure)
-                return self._send(failure.status, failure.body, failure.headers)
+                self._send(failure.status, failure.body, failure.headers)
+                return True
+        return False
+
+    def _route(self, method, path, query, body):
+        if self._answer_failure(method, path):
+            return
+        prefix = self.fake.api_prefix
         try:
-            if parts.path == "/login/oauth/authorize" and method == "GET":
+            if path == "/login/oauth/authorize" and method == "GET":
                 return self.authorize(query)
-            if parts.path == "/login/oauth/access_token" and method == "POST":
+            if path == "/login/oauth/access_token" and method == "POST":
                 return self.access_token(body if isinstance(body, dict) else {})
-            if parts.path.startswith(API_PREFIX + "/"):
-                return self.api(method, parts.path[len(API_PREFIX):], query, body)
-            return self._send(404, fixture("error-not-found"))
+            if path.startswith(prefix + "/"):
+                return self.api(method, path[len(prefix):], query, body)
+            return self._not_found()
         except Exception as e:  # a bug in the fake must show in the test, not hang it
-            return self._send(500, {"message": f"fake GitHub crashed: {type(e).__name__}: {e}"})
+            return self._send(500, {"message": f"fake {self.forge_name} crashed: {type(e).__name__}: {e}"})
+
+    def _not_found(self):
+        return self._send(404, fixture("error-not-found"))
 
     def do_GET(self):
         self._handle("GET")

@@ -7,12 +7,10 @@ from django_q.models import OrmQ, Schedule
 
 from builds import constants as C
 from builds.models import Job
-from builds.scheduling import create_job
 from repositories.commit_status import describe
 from repositories.models import CommitStatus, ForgeAccount
 from repositories.tasks import post_commit_status
-
-SHA = "6dcb09b5b57875f334f61aebed695e2e4193db5e"
+from tests.oauth.conftest import SHA, build_to_success, new_job
 
 
 @pytest.fixture
@@ -24,24 +22,10 @@ def enabled(signed_in, fake_github):
     return Repository.objects.get(full_name="octocat/widgets")
 
 
-def new_job(repo, django_capture_on_commit_callbacks):
-    from django.db import transaction
-
-    with django_capture_on_commit_callbacks(execute=True):
-        with transaction.atomic():
-            job, _ = create_job(repo, event="push", commit=SHA, ref="refs/heads/main", branch="main")
-    return job
-
-
 def test_it_posts_pending_then_success_with_the_job_link(enabled, fake_github, settings,
                                                          django_capture_on_commit_callbacks):
     job = new_job(enabled, django_capture_on_commit_callbacks)
-    with django_capture_on_commit_callbacks(execute=True):
-        assert job.claim("worker-1")
-    Job.objects.filter(pk=job.pk).update(started_at=timezone.now() - timezone.timedelta(seconds=41))
-    job.refresh_from_db()
-    with django_capture_on_commit_callbacks(execute=True):
-        assert job.finish(C.SUCCESS, exit_code=0)
+    build_to_success(job, django_capture_on_commit_callbacks)
     rows = list(CommitStatus.objects.order_by("id"))
     assert [r.job_status for r in rows] == ["queued", "running", "success"]
     # Each row was handed to django-q2 as its own task.

@@ -8,7 +8,6 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import requests
 from django.contrib.auth.models import User
 from django.contrib.messages import get_messages
 from django.core.cache import cache
@@ -17,12 +16,12 @@ from django.utils import timezone
 
 from builds import constants as C
 from builds.models import Job
-from builds.scheduling import create_job
 from repositories.models import CommitStatus, ForgeAccount, ForgeEvent, Membership, Repository
 from repositories.tasks import post_commit_status
 from tests.forge_api.gitea_server import FakeGitea
+from tests.oauth import conftest as oauth
+from tests.oauth.conftest import SHA, build_to_success, new_job
 
-SHA = "6dcb09b5b57875f334f61aebed695e2e4193db5e"
 LOGIN = "gordon"
 
 
@@ -44,23 +43,15 @@ def fresh_cache():
 
 
 def start_sign_in(client):
-    response = client.post("/accounts/gitea/login/", {"process": "login"})
-    assert response.status_code == 302, response.content[:500]
-    return response["Location"]
+    return oauth.start_sign_in(client, provider="gitea")
 
 
 def follow_gitea(url):
-    """What the browser does at Gitea: it is sent back to Herald (Gitea uses 303)."""
-    response = requests.get(url, allow_redirects=False, timeout=10)
-    assert response.status_code == 303, response.text
-    callback = urlsplit(response.headers["Location"])
-    return f"{callback.path}?{callback.query}"
+    return oauth.follow_forge(url, status=303)  # Gitea redirects with 303
 
 
 def sign_in(client, fake, login=LOGIN):
-    fake.login_as = login
-    fake.add_user(login)
-    return client.get(follow_gitea(start_sign_in(client)))
+    return oauth.sign_in(client, fake, login, provider="gitea", status=303)
 
 
 @pytest.fixture
@@ -330,23 +321,9 @@ def enabled(signed_in, fake_gitea):
     return Repository.objects.get(full_name=f"{LOGIN}/widgets")
 
 
-def new_job(repo, capture):
-    from django.db import transaction
-
-    with capture(execute=True):
-        with transaction.atomic():
-            job, _ = create_job(repo, event="push", commit=SHA, ref="refs/heads/main", branch="main")
-    return job
-
-
 def test_a_build_posts_its_statuses_to_gitea(enabled, fake_gitea, settings, django_capture_on_commit_callbacks):
     job = new_job(enabled, django_capture_on_commit_callbacks)
-    with django_capture_on_commit_callbacks(execute=True):
-        assert job.claim("worker-1")
-    Job.objects.filter(pk=job.pk).update(started_at=timezone.now() - timezone.timedelta(seconds=41))
-    job.refresh_from_db()
-    with django_capture_on_commit_callbacks(execute=True):
-        assert job.finish(C.SUCCESS, exit_code=0)
+    build_to_success(job, django_capture_on_commit_callbacks)
     rows = list(CommitStatus.objects.order_by("id"))
     assert [r.job_status for r in rows] == ["queued", "running", "success"]
     for row in rows:

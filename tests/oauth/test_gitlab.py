@@ -6,23 +6,20 @@ sees them."""
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import requests
 from django.contrib.auth.models import User
 from django.contrib.messages import get_messages
 from django.core.cache import cache
-from django.db import transaction
 from django.utils import timezone
 
 from builds import constants as C
 from builds.models import Job
-from builds.scheduling import create_job
 from repositories.forge_clients.gitlab import GitLabClient
 from repositories.models import CommitStatus, ForgeAccount, ForgeEvent, Membership, Repository
 from repositories.tasks import post_commit_status
 from tests.forge_api.gitlab_server import DEVELOPER, GUEST, MAINTAINER, OWNER, REPORTER, FakeGitLab
+from tests.oauth import conftest as oauth
+from tests.oauth.conftest import SHA, build_to_success, follow_forge, new_job
 from tests.webhooks.forge_kit import aim_push, post
-
-SHA = "6dcb09b5b57875f334f61aebed695e2e4193db5e"
 
 
 @pytest.fixture(autouse=True)
@@ -41,23 +38,11 @@ def fake_gitlab(settings):
 
 
 def start_sign_in(client):
-    response = client.post("/accounts/gitlab/login/", {"process": "login"})
-    assert response.status_code == 302, response.content[:500]
-    return response["Location"]
-
-
-def follow_forge(url):
-    """What the browser does on GitLab: it is redirected back to Herald."""
-    response = requests.get(url, allow_redirects=False, timeout=10)
-    assert response.status_code == 302, response.text
-    callback = urlsplit(response.headers["Location"])
-    return f"{callback.path}?{callback.query}"
+    return oauth.start_sign_in(client, provider="gitlab")
 
 
 def sign_in(client, fake, username="john_smith"):
-    fake.login_as = username
-    fake.add_user(username)
-    return client.get(follow_forge(start_sign_in(client)))
+    return oauth.sign_in(client, fake, username, provider="gitlab")
 
 
 @pytest.fixture
@@ -310,13 +295,6 @@ def enabled(signed_in, fake_gitlab):
     return Repository.objects.get(full_name="acme/widgets")
 
 
-def new_job(repo, capture):
-    with capture(execute=True):
-        with transaction.atomic():
-            job, _ = create_job(repo, event="push", commit=SHA, ref="refs/heads/main", branch="main")
-    return job
-
-
 def post_all():
     return [post_commit_status(row.pk) for row in CommitStatus.objects.order_by("id")]
 
@@ -324,12 +302,7 @@ def post_all():
 def test_a_build_posts_pending_running_success_with_gitlab_names(enabled, fake_gitlab, settings,
                                                                  django_capture_on_commit_callbacks):
     job = new_job(enabled, django_capture_on_commit_callbacks)
-    with django_capture_on_commit_callbacks(execute=True):
-        assert job.claim("worker-1")
-    Job.objects.filter(pk=job.pk).update(started_at=timezone.now() - timezone.timedelta(seconds=41))
-    job.refresh_from_db()
-    with django_capture_on_commit_callbacks(execute=True):
-        assert job.finish(C.SUCCESS, exit_code=0)
+    build_to_success(job, django_capture_on_commit_callbacks)
     assert post_all() == [CommitStatus.SENT] * 3
     posted = fake_gitlab.statuses("acme/widgets")
     assert [p["state"] for p in posted] == ["pending", "running", "success"]
