@@ -68,6 +68,15 @@ def check_clone_url(url, allow_local=None):
     )
 
 
+# Which pull requests wait for approval (status `blocked`) before they run.
+APPROVE_FORKS, APPROVE_OUTSIDERS, APPROVE_NONE = "forks", "outsiders", "none"
+APPROVAL_CHOICES = [
+    (APPROVE_FORKS, "Pull requests from forks"),
+    (APPROVE_OUTSIDERS, "Pull requests by anyone without push rights"),
+    (APPROVE_NONE, "None: every pull request runs at once"),
+]
+
+
 class RepositoryQuerySet(models.QuerySet):
     def by_name(self, provider, full_name):
         # Forges treat owner/name case-insensitively; the unique constraint
@@ -115,6 +124,14 @@ class Repository(models.Model):
     )
     max_concurrency = models.PositiveIntegerField(
         default=0, help_text="Builds of this repository running at once; 0 means no limit of its own."
+    )
+    approval = models.CharField(
+        max_length=20, choices=APPROVAL_CHOICES, default=APPROVE_FORKS,
+        help_text="Which pull requests wait for someone with push rights to approve them before anything runs.",
+    )
+    accept_sha1_signature = models.BooleanField(
+        default=False,
+        help_text="Also accept the legacy SHA-1 X-Hub-Signature (only old GitHub Enterprise servers need it).",
     )
     job_counter = models.PositiveIntegerField(default=0, editable=False)
     # The matrix of the last pipeline read, so a webhook can create (and
@@ -330,6 +347,8 @@ class ApiToken(models.Model):
     prefix = models.CharField(max_length=12, editable=False)
     created = models.DateTimeField(auto_now_add=True)
     last_used = models.DateTimeField(null=True, blank=True, editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Refused after this time; empty: never.")
+    read_only = models.BooleanField(default=False, help_text="Reads only: no cancel, restart, approve or run.")
 
     def __str__(self):
         return f"{self.prefix}… ({self.user})"
