@@ -92,6 +92,10 @@ def git(cwd, *args):
     return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout.strip()
 
 
+class Symlink(str):
+    """A file of a commit that is a symbolic link to this target."""
+
+
 class GitRepo:
     """A real repository in a folder, cloned by Herald over file://."""
 
@@ -111,6 +115,9 @@ class GitRepo:
             p.parent.mkdir(parents=True, exist_ok=True)
             if content is None:
                 p.unlink(missing_ok=True)
+            elif isinstance(content, Symlink):
+                p.unlink(missing_ok=True)
+                p.symlink_to(content)
             else:
                 p.write_text(content) if isinstance(content, str) else p.write_bytes(content)
         git(self.path, "add", "-A")
