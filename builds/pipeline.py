@@ -3,11 +3,19 @@
 Looked for, in order: `.herald.yml` (or `.herald.yaml`), `hermes.yaml` /
 `Hermes.yaml` with `schema: docker`, `.microci.json`, and finally a root
 `Dockerfile`. Errors name the file, the line and the key, never a traceback.
+
+The file comes from a pushed commit, so it is hostile until parsed: it is
+opened only if it is (or links to) a regular file inside the checkout, its
+size is checked on the open descriptor before a byte is read, and YAML
+aliases may not expand it past MAX_EXPANDED_BYTES (counted on the composed
+node graph, before any Python object is built).
 """
 
 import fnmatch
 import json
+import os
 import re
+import stat
 import shlex
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,7 +27,16 @@ from builds.errors import PipelineError
 HERALD_FILES = (".herald.yml", ".herald.yaml")
 HERMES_FILES = ("hermes.yaml", "Hermes.yaml", "hermes.yml", "Hermes.yml")
 MAX_FILE_BYTES = 512 * 1024
+# What the document holds once every alias is replaced by its anchor's
+# content (scalar characters, plus one per node). A file without aliases
+# stays about its own size, so 4x the largest file leaves `<<: *defaults`
+# all the room it needs, while "billion laughs" stops at 2 MiB instead of
+# filling the worker's memory.
+MAX_EXPANDED_BYTES = 4 * MAX_FILE_BYTES
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+# A service is reached by its name as a host name on the job's network: a
+# single DNS label, so it cannot pose as github.com or pypi.org.
+SERVICE_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 DURATION_RE = re.compile(r"^\s*(\d+)\s*(s|m|h)?\s*$")
 
@@ -115,20 +132,68 @@ def parse_duration(value):
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that remembers the line of every mapping key."""
+    """SafeLoader that remembers the line of every mapping key, and refuses
+    a document whose aliases expand it past MAX_EXPANDED_BYTES.
+
+    The size of every composed node is kept with its anchors expanded, so an
+    alias costs its anchor's full size in O(1): the check is linear in the
+    file, whatever the expansion, and it fails while composing, before the
+    constructor builds anything.
+    """
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self.sizes = {}  # node → its size with aliases expanded
+        self.expanded = 0
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        node = super().compose_node(parent, index)
+        if isinstance(event, yaml.AliasEvent):
+            size = self.sizes.get(node)
+            if size is None:
+                # The anchor is still being composed: `&a [*a]`.
+                raise _Problem(event.start_mark.line + 1, "", f"alias *{event.anchor} refers to a node that contains it")
+            self._grow(size, event)
+            return node
+        if isinstance(node, yaml.ScalarNode):
+            size = 1 + len(node.value)
+            self._grow(size, event)
+        else:
+            children = node.value if isinstance(node, yaml.SequenceNode) else [n for pair in node.value for n in pair]
+            size = 1 + sum(self.sizes[child] for child in children)
+            self._grow(1, event)
+        self.sizes[node] = size
+        return node
+
+    def _grow(self, size, event):
+        self.expanded += size
+        if self.expanded > MAX_EXPANDED_BYTES:
+            at = f"alias *{event.anchor}: " if isinstance(event, yaml.AliasEvent) else ""
+            raise _Problem(event.start_mark.line + 1, "",
+                           f"{at}the document grows past {MAX_EXPANDED_BYTES // 2**20} MiB once its aliases "
+                           "are expanded (each *alias repeats the whole of its &anchor)")
 
 
 def _construct_mapping(loader, node, deep=False):
+    # flatten_mapping puts the pairs of `<<: *defaults` first and the
+    # mapping's own pairs last; an own key overriding a merged one is what
+    # merge keys are for, two own keys with one name is a mistake.
+    own = sum(1 for key_node, _ in node.value if key_node.tag != "tag:yaml.org,2002:merge")
     loader.flatten_mapping(node)
+    first_own = len(node.value) - own
     mapping = _LinedDict()
-    for key_node, value_node in node.value:
+    own_keys = set()
+    for i, (key_node, value_node) in enumerate(node.value):
         key = loader.construct_object(key_node, deep=True)
         if not isinstance(key, (str, int, float, bool)) or key is None:
-            raise _KeyProblem(key_node.start_mark.line + 1, "", "a key must be a plain word")
-        if key in mapping:
-            # YAML itself lets the last one win silently; a pipeline author
-            # almost always meant something else.
-            raise _KeyProblem(key_node.start_mark.line + 1, key, "appears twice in the same mapping")
+            raise _Problem(key_node.start_mark.line + 1, "", "a key must be a plain word")
+        if i >= first_own:
+            if key in own_keys:
+                # YAML itself lets the last one win silently; a pipeline author
+                # almost always meant something else.
+                raise _Problem(key_node.start_mark.line + 1, key, "appears twice in the same mapping")
+            own_keys.add(key)
         mapping[key] = loader.construct_object(value_node, deep=True)
         mapping.lines[key] = key_node.start_mark.line + 1
         if isinstance(value_node, yaml.ScalarNode):
@@ -137,7 +202,7 @@ def _construct_mapping(loader, node, deep=False):
     return mapping
 
 
-class _KeyProblem(Exception):
+class _Problem(Exception):
     def __init__(self, line, key, message):
         super().__init__(message)
         self.line, self.key, self.message = line, key, message
@@ -236,9 +301,7 @@ def _as_written(value, raw):
 
 
 def _load_yaml(path, filename):
-    raw = path.read_bytes()
-    if len(raw) > MAX_FILE_BYTES:
-        raise PipelineError(f"{filename}: the file is larger than {MAX_FILE_BYTES // 1024} KiB")
+    raw = _read_limited(path, filename)
     try:
         data = yaml.load(raw.decode("utf-8", errors="replace"), Loader=_Loader)  # noqa: S506 (SafeLoader subclass)
     except yaml.MarkedYAMLError as e:
@@ -247,7 +310,7 @@ def _load_yaml(path, filename):
         raise PipelineError(f"{filename}{line}: invalid YAML: {e.problem or e.context}") from None
     except yaml.YAMLError as e:
         raise PipelineError(f"{filename}: invalid YAML: {e}") from None
-    except _KeyProblem as e:
+    except _Problem as e:
         _Checker(filename).fail(e.line, e.key, e.message)
     except RecursionError:
         raise PipelineError(f"{filename}: nested too deeply") from None
@@ -308,8 +371,10 @@ def parse_herald(data, filename, known_secrets=None):
             c.fail(c.line_of(data, "services"), "services", "must be a mapping of name: {image: …}")
         for name, spec in svc.items():
             where = f"services.{name}"
-            if not isinstance(name, str) or not NAME_RE.match(name):
-                c.fail(c.line_of(svc, name), where, "a service name is letters, digits, '.', '_' and '-'")
+            if not isinstance(name, str) or not SERVICE_NAME_RE.match(name):
+                c.fail(c.line_of(svc, name), where,
+                       "a service name is the host name steps reach it by: lower-case letters, digits and '-' "
+                       "(at most 63, not starting or ending with '-'), no dots, so it cannot stand for a real host")
             if not isinstance(spec, dict):
                 c.fail(c.line_of(svc, name), where, "must be a mapping with image:")
             c.keys(spec, SERVICE_KEYS, where + ".")
@@ -407,38 +472,86 @@ def parse_herald(data, filename, known_secrets=None):
 
 
 def _check_relative(c, value, line, key):
+    """Refuses early, on the text alone, what can never be inside the
+    checkout. Where the path leads (symlinks followed) is checked again when
+    the build runs (builds/docker_env.py)."""
     p = Path(value)
-    if p.is_absolute() or ".." in p.parts:
-        c.fail(line, key, "must be a path inside the repository")
+    if "\0" in value:
+        c.fail(line, key, "must not contain a NUL character")
+    if p.is_absolute():
+        c.fail(line, key, f"must be a path inside the repository, relative to its root (not {value!r})")
+    if ".." in p.parts:
+        c.fail(line, key, f"must be a path inside the repository, without '..' (not {value!r})")
 
 
 def dockerfile_pipeline(source):
     return Pipeline(source=source, steps=[Step(name="docker-build", build={"dockerfile": "Dockerfile", "context": "."})])
 
 
+def _find(root, name):
+    """`name` in the checkout, as a path Herald may read, or None when there
+    is no such name. A symlink is followed only to a regular file inside the
+    checkout: anything else there is an error, not a reason to look further,
+    so a link to /dev/zero or to the worker's files never gets read and
+    never silently switches to another build definition."""
+    path = root / name
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(info.st_mode):
+        try:
+            target = Path(os.path.realpath(path, strict=True))
+        except OSError:
+            raise PipelineError(f"{name} is a symbolic link that leads nowhere (a missing file or a loop)") from None
+        if not target.is_relative_to(Path(os.path.realpath(root))):
+            raise PipelineError(f"{name} is a symbolic link that leads outside the repository: "
+                                "Herald reads only files inside the checkout") from None
+        path, info = target, target.stat()
+    if not stat.S_ISREG(info.st_mode):
+        raise PipelineError(f"{name} is not a regular file: a build definition must be a file in the repository")
+    return path
+
+
+def _read_limited(path, name):
+    # The descriptor is checked, not the name: O_NONBLOCK keeps a FIFO from
+    # blocking the open, and the size comes from fstat, so a 200 MB file is
+    # refused without reading it. read() stops one byte past the limit in
+    # case the file grows in between.
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise PipelineError(f"{name} is not a regular file: a build definition must be a file in the repository")
+        raw = f.read(MAX_FILE_BYTES + 1) if info.st_size <= MAX_FILE_BYTES else b""
+        if info.st_size > MAX_FILE_BYTES or len(raw) > MAX_FILE_BYTES:
+            size = max(info.st_size, len(raw))
+            raise PipelineError(f"{name}: the file is {_size(size)}; the limit is {MAX_FILE_BYTES // 1024} KiB")
+    return raw
+
+
+def _size(n):
+    return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 1024:.0f} KiB"
+
+
 def load_pipeline(workspace, known_secrets=None):
     root = Path(workspace)
 
-    def regular(name):
-        p = root / name
-        # A symlink could point the parser at a file outside the checkout.
-        return p.is_file() and not p.is_symlink()
-
     for name in HERALD_FILES:
-        if regular(name):
-            return parse_herald(_load_yaml(root / name, name), name, known_secrets)
+        if path := _find(root, name):
+            return parse_herald(_load_yaml(path, name), name, known_secrets)
     for name in HERMES_FILES:
-        if regular(name):
-            data = _load_yaml(root / name, name)
+        if path := _find(root, name):
+            data = _load_yaml(path, name)
             c = _Checker(name)
             if not isinstance(data, dict) or data.get("schema") != "docker":
                 c.fail(getattr(data, "line", 1), "schema", "only `schema: docker` is supported")
-            if not regular("Dockerfile"):
+            if not _find(root, "Dockerfile"):
                 c.fail(None, None, "`schema: docker` builds the root Dockerfile, and there is none")
             return dockerfile_pipeline(name)
-    if regular(".microci.json"):
+    if path := _find(root, ".microci.json"):
         try:
-            data = json.loads((root / ".microci.json").read_text(errors="replace"))
+            data = json.loads(_read_limited(path, ".microci.json").decode("utf-8", errors="replace"))
         except json.JSONDecodeError as e:
             raise PipelineError(f".microci.json, line {e.lineno}: invalid JSON: {e.msg}") from None
         if not isinstance(data, dict):
@@ -456,7 +569,7 @@ def load_pipeline(workspace, known_secrets=None):
         else:
             raise PipelineError(".microci.json, command: must be a string or a list of strings")
         return Pipeline(source=".microci.json", steps=[Step(name="build", image=image, commands=commands)])
-    if regular("Dockerfile"):
+    if _find(root, "Dockerfile"):
         return dockerfile_pipeline("Dockerfile")
     raise PipelineError(
         "No build definition: add a .herald.yml (image: and commands:, or steps:) or a Dockerfile "
