@@ -185,3 +185,21 @@ steps:
     assert "docker network prune" in text and "default-address-pools" in text
     assert "should-not-run" not in text
     assert job_objects(docker_client, job) == []
+
+
+def test_a_service_named_like_a_real_host_errors_the_job_before_anything_starts(setup, docker_client):
+    # On the job's network a service answers to its name: `github.com` would
+    # catch every step's clone or API call.
+    repo, sha, _ = setup({".herald.yml": f"""\
+image: {TEST_IMAGE}
+services:
+  github.com: {{image: {TEST_IMAGE}, command: [sleep, "600"]}}
+steps:
+  - name: test
+    commands: [git ls-remote https://github.com/acme/widgets]
+"""})
+    job = run_commit(repo, sha)
+    assert job.status == "errored"
+    assert job.reason.startswith(".herald.yml, line 3, services.github.com: a service name is the host name "
+                                 "steps reach it by")
+    assert steps_of(job) == [] and job_objects(docker_client, job) == []
