@@ -554,6 +554,8 @@ def load_pipeline(workspace, known_secrets=None):
             data = json.loads(_read_limited(path, ".microci.json").decode("utf-8", errors="replace"))
         except json.JSONDecodeError as e:
             raise PipelineError(f".microci.json, line {e.lineno}: invalid JSON: {e.msg}") from None
+        except RecursionError:
+            raise PipelineError(".microci.json: nested too deeply") from None
         if not isinstance(data, dict):
             raise PipelineError(".microci.json: must be an object with image and command")
         unknown = set(data) - {"image", "command"}

@@ -120,6 +120,8 @@ def test_matrix_expands_to_every_combination(tmp_path):
     ({"hermes.yaml": "schema: shell\n"}, "hermes.yaml, line 1, schema: only `schema: docker`"),
     ({".microci.json": '{"image": "x",\n "command": 3}'}, ".microci.json, command: must be a string"),
     ({".microci.json": '{"image": "x",\n "command": }'}, ".microci.json, line 2: invalid JSON"),
+    ({".microci.json": "[" * 100_000}, ".microci.json: nested too deeply"),
+    ({".herald.yml": "[" * 100_000}, ".herald.yml: nested too deeply"),
 ])
 def test_an_invalid_file_names_file_line_and_key(tmp_path, files, expected):
     assert expected in error(tmp_path, files, known_secrets=set())
