@@ -8,7 +8,7 @@ from django.views.decorators.http import require_GET, require_POST
 from builds import constants as C
 from builds.logview import PAGE_MAX, log_index, read_lines, render_lines, search
 from builds.models import Job, LogChunk
-from builds.scheduling import restart
+from builds.scheduling import approve, decline, restart
 from builds.waiting import why_waiting
 from repositories.access import job_for, repository_for
 from repositories.models import Membership
@@ -39,6 +39,8 @@ def job_json(job, steps=False):
         "finished_at": _iso(job.finished_at),
         "exit_code": job.exit_code,
         "worker": job.worker,
+        "approved_by": job.approved_by,
+        "declined_by": job.declined_by,
         "url": job.absolute_url(),
         # A matrix build: every job of it has the first job's id as group.
         "matrix": job.matrix or {},
@@ -202,6 +204,30 @@ def job_restart(request, job_id):
     job = job_for(request, job_id, need=Membership.PUSH)
     new = restart(job, user=request.user)
     return JsonResponse(job_json(new), status=201)
+
+
+def _decide(request, job_id, decide):
+    job = job_for(request, job_id, need=Membership.PUSH)
+    if not decide(job, request.user):
+        job.refresh_from_db()
+        return JsonResponse({**job_json(job), "reason": f"job is {job.status}, not waiting for approval"},
+                            status=409)
+    job.refresh_from_db()
+    return JsonResponse(job_json(job), status=202)
+
+
+@require_POST
+@api_errors
+def job_approve(request, job_id):
+    """Run a blocked job (and the rest of its matrix build)."""
+    return _decide(request, job_id, approve)
+
+
+@require_POST
+@api_errors
+def job_decline(request, job_id):
+    """Cancel a blocked job (and the rest of its matrix build) unrun."""
+    return _decide(request, job_id, decline)
 
 
 @require_GET

@@ -1,5 +1,6 @@
 """Job statuses and trigger events, shown verbatim in the API and the UI."""
 
+BLOCKED = "blocked"  # a pull request from outside, waiting for someone with push rights
 QUEUED = "queued"
 RUNNING = "running"
 SUCCESS = "success"
@@ -10,6 +11,7 @@ TIMED_OUT = "timed_out"
 SKIPPED = "skipped"  # every step filtered out by `when:`
 
 STATUS_CHOICES = [
+    (BLOCKED, "blocked"),
     (QUEUED, "queued"),
     (RUNNING, "running"),
     (SUCCESS, "success"),
@@ -19,7 +21,9 @@ STATUS_CHOICES = [
     (TIMED_OUT, "timed out"),
     (SKIPPED, "skipped"),
 ]
-ACTIVE_STATUSES = (QUEUED, RUNNING)
+# Not final: a blocked job still ends (approved and run, declined, or
+# superseded), but only a queued one is ever claimed.
+ACTIVE_STATUSES = (BLOCKED, QUEUED, RUNNING)
 FINAL_STATUSES = (SUCCESS, FAILED, ERRORED, CANCELLED, TIMED_OUT, SKIPPED)
 
 PUSH = "push"

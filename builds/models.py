@@ -54,6 +54,11 @@ class Job(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="restarts"
     )
     triggered_by = models.CharField(max_length=150, blank=True)
+    # Pull requests from outside wait `blocked` until someone with push
+    # rights decides (see builds.scheduling.approve / decline).
+    approved_by = models.CharField(max_length=150, blank=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    declined_by = models.CharField(max_length=150, blank=True)
     # Matrix builds: the job that read the pipeline expands it into siblings
     # that point back at it; `matrix` is this job's combination.
     group = models.ForeignKey(
@@ -127,9 +132,10 @@ class Job(models.Model):
         return bool(done)
 
     def request_cancel(self, reason="Cancelled"):
-        """Cancel a queued job at once; ask the worker to stop a running one."""
+        """Cancel a queued or blocked job at once; ask the worker to stop a
+        running one."""
         now = timezone.now()
-        if Job.objects.filter(pk=self.pk, status=C.QUEUED).update(
+        if Job.objects.filter(pk=self.pk, status__in=(C.QUEUED, C.BLOCKED)).update(
             status=C.CANCELLED, reason=reason[:500], finished_at=now, cancel_requested=True
         ):
             self.refresh_from_db()

@@ -14,14 +14,14 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from builds import constants as C
-from builds.models import Job
+from builds.models import Job, job_finished
 from ciproject.db import insert
 from repositories.commit_status import job_changed
-from repositories.models import Repository
+from repositories.models import APPROVE_FORKS, APPROVE_NONE, ForgeAccount, Membership, Repository
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +45,22 @@ def _broker():
 
 
 def create_job(repository, *, event, commit, ref="", branch="", tag="", message="", author="",
-               dedupe_seconds=None, auto_cancel=True, **extra):
-    """Create a queued job (unless a twin was created moments ago).
+               dedupe_seconds=None, auto_cancel=True, approval=True, author_id="", author_login="", **extra):
+    """Create a queued job — or a blocked one, for a pull request the
+    repository's approval policy holds back — unless a twin exists.
+
+    A twin is a job of the same repository, event, ref and commit: by
+    default (dedupe_seconds=None, what webhooks use) any such job, however
+    old, so a signed delivery captured and sent again under a new delivery
+    id builds nothing and cancels nothing; with dedupe_seconds=N only one
+    made in the last N seconds; with 0, none (a rebuild, a replay an admin
+    asked for). `approval=False` skips the policy: the caller is someone
+    with push rights asking for this build. author_id / author_login: who
+    opened a pull request, as the forge names them.
 
     Returns (job, created). Must be called inside transaction.atomic().
     """
     assert not transaction.get_autocommit(), "call inside transaction.atomic()"
-    if dedupe_seconds is None:
-        dedupe_seconds = settings.HERALD_WEBHOOK_DEDUP_SECONDS
     # Deliveries of the same push, and pushes to the same branch or pull
     # request, take turns from here to the commit: the second one sees the
     # first's job below (a twin, or a job to supersede). Other pushes to the
@@ -70,6 +78,12 @@ def create_job(repository, *, event, commit, ref="", branch="", tag="", message=
         first = twin.group if twin.group_id else twin
         first.siblings = list(Job.objects.filter(group=first).exclude(pk=first.pk).order_by("id"))
         return first, False
+    waiting = ""
+    if approval and event == C.PULL_REQUEST:
+        waiting = approval_needed(repository, extra.get("from_fork"), extra.get("source_repo", ""),
+                                  author_id, author_login)
+    if waiting:
+        extra.update(status=C.BLOCKED, reason=waiting[:500])
     job = insert(Job(
         repository=repository, number=number or repository.next_job_number(),
         event=event, ref=ref, branch=branch, tag=tag, commit=commit,
@@ -77,7 +91,8 @@ def create_job(repository, *, event, commit, ref="", branch="", tag="", message=
     ))
     for old in Job.objects.filter(pk__in=older) if older else ():
         old.request_cancel(f"Superseded by #{job.number}")
-    enqueue_in_transaction()
+    if not waiting:
+        enqueue_in_transaction()
     job_changed(job)
     job.siblings = []
     hint = repository.matrix_hint or []
@@ -94,7 +109,8 @@ def create_job(repository, *, event, commit, ref="", branch="", tag="", message=
                 event=event, ref=ref, branch=branch, tag=tag, commit=commit,
                 message=message, author=author[:255], **extra,
             ))
-            enqueue_in_transaction()
+            if not waiting:
+                enqueue_in_transaction()
             job_changed(sibling)
             job.siblings.append(sibling)
     return job, True
@@ -111,9 +127,9 @@ def lock_push(repository_id, event, ref):
 
 
 def _related_jobs(repository, event, ref, commit, branch, pr_number, dedupe_seconds, cancels):
-    """(id of a twin made within the dedupe window, ids of active jobs a new
-    one supersedes, and — on PostgreSQL — the new job's number), in one
-    round trip.
+    """(id of a twin — see create_job —, ids of active jobs a new one
+    supersedes, and — on PostgreSQL — the new job's number), in one round
+    trip.
 
     Hand-written SQL on purpose: this runs for every accepted webhook, and
     the ORM's queries cost ~1.3 ms of Python against ~0.1 ms for this. Each
@@ -124,16 +140,19 @@ def _related_jobs(repository, event, ref, commit, branch, pr_number, dedupe_seco
     table = connection.ops.quote_name(Job._meta.db_table)
     commit_col = connection.ops.quote_name("commit")
     parts, params = [], []
-    if dedupe_seconds:
-        since = connection.ops.adapt_datetimefield_value(timezone.now() - timedelta(seconds=dedupe_seconds))
+    if dedupe_seconds != 0:
         parts.append(f"SELECT id, 1 FROM {table} WHERE repository_id = %s AND event = %s AND ref = %s"
-                     f" AND {commit_col} = %s AND created_at >= %s")
-        params += [repository.pk, event, ref, commit, since]
+                     f" AND {commit_col} = %s")
+        params += [repository.pk, event, ref, commit]
+        if dedupe_seconds:
+            since = connection.ops.adapt_datetimefield_value(timezone.now() - timedelta(seconds=dedupe_seconds))
+            parts[-1] += " AND created_at >= %s"
+            params.append(since)
     if cancels:
         match, value = ("branch", branch) if event == C.PUSH else ("pr_number", pr_number)
         parts.append(f"SELECT id, 0 FROM {table} WHERE repository_id = %s AND event = %s AND {match} = %s"
-                     f" AND status IN (%s, %s)")
-        params += [repository.pk, event, value, C.QUEUED, C.RUNNING]
+                     f" AND status IN (%s, %s, %s)")
+        params += [repository.pk, event, value, C.BLOCKED, C.QUEUED, C.RUNNING]
     if connection.vendor == "postgresql":
         number_sql, number_params = repository.next_number_sql()
         parts.insert(0, f"SELECT ({number_sql}), 2")
@@ -147,6 +166,80 @@ def _related_jobs(repository, event, ref, commit, branch, pr_number, dedupe_seco
     older = [pk for pk, kind in rows if kind == 0]
     number = next((pk for pk, kind in rows if kind == 2), None)
     return (max(twins) if twins else None), older, number
+
+
+def approval_needed(repository, from_fork, source_repo, author_id, author_login):
+    """Why a pull request must wait for approval, or "" when it may run.
+
+    "outsiders": whoever opened it must be known to Herald as someone with
+    push rights — a forge account that signed in here (matched by the
+    forge's immutable user id when the payload gives one: a login can be
+    renamed and then taken by someone else) whose user has push rights to
+    the repository or is staff. A local account of the same name proves
+    nothing: anyone can pick a login on a forge.
+    """
+    policy = repository.approval
+    if policy == APPROVE_NONE:
+        return ""
+    if policy == APPROVE_FORKS:
+        return f"Waiting for approval: a pull request from the fork {source_repo or '(unknown)'}" if from_fork else ""
+    who = str(author_id or "")
+    accounts = ForgeAccount.objects.filter(provider=repository.provider)
+    if who:
+        accounts = accounts.filter(uid=who)
+    elif author_login:
+        accounts = accounts.filter(login__iexact=author_login)
+    else:
+        return "Waiting for approval: the forge did not say who opened the pull request"
+    pushers = Membership.objects.filter(repository=repository, permission__in=(Membership.PUSH, Membership.ADMIN))
+    if accounts.filter(Q(user__is_staff=True) | Q(user__in=pushers.values("user"))).exists():
+        return ""
+    return f"Waiting for approval: opened by {author_login or who}, who has no push rights to {repository.full_name}"
+
+
+def _build_of(job):
+    """The job and the other jobs of its matrix build."""
+    first = job.group_id or job.pk
+    return Job.objects.filter(Q(pk=first) | Q(group_id=first))
+
+
+def approve(job, user):
+    """Queue a blocked build — the job with the rest of its matrix, which
+    is what someone approving a pull request means. Returns the jobs it
+    queued: none when someone else decided first (another approval, a
+    decline, a newer push superseding it)."""
+    name, now = user.get_username(), timezone.now()
+    with transaction.atomic():
+        # Conditional on `blocked`: of an approval and a decline racing,
+        # whichever UPDATE lands first takes the rows; the other matches
+        # none. The rows this one took are those carrying its time stamp.
+        if not _build_of(job).filter(status=C.BLOCKED).update(
+            status=C.QUEUED, reason="", approved_by=name, approved_at=now
+        ):
+            return []
+        approved = list(_build_of(job).filter(status=C.QUEUED, approved_by=name, approved_at=now)
+                        .select_related("repository").order_by("id"))
+        for queued in approved:
+            enqueue_in_transaction()
+            job_changed(queued)
+    return approved
+
+
+def decline(job, user):
+    """Cancel a blocked build (with the rest of its matrix) without running
+    anything; returns the jobs declined (none if someone decided first)."""
+    name, now = user.get_username(), timezone.now()
+    with transaction.atomic():
+        if not _build_of(job).filter(status=C.BLOCKED).update(
+            status=C.CANCELLED, reason=f"Declined by {name}"[:500], declined_by=name, finished_at=now,
+            cancel_requested=True,
+        ):
+            return []
+        declined = list(_build_of(job).filter(status=C.CANCELLED, declined_by=name, finished_at=now)
+                        .select_related("repository").order_by("id"))
+        for done in declined:
+            transaction.on_commit(lambda done=done: job_finished(done))
+    return declined
 
 
 def enqueue_in_transaction():
@@ -214,12 +307,14 @@ def remember_matrix(repository, combinations):
 
 def restart(job, user=None):
     """A new job for the same commit and event (and, for a job of a matrix,
-    the same combination). It supersedes nothing: auto-cancel is for pushes."""
+    the same combination). It supersedes nothing: auto-cancel is for pushes.
+    Only people with push rights restart, so a pull request from outside
+    rebuilt this way runs without a second approval."""
     with transaction.atomic():
         new, _ = create_job(
             job.repository,
             event=job.event, commit=job.commit, ref=job.ref, branch=job.branch, tag=job.tag,
-            message=job.message, author=job.author, dedupe_seconds=0, auto_cancel=False,
+            message=job.message, author=job.author, dedupe_seconds=0, auto_cancel=False, approval=False,
             matrix=job.matrix,
             pr_number=job.pr_number, pr_title=job.pr_title, source_branch=job.source_branch,
             target_branch=job.target_branch, source_repo=job.source_repo, from_fork=job.from_fork,

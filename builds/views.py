@@ -16,7 +16,7 @@ from builds import constants as C
 from builds.forms import JobFilterForm, RepositorySettingsForm
 from builds.logview import chunk_batches
 from builds.models import Job, Worker
-from builds.scheduling import restart
+from builds.scheduling import approve, decline, restart
 from builds.waiting import why_waiting
 from repositories.access import check, job_for, repository_for
 from repositories.models import Membership, Repository, permits
@@ -60,6 +60,7 @@ def dashboard(request):
         "jobs": recent,
         "running": counts.get(C.RUNNING, 0),
         "queued": counts.get(C.QUEUED, 0),
+        "blocked": counts.get(C.BLOCKED, 0),
         "workers": workers,
         "last_worker": last_worker,
     })
@@ -175,3 +176,29 @@ def job_restart(request, job_id):
     new = restart(job, user=request.user)
     messages.info(request, f"Rebuilding #{job.number} as #{new.number}.")
     return redirect(new)
+
+
+@require_POST
+def job_approve(request, job_id):
+    job, response = _control(request, job_id)
+    if response:
+        return response
+    if approve(job, request.user):
+        messages.info(request, f"Approved #{job.number}: it is queued.")
+    else:
+        job.refresh_from_db()
+        messages.warning(request, f"#{job.number} is {job.status}, not waiting for approval.")
+    return redirect(job)
+
+
+@require_POST
+def job_decline(request, job_id):
+    job, response = _control(request, job_id)
+    if response:
+        return response
+    if decline(job, request.user):
+        messages.info(request, f"Declined #{job.number}: nothing of it runs.")
+    else:
+        job.refresh_from_db()
+        messages.warning(request, f"#{job.number} is {job.status}, not waiting for approval.")
+    return redirect(job)

@@ -14,7 +14,8 @@ from django.db import transaction
 log = logging.getLogger(__name__)
 
 TASK = "repositories.tasks.post_commit_status"
-RANKS = {"queued": 0, "running": 1}
+# A blocked job, once approved, becomes queued: same rank, both pending.
+RANKS = {"blocked": 0, "queued": 0, "running": 1}
 
 
 def job_changed(job):
@@ -58,7 +59,9 @@ def record(job, status):
 def _state(provider, status):
     from repositories.forge_clients import client_class
 
-    return client_class(provider).STATES.get(status, "error")
+    # Waiting for approval is "pending" wherever queued is: the forge then
+    # shows the pull request's check as not done, never as passed or failed.
+    return client_class(provider).STATES.get("queued" if status == "blocked" else status, "error")
 
 
 def enqueue(status_id, delay=0, attempt=0):
@@ -98,12 +101,13 @@ def describe(job, status):
     took = seconds(job)
     took = f" in {format_seconds(took)}" if took is not None else ""
     text = {
+        "blocked": f"{n} is waiting for approval by someone with push rights",
         "queued": f"{n} is queued",
         "running": f"{n} is running",
         "success": f"{n} passed{took}",
         "failed": f"{n} failed{took}" + (f" (exit code {job.exit_code})" if job.exit_code else ""),
         "errored": f"{n} errored: {job.reason}" if job.reason else f"{n} errored",
-        "cancelled": f"{n} was cancelled",
+        "cancelled": f"{n} was declined by {job.declined_by}" if job.declined_by else f"{n} was cancelled",
         "timed_out": f"{n} timed out{took}",
         "skipped": f"{n} skipped: nothing to run",
     }.get(status, f"{n}: {status}")

@@ -151,7 +151,10 @@ class Receiver:
             provider=self.forge.provider, delivery_id=self.delivery_id, outcome=M.ACCEPTED
         ).exists():
             return f"delivery {self.delivery_id} was already received"
-        return f"same push as job #{twin.number}, received moments ago"
+        # Any earlier job of this commit for this ref counts (create_job): a
+        # signed delivery sent again later must not build it again.
+        return (f"commit {twin.commit[:12]} of {twin.ref} already has job #{twin.number};"
+                " rebuild that job to build it again")
 
     def record(self, outcome, reason, status_code, jobs=()):
         keep = M.BODY_KEEP_BYTES if outcome in (M.ACCEPTED, M.DUPLICATE, M.IGNORED) else M.REJECTED_BODY_KEEP_BYTES

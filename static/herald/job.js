@@ -194,7 +194,8 @@
     emptyEl.hidden = !empty;
     if (empty) {
       emptyEl.textContent = S.complete ? "This job printed nothing." :
-        S.status === "queued" ? "The log starts when the job does." : "Waiting for output…";
+        S.status === "queued" ? "The log starts when the job does." :
+        S.status === "blocked" ? "Nothing runs until the pull request is approved." : "Waiting for output…";
       return;
     }
     var g = geometry();
@@ -359,6 +360,8 @@
     if (d.waiting && d.waiting.length) {
       waiting.querySelector("ul").innerHTML = d.waiting.map(function (w) { return "<li>" + esc(w) + "</li>"; }).join("");
     }
+    var approval = $("job-approval");
+    if (approval && d.status !== "blocked") approval.hidden = true;
     var cancel = $("cancel-form");
     if (cancel && d.complete) cancel.hidden = true;
     S.duration = d.duration;

@@ -62,15 +62,19 @@ class BuildRequest:
     source_branch: str = ""
     target_branch: str = ""
     source_repo: str = ""
-    from_fork: bool = False
+    from_fork: bool = False  # the head repository is not the base repository
     source_url: str = ""
+    # Who opened the pull request, for the repository's approval policy: the
+    # forge's user id (immutable; preferred) and login.
+    author_id: str = ""
+    author_login: str = ""
     # False when the payload names no full commit (a Gogs pull request):
     # the same-push window would then merge two different pushes.
     dedupe: bool = True
     extra: dict = field(default_factory=dict)
 
     TEXT_FIELDS = ("ref", "branch", "tag", "message", "author", "pr_title", "source_branch", "target_branch",
-                   "source_repo", "source_url")
+                   "source_repo", "source_url", "author_login")
 
     def __post_init__(self):
         # Payload text of another type (a number, an object) is dropped
@@ -78,6 +82,8 @@ class BuildRequest:
         for name in self.TEXT_FIELDS:
             if not isinstance(getattr(self, name), str):
                 setattr(self, name, "")
+        if isinstance(self.author_id, bool) or not isinstance(self.author_id, (int, str)):
+            self.author_id = ""
 
     def job_fields(self):
         fields = {
@@ -88,7 +94,7 @@ class BuildRequest:
             fields.update(
                 pr_number=self.pr_number, pr_title=self.pr_title[:500], source_branch=self.source_branch,
                 target_branch=self.target_branch, source_repo=self.source_repo, from_fork=self.from_fork,
-                source_url=self.source_url,
+                source_url=self.source_url, author_id=str(self.author_id or ""), author_login=self.author_login,
             )
         return fields
 

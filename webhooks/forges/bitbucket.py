@@ -113,6 +113,8 @@ class Bitbucket(Forge):
             source_repo=source_repo,
             from_fork=from_fork,
             source_url=source_url,
+            author_id=get(pr, "author", "uuid"),
+            author_login=get(pr, "author", "nickname"),
         )
 
     def instructions(self, repository):

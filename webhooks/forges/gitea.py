@@ -106,6 +106,8 @@ class Gitea(Forge):
             target_branch=get(pr, "base", "ref"),
             source_repo=head_repo,
             from_fork=from_fork,
+            author_id=get(pr, "user", "id"),
+            author_login=get(pr, "user", "login") or get(pr, "user", "username"),
         )
 
     def instructions(self, repository):

@@ -88,7 +88,11 @@ class GitHub(Forge):
             source_branch=get(pr, "head", "ref"),
             target_branch=get(pr, "base", "ref"),
             source_repo=head_repo,
-            from_fork=bool(head_repo) and head_repo.lower() != (base_repo or "").lower(),
+            # No head repository: the fork was deleted. Its code is still
+            # someone else's, so it counts as a fork.
+            from_fork=not head_repo or head_repo.lower() != (base_repo or "").lower(),
+            author_id=get(pr, "user", "id"),
+            author_login=get(pr, "user", "login"),
         )
 
     def instructions(self, repository):

@@ -78,6 +78,10 @@ class GitLab(Forge):
         source_repo = get(mr, "source", "path_with_namespace")
         target_repo = get(mr, "target", "path_with_namespace") or get(payload, "project", "path_with_namespace")
         source_id, target_id = mr.get("source_project_id"), mr.get("target_project_id")
+        # `user` is whoever triggered the event; the author is named by id
+        # only, so the login is known only when the two are the same person.
+        author_id = get(mr, "author_id")
+        author_login = get(payload, "user", "username") if get(payload, "user", "id") == author_id else ""
         return BuildRequest(
             event=C.PULL_REQUEST,
             commit=check_sha(require(mr, "last_commit", "id"), "object_attributes.last_commit.id"),
@@ -94,6 +98,8 @@ class GitLab(Forge):
             source_repo=source_repo,
             from_fork=(source_id is not None and target_id is not None and source_id != target_id)
             or (bool(source_repo) and source_repo.lower() != (target_repo or "").lower()),
+            author_id=author_id,
+            author_login=author_login,
         )
 
     def instructions(self, repository):

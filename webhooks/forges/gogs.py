@@ -59,6 +59,8 @@ class Gogs(Gitea):
             target_branch=get(pr, "base_branch"),
             source_repo=head_repo,
             from_fork=head_repo.lower() != base_repo.lower(),
+            author_id=get(pr, "user", "id"),
+            author_login=get(pr, "user", "login") or get(pr, "user", "username"),
             dedupe=False,
         )
 
