@@ -3,7 +3,8 @@
 The badge shows the latest finished build of the branch (the repository's
 default branch unless given) that says something about the code: a build
 that was cancelled or skipped does not change it, and neither does one still
-running. Pull requests never do.
+running. Pull requests never do, so neither does one `blocked` waiting for
+approval.
 """
 
 import hashlib

@@ -8,6 +8,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db import transaction
+from django.utils import timezone
 
 from builds.models import Job, LogChunk
 from builds.scheduling import claim_next_job, create_job
@@ -274,3 +275,23 @@ def test_log_chunks_of_a_cancelled_queued_job_are_none(make_repository):
     assert job.status == "cancelled" and job.finished_at
     assert claim_next_job("w") == (None, "nothing-eligible")
     assert not LogChunk.objects.filter(job=job).exists()
+
+
+def test_a_blocked_job_is_never_claimed_nor_topped_up_and_can_be_cancelled(make_repository, monkeypatch):
+    from builds import tasks
+
+    repo = make_repository()
+    blocked = queue(repo, "a" * 40, event="pull_request", branch="main", ref="refs/pull/3/head", pr_number=3,
+                    from_fork=True, source_repo="mallory/widgets")
+    assert blocked.status == "blocked"
+    Job.objects.filter(pk=blocked.pk).update(created_at=blocked.created_at - timezone.timedelta(hours=1))
+    assert claim_next_job("w") == (None, "nothing-eligible")
+    # The reaper tops up build tokens for queued jobs only: nothing to wake a worker for.
+    tokens = []
+    monkeypatch.setattr(tasks, "enqueue_token", lambda *a: tokens.append(a))
+    monkeypatch.setattr(tasks, "sweep_local", lambda: None)
+    monkeypatch.setattr(tasks, "prune_build_cache", lambda: 0)
+    tasks.reap()
+    assert tokens == [] and Job.objects.get(pk=blocked.pk).status == "blocked"
+    assert blocked.request_cancel("Cancelled by ada")
+    assert Job.objects.get(pk=blocked.pk).status == "cancelled"
