@@ -12,11 +12,11 @@ import git
 from django.core.exceptions import ValidationError
 
 from builds.errors import CloneError
+from builds.refs import is_valid_ref
 from repositories.models import check_clone_url
 
 SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 PREFIX_RE = re.compile(r"^[0-9a-f]{7,39}$")
-REF_RE = re.compile(r"^refs/[A-Za-z0-9._/+@-]+$")
 
 SAFE_CONFIG = [
     "-c", "core.hooksPath=/dev/null",
@@ -75,7 +75,7 @@ def fetch_commit(url, sha, dest, *, ref="", log=None, timeout=600, allow_local=N
     sha = (sha or "").lower()
     if not (SHA_RE.match(sha) or (PREFIX_RE.match(sha) and ref) or (not sha and ref)):
         raise CloneError(f"Refusing commit {sha!r}: a commit must be 40 hexadecimal characters.")
-    if ref and not REF_RE.match(ref):
+    if ref and not (ref.startswith("refs/") and is_valid_ref(ref)):
         raise CloneError(f"Refusing ref {ref!r}.")
 
     env = _env(env)

@@ -23,3 +23,29 @@ def test_housekeeping_keeps_the_newest_deliveries_per_repository_and_forge_event
     assert sorted(ForgeEvent.objects.values_list("pk", flat=True)) == events[-4:]
     _trim_records()  # nothing more to trim
     assert ForgeEvent.objects.count() == 4 and Delivery.objects.count() == 5
+
+
+def test_a_flood_of_unsigned_requests_does_not_push_the_forges_deliveries_out(client, make_repository, settings):
+    import json
+
+    from tests.support import github_headers, github_push
+
+    settings.HERALD_DELIVERIES_KEPT = 5
+    repo = make_repository("acme/widgets")
+
+    def send(sha, secret):
+        body = json.dumps(github_push("acme/widgets", sha)).encode()
+        meta = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in github_headers(secret, body).items()
+                if k != "Content-Type"}
+        return client.post("/webhooks/github/", data=body, content_type="application/json", **meta)
+
+    accepted = [send(f"{i + 1:040x}", "s3cret").json()["delivery"] for i in range(3)]
+    flood = [send("f" * 40, "a guess").status_code for _ in range(20)]
+    assert set(flood) == {403}
+
+    _trim_records()
+
+    kept = Delivery.objects.filter(repository=repo)
+    assert sorted(kept.filter(outcome="accepted").values_list("pk", flat=True)) == sorted(accepted)
+    # The strangers' requests are bounded on their own.
+    assert kept.filter(authenticated=False).count() == 5

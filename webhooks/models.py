@@ -85,14 +85,17 @@ class Delivery(models.Model):
 
     @classmethod
     def trim(cls, keep=None):
-        """Keep the newest `keep` deliveries per repository (and unmatched)."""
+        """Keep the newest `keep` deliveries per repository (and unmatched),
+        counting those that proved they knew the webhook secret apart from
+        those that did not: anyone can send the second kind, and a flood of
+        them must not push the forge's own deliveries out of the record."""
         keep = keep or settings.HERALD_DELIVERIES_KEPT
         crowded = (
-            cls.objects.order_by().values("repository").annotate(n=models.Count("id")).filter(n__gt=keep)
-            .values_list("repository", flat=True)
+            cls.objects.order_by().values("repository", "authenticated").annotate(n=models.Count("id"))
+            .filter(n__gt=keep).values_list("repository", "authenticated")
         )
-        for rid in list(crowded):
-            qs = cls.objects.filter(repository_id=rid).order_by("-received_at", "-id")
+        for rid, authenticated in list(crowded):
+            qs = cls.objects.filter(repository_id=rid, authenticated=authenticated).order_by("-received_at", "-id")
             ids = list(qs.values_list("pk", flat=True)[keep:keep + 5000])
             if ids:
                 cls.objects.filter(pk__in=ids).delete()

@@ -4,6 +4,7 @@ record the delivery and create the job in one transaction → answer.
 Everything is recorded, nothing answers 500 for bad input."""
 
 import logging
+import secrets
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -14,10 +15,29 @@ from builds.scheduling import create_job
 from ciproject.db import writer_turn
 from repositories.models import Repository
 from webhooks import models as M
+from webhooks.checks import build_problem, one_line, repository_name_problem, storable
 from webhooks.forges import get_forge
 from webhooks.forges.base import Ignored, Ping, Rejected, skip_requested
 
 log = logging.getLogger(__name__)
+
+# The one answer to a request naming a repository it has not proved it may
+# address: from outside, an unknown repository and a private one with a
+# missing or wrong signature look the same. The delivery record keeps the
+# real reason for the repository's admins.
+NOT_FOUND = 404
+NOT_FOUND_REASON = ("no such repository in Herald, or it is private and the request is not signed with its"
+                    " webhook secret (its admins see which on its deliveries page)")
+# Checked against when the repository is unknown, so that answer costs the
+# same signature check as a private repository's.
+NOBODY = Repository(webhook_secret=secrets.token_hex(32))
+
+
+class Hidden(Rejected):
+    """Rejected, answered with NOT_FOUND whatever the precise reason."""
+
+    def __init__(self, reason):
+        super().__init__(NOT_FOUND, reason)
 
 
 @csrf_exempt
@@ -45,6 +65,8 @@ class Receiver:
     def handle(self):
         try:
             return self._handle()
+        except Hidden as h:
+            return self.answer(M.REJECTED, h.reason, NOT_FOUND, public_reason=NOT_FOUND_REASON)
         except Rejected as r:
             status = r.status
             if self.forge.soft_rejections and status not in (401, 403):
@@ -59,19 +81,29 @@ class Receiver:
             return self.answer(M.ERROR, "internal error while handling the delivery; see the server log", 500)
 
     def _handle(self):
-        self.event = self.forge.event_name(self.request)[:100]
-        self.delivery_id = "" if self.replay_of else self.forge.delivery_id(self.request)
+        self.event = storable(self.forge.event_name(self.request))[:100]
+        self.delivery_id = "" if self.replay_of else storable(self.forge.delivery_id(self.request))[:100]
         self.body = self.read_body()
         if not self.event:
             raise Rejected(400, f"no {self.forge.event_header} header")
-        payload = self.forge.decode(self.request, self.body)
+        try:
+            payload = self.forge.decode(self.request, self.body)
+        except RecursionError:
+            raise Rejected(400, "body is nested too deeply") from None
         name = self.untrusted(self.forge.repository_name, payload)
         if not isinstance(name, str):
             raise Rejected(400, "payload repository name is not a string")
         self.repository_name = name[:255]
+        problem = repository_name_problem(name)
+        if problem:
+            raise Rejected(400, problem)
         self.repository = Repository.objects.for_webhook(self.forge.provider, self.repository_name)
         if self.repository is None:
-            raise Rejected(404, f"repository {self.repository_name} is not registered in Herald")
+            try:
+                self.forge.authenticate(self.request, self.body, NOBODY)
+            except Rejected:
+                pass
+            raise Hidden(f"repository {self.repository_name} is not registered in Herald")
         self.authenticate()
         # Nothing in the payload is trusted before this line.
         builds = self.untrusted(self.forge.parse, self.event, payload)
@@ -79,6 +111,10 @@ class Receiver:
             raise Ignored(f"{self.repository.full_name} is inactive in Herald")
         if not isinstance(builds, list):
             builds = [builds]
+        for build in builds:
+            problem = build_problem(build)
+            if problem:
+                raise Rejected(400, problem)
         builds = [b for b in builds if b.event == "pull_request" or not skip_requested(b.message)]
         if not builds:
             raise Ignored("the commit message asks to skip CI")
@@ -91,14 +127,20 @@ class Receiver:
         # 400, not 500.
         try:
             return parse(*args)
-        except (TypeError, ValueError, AttributeError, KeyError, IndexError) as e:
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError) as e:
             raise Rejected(400, f"payload has an unexpected shape ({type(e).__name__}: {e})"[:300]) from None
 
     def authenticate(self):
         if self.replay_of is not None and not self.replay_of.authenticated:
             raise Rejected(403, "the replayed delivery was never authenticated")
         if self.replay_of is None or self.forge.signs_body:
-            self.forge.authenticate(self.request, self.body, self.repository.webhook_secret)
+            try:
+                self.forge.authenticate(self.request, self.body, self.repository)
+            except Rejected as r:
+                # An admin's replay is told the precise reason.
+                if self.repository.private and self.replay_of is None:
+                    raise Hidden(r.reason) from None
+                raise
         # A replay for a token-authenticated forge (GitLab) relies on the
         # original having passed: the token itself is never stored.
         self.authenticated = True
@@ -158,8 +200,9 @@ class Receiver:
 
     def record(self, outcome, reason, status_code, jobs=()):
         keep = M.BODY_KEEP_BYTES if outcome in (M.ACCEPTED, M.DUPLICATE, M.IGNORED) else M.REJECTED_BODY_KEEP_BYTES
-        text = self.body[:keep].decode("utf-8", errors="replace")
-        headers = {h: self.request.headers[h] for h in self.forge.recorded_headers if h in self.request.headers}
+        text = self.body[:keep].decode("utf-8", errors="replace").replace("\x00", "\\x00")
+        headers = {h: storable(self.request.headers[h])
+                   for h in self.forge.recorded_headers if h in self.request.headers}
         return M.Delivery(
             provider=self.forge.provider,
             delivery_id=self.delivery_id,
@@ -168,7 +211,7 @@ class Receiver:
             reason=reason[:500],
             status_code=status_code,
             repository=self.repository,
-            repository_name=self.repository_name,
+            repository_name=storable(self.repository_name)[:255],
             headers=headers,
             body=text,
             body_size=len(self.body),
@@ -177,13 +220,14 @@ class Receiver:
             authenticated=self.authenticated,
         ).insert_with_jobs(jobs)
 
-    def answer(self, outcome, reason, status, jobs=None):
+    def answer(self, outcome, reason, status, jobs=None, public_reason=None):
+        reason = one_line(reason)[:500]
         try:
             delivery_pk = self.record(outcome, reason, status, jobs=jobs or ()).pk
         except Exception:
             log.exception("could not record a %s delivery", self.forge.provider)
             delivery_pk = None
-        body = {"delivery": delivery_pk, "outcome": outcome, "reason": reason}
+        body = {"delivery": delivery_pk, "outcome": outcome, "reason": public_reason or reason}
         if jobs is not None:
             body["jobs"] = jobs
         return JsonResponse(body, status=status)

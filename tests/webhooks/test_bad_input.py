@@ -181,11 +181,29 @@ def test_an_unknown_event_is_recorded_and_ignored(client, repo_for, flavor):
     assert_refused(r, 200, outcome="ignored", words=["no_such_event"])
 
 
+NOT_FOUND = ("no such repository in Herald, or it is private and the request is not signed with its webhook secret"
+             " (its admins see which on its deliveries page)")
+
+
+def assert_not_found(r, record_reason_words):
+    """The one public answer for an unknown repository and for a private one
+    the request could not prove it may address; the record says which."""
+    assert r.status_code == 404, r.content
+    data = r.json()
+    assert set(data) == {"delivery", "outcome", "reason"}
+    assert (data["outcome"], data["reason"]) == ("rejected", NOT_FOUND)
+    assert not Job.objects.exists()
+    d = Delivery.objects.get(pk=data["delivery"])
+    assert (d.outcome, d.status_code, d.authenticated) == ("rejected", 404, False)
+    for word in record_reason_words:
+        assert word.lower() in d.reason.lower(), d.reason
+    return d
+
+
 @pytest.mark.parametrize("flavor", FLAVORS)
 def test_an_unknown_repository_is_refused(client, db, flavor):
     event, body = body_for(flavor)
-    r = post(client, flavor, raw=body, event=event)
-    d = assert_refused(r, soft(flavor, 404), words=[REPO, "not registered"])
+    d = assert_not_found(post(client, flavor, raw=body, event=event), [REPO, "not registered"])
     assert d.repository is None and d.repository_name == REPO
 
 
@@ -194,7 +212,29 @@ def test_a_repository_of_another_forge_is_unknown_here(client, make_repository, 
     other = "gitlab" if provider_of(flavor) != "gitlab" else "github"
     make_repository(REPO, provider=other)
     event, body = body_for(flavor)
-    assert_refused(post(client, flavor, raw=body, event=event), soft(flavor, 404))
+    assert_not_found(post(client, flavor, raw=body, event=event), ["not registered"])
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_a_stranger_cannot_tell_a_private_repository_from_an_unknown_one(client, repo_for, flavor):
+    private = repo_for(flavor, private=True)
+    event, body = body_for(flavor)
+    unknown_event, unknown_body = body_for(flavor, "acme/nothing-here")
+    drop = [AUTH_HEADER[flavor]] + (["X-Gitea-Signature"] if flavor == "forgejo" else [])
+
+    unsigned = post(client, flavor, raw=body, event=event, drop=drop)
+    wrongly_signed = post(client, flavor, raw=body, event=event, secret="a guess")
+    unknown = post(client, flavor, raw=unknown_body, event=unknown_event, secret="a guess")
+
+    # The repository's admins see the precise reason on its deliveries page.
+    d = assert_not_found(unsigned, [AUTH_HEADER[flavor]])
+    assert d.repository == private
+    d = assert_not_found(wrongly_signed, ["does not match"])
+    assert d.repository == private
+    assert_not_found(unknown, ["acme/nothing-here", "not registered"])
+    assert dict(unsigned.headers.items()).keys() == dict(unknown.headers.items()).keys()
+    # The forge itself is still let in.
+    assert post(client, flavor, raw=body, event=event).status_code == 202
 
 
 @pytest.mark.parametrize("flavor", FLAVORS)

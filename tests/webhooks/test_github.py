@@ -142,17 +142,39 @@ def test_it_rejects_another_repositorys_secret(client, repo, make_repository):
     assert not Job.objects.exists()
 
 
-def test_it_accepts_the_legacy_sha1_signature_only_without_sha256(client, repo):
-    body = json.dumps(fixture("github", "push__new_branch")).encode()
+def sha1_post(client, body, delivery, **extra):
     sha1 = "sha1=" + hmac.new(b"s3cret", body, hashlib.sha1).hexdigest()
-    r = client.post("/webhooks/github/", data=body, content_type="application/json",
-                    HTTP_X_GITHUB_EVENT="push", HTTP_X_GITHUB_DELIVERY="d-sha1", HTTP_X_HUB_SIGNATURE=sha1)
-    assert r.status_code == 202
-    # With a (wrong) SHA-256 present, the SHA-1 does not rescue it.
-    r = client.post("/webhooks/github/", data=body, content_type="application/json",
-                    HTTP_X_GITHUB_EVENT="push", HTTP_X_GITHUB_DELIVERY="d-sha1b", HTTP_X_HUB_SIGNATURE=sha1,
-                    HTTP_X_HUB_SIGNATURE_256="sha256=" + "1" * 64)
+    return client.post("/webhooks/github/", data=body, content_type="application/json",
+                       HTTP_X_GITHUB_EVENT="push", HTTP_X_GITHUB_DELIVERY=delivery, HTTP_X_HUB_SIGNATURE=sha1, **extra)
+
+
+def test_it_refuses_the_legacy_sha1_signature_by_default(client, repo):
+    body = json.dumps(fixture("github", "push__new_branch")).encode()
+    r = sha1_post(client, body, "d-sha1")
+    assert r.status_code == 401
+    reason = r.json()["reason"]
+    assert "SHA-1" in reason and "X-Hub-Signature-256" in reason and "admin" in reason
+    d = Delivery.objects.get()
+    assert (d.outcome, d.reason, d.authenticated) == ("rejected", reason, False)
+    assert not Job.objects.exists()
+
+
+def test_it_accepts_the_legacy_sha1_signature_where_an_admin_allowed_it(client, repo):
+    repo.accept_sha1_signature = True
+    repo.save()
+    body = json.dumps(fixture("github", "push__new_branch")).encode()
+    assert sha1_post(client, body, "d-sha1").status_code == 202
+    # A wrong SHA-1 is still wrong.
+    p = fixture("github", "push__new_branch")
+    p["after"] = "f" * 40
+    forged = json.dumps(p).encode()
+    r = client.post("/webhooks/github/", data=forged, content_type="application/json", HTTP_X_GITHUB_EVENT="push",
+                    HTTP_X_GITHUB_DELIVERY="d-forged", HTTP_X_HUB_SIGNATURE="sha1=" + "0" * 40)
     assert r.status_code == 403
+    # With a (wrong) SHA-256 present, the SHA-1 does not rescue it.
+    r = sha1_post(client, body, "d-sha1b", HTTP_X_HUB_SIGNATURE_256="sha256=" + "1" * 64)
+    assert r.status_code == 403
+    assert Job.objects.count() == 1
 
 
 def test_it_rejects_non_json(client, repo):
@@ -201,8 +223,9 @@ def test_it_needs_the_event_header(client, repo):
 
 def test_it_answers_404_for_an_unknown_repository(client, db):
     r = post(client, fixture("github", "push__new_branch"))
-    assert r.status_code == 404 and "Codertocat/Hello-World" in r.json()["reason"]
-    assert Delivery.objects.get().outcome == "rejected"
+    assert r.status_code == 404 and "no such repository" in r.json()["reason"]
+    d = Delivery.objects.get()
+    assert d.outcome == "rejected" and "Codertocat/Hello-World is not registered" in d.reason
 
 
 def test_it_records_but_does_not_build_for_an_inactive_repository(client, repo):

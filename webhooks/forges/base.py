@@ -14,15 +14,13 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qs
 
 from builds import constants as C
+from builds.refs import ref_problem
 
 ZERO_SHA = "0" * 40
 # Names a payload may give for another repository (a fork) before Herald
 # builds a URL from them: owner/name, nothing that could climb out of the
 # forge's base URL or smuggle a query.
 REPO_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}(/[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}){1,4}$")
-# Branch names that become refs/heads/<name> for the worker to fetch; the
-# worker applies the same character set (builds/git.py REF_RE).
-BRANCH_RE = re.compile(r"^[A-Za-z0-9._/+@-]{1,200}$")
 
 
 class Rejected(Exception):
@@ -171,8 +169,13 @@ def check_sha(sha, what="commit", shortest=40):
 
 
 def check_branch(name, what="branch"):
-    if not isinstance(name, str) or not BRANCH_RE.match(name) or ".." in name or name.startswith("-"):
+    """A branch (or tag) name git accepts: it becomes refs/heads/<name> for
+    the worker to fetch (which checks it again, with builds/refs.py)."""
+    if not isinstance(name, str) or not name:
         raise Rejected(400, f"payload {what} is not a usable branch name")
+    why = ref_problem(f"refs/heads/{name}") or ('it begins with "-"' if name.startswith("-") else "")
+    if why:
+        raise Rejected(400, f"payload {what} is not a usable branch name: {why}")
     return name
 
 
@@ -219,8 +222,9 @@ class Forge:
     def repository_name(self, payload):
         raise NotImplementedError
 
-    def authenticate(self, request, body, secret):
-        """Raise Rejected(401/403) unless the request carries proof of `secret`."""
+    def authenticate(self, request, body, repository):
+        """Raise Rejected(401/403) unless the request carries proof of the
+        repository's webhook secret."""
         raise NotImplementedError
 
     def parse(self, event, payload):

@@ -26,13 +26,13 @@ class Bitbucket(Forge):
     def repository_name(self, payload):
         return require(payload, "repository", "full_name")
 
-    def authenticate(self, request, body, secret):
+    def authenticate(self, request, body, repository):
         # Same header name as GitHub's legacy SHA-1 signature, but SHA-256.
         given = request.headers.get("X-Hub-Signature")
         if given is None:
             raise Rejected(401, "no X-Hub-Signature header: set the webhook's secret on Bitbucket")
         algo, _, digest = given.partition("=")
-        if algo != "sha256" or not signature_matches(hmac_hex(secret, body), digest):
+        if algo != "sha256" or not signature_matches(hmac_hex(repository.webhook_secret, body), digest):
             raise Rejected(403, "X-Hub-Signature does not match the repository's webhook secret")
 
     def parse(self, event, payload):

@@ -44,8 +44,8 @@ class Gitea(Forge):
     def repository_name(self, payload):
         return require(payload, "repository", "full_name")
 
-    def authenticate(self, request, body, secret):
-        self.require_hmac(request, body, secret, self.signature_headers)
+    def authenticate(self, request, body, repository):
+        self.require_hmac(request, body, repository.webhook_secret, self.signature_headers)
 
     def parse(self, event, payload):
         if event == "push":

@@ -32,7 +32,8 @@ class GitHub(Forge):
     def repository_name(self, payload):
         return require(payload, "repository", "full_name")
 
-    def authenticate(self, request, body, secret):
+    def authenticate(self, request, body, repository):
+        secret = repository.webhook_secret
         sha256 = request.headers.get("X-Hub-Signature-256")
         if sha256 is not None:
             algo, _, given = sha256.partition("=")
@@ -41,7 +42,12 @@ class GitHub(Forge):
             return
         sha1 = request.headers.get("X-Hub-Signature")
         if sha1 is not None:
-            # Legacy hooks (old GitHub Enterprise) sign with SHA-1 only.
+            # Legacy hooks (old GitHub Enterprise) sign with SHA-1 only;
+            # SHA-1 is accepted only where an admin said such a server sends.
+            if not repository.accept_sha1_signature:
+                raise Rejected(401, "only the legacy SHA-1 X-Hub-Signature was sent, and this repository does not"
+                                    " accept it: use a GitHub that sends X-Hub-Signature-256, or allow SHA-1 for"
+                                    " the repository in Herald's admin")
             algo, _, given = sha1.partition("=")
             if algo != "sha1" or not signature_matches(hmac_hex(secret, body, hashlib.sha1), given):
                 raise Rejected(403, "X-Hub-Signature does not match the repository's webhook secret")

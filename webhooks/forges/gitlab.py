@@ -32,7 +32,8 @@ class GitLab(Forge):
     def repository_name(self, payload):
         return require(payload, "project", "path_with_namespace")
 
-    def authenticate(self, request, body, secret):
+    def authenticate(self, request, body, repository):
+        secret = repository.webhook_secret
         given = request.headers.get("X-Gitlab-Token")
         if given is None:
             raise Rejected(401, "no X-Gitlab-Token header: set the webhook's secret token on GitLab")
