@@ -70,7 +70,7 @@ class RepositoryAdmin(admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("provider", "full_name", "clone_url", "html_url", "default_branch")}),
         ("Builds", {"fields": ("active", "private", "build_timeout", "auto_cancel", "max_concurrency")}),
-        ("Webhook", {"fields": ("webhook_url_display", "hook_id", "forge_id", "enabled_by")}),
+        ("Webhook", {"fields": ("webhook_url_display", "accept_sha1_signature", "hook_id", "forge_id", "enabled_by")}),
         ("Bookkeeping", {"fields": ("job_counter", "created", "updated")}),
     )
 

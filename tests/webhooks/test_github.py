@@ -250,3 +250,16 @@ def test_it_never_stores_the_secret(client, repo):
 def test_it_only_accepts_post(client, repo):
     assert client.get("/webhooks/github/").status_code == 405
     assert client.post("/webhooks/nosuchforge/", data=b"{}", content_type="application/json").status_code == 404
+
+
+def test_an_admin_allows_sha1_from_the_repository_admin_page(client, repo, settings):
+    from django.contrib.auth import get_user_model
+
+    # The test settings have no collected static files for the admin's pages.
+    settings.STORAGES = {**settings.STORAGES,
+                         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    client.force_login(get_user_model().objects.create_superuser("root", password="x" * 20))
+    r = client.get(f"/admin/repositories/repository/{repo.pk}/change/")
+    assert r.status_code == 200
+    html = r.content.decode()
+    assert 'name="accept_sha1_signature"' in html and "old GitHub Enterprise" in html
