@@ -353,3 +353,70 @@ HERALD_FORGE_MAX_PAGES = envint("HERALD_FORGE_MAX_PAGES", 20, minimum=1)
 HERALD_STATUS_ATTEMPTS = envint("HERALD_STATUS_ATTEMPTS", 5, minimum=1)
 HERALD_STATUS_RETRY_SECONDS = envint("HERALD_STATUS_RETRY_SECONDS", 30, minimum=1)
 HERALD_STATUS_CONTEXT = envstr("HERALD_STATUS_CONTEXT") or "herald"
+
+# --- Who may sign in, throttling, Content-Security-Policy (docs: README) -----
+
+
+def _forge_names(name):
+    """'github:octocat,gitlab:alice' as [("github", "octocat"), …], names
+    lower-cased. A bare name is allowed only while one forge is configured:
+    "acme" on a self-hosted Gitea need not be the "acme" on GitHub."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    forges = [f for f in ("github", "gitea", "gitlab")
+              if globals()[f"HERALD_{f.upper()}_CLIENT_ID"] and (f != "gitea" or HERALD_GITEA_URL)]
+    names = []
+    for entry in _envlist(name, ""):
+        provider, _, value = entry.rpartition(":")
+        provider = provider.strip().lower()
+        if not provider:
+            if len(forges) > 1:
+                raise ImproperlyConfigured(
+                    f"{name}: write {forges[0]}:{value} — several forges are configured, and a name on one "
+                    "is not the same account on another")
+            provider = forges[0] if forges else ""
+        elif provider not in ("github", "gitea", "gitlab"):
+            raise ImproperlyConfigured(f"{name}: {provider!r} is not a forge (github, gitea or gitlab)")
+        names.append((provider, value.strip().lower()))
+    return names
+
+
+# Anyone with an account on a configured forge may sign in (and then sees
+# public repositories and may enable their own). Off: only HERALD_ORGS members
+# and HERALD_ADMINS.
+HERALD_OPEN = envbool("HERALD_OPEN", False)
+# Organisations (GitHub, Gitea) and groups (GitLab, full path) whose members may sign in.
+HERALD_ORGS = _forge_names("HERALD_ORGS")
+# Forge logins made staff (admin of every repository, and of /admin/) at sign-in.
+HERALD_ADMINS = _forge_names("HERALD_ADMINS")
+
+INSTALLED_APPS.append("axes")
+# First, so a locked-out client is refused before a password is even checked.
+AUTHENTICATION_BACKENDS.insert(0, "axes.backends.AxesStandaloneBackend")
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")
+# Failed password sign-ins and refused API tokens, per client address, before
+# a lock-out of AXES_COOLOFF_TIME hours (answered 429).
+AXES_FAILURE_LIMIT = envint("HERALD_LOGIN_FAILURE_LIMIT", 10, minimum=1)
+AXES_COOLOFF_TIME = envint("HERALD_LOGIN_COOLOFF_MINUTES", 15, minimum=1) / 60
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "locked_out.html"
+AXES_VERBOSE = False
+
+# Every page: scripts, styles, images and requests from Herald itself only
+# (no inline script or style: templates keep theirs in static/). The sign-in
+# buttons' POST is redirected to the forge, which form-action must allow.
+INSTALLED_APPS.append("csp")
+MIDDLEWARE.insert(1, "csp.middleware.CSPMiddleware")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'", *sorted({u for u in (HERALD_GITHUB_URL, HERALD_GITEA_URL, HERALD_GITLAB_URL) if u})],
+    },
+}

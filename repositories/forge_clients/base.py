@@ -232,6 +232,11 @@ class Client:
     def repository(self, full_name):
         raise NotImplementedError
 
+    def organizations(self, max_pages=20):
+        """Names of the organisations (GitLab: full paths of the groups) the
+        token's user belongs to, for HERALD_ORGS."""
+        raise NotImplementedError
+
     def create_hook(self, full_name, url, secret):
         raise NotImplementedError
 

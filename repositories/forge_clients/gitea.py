@@ -42,6 +42,12 @@ class GiteaClient(Client):
     def repository(self, full_name):
         return self.to_repo(self.json("GET", self.path(full_name)))
 
+    def organizations(self, max_pages=20):
+        # "List the current user's organizations"; `username` is the org's
+        # name (newer Gitea and Forgejo also send it as `name`).
+        for item in self.paginate("/user/orgs", params={"limit": 50}, max_pages=max_pages):
+            yield item.get("username") or item["name"]
+
     def create_hook(self, full_name, url, secret):
         # Gitea (unlike GitHub, which answers 422 "Hook already exists")
         # accepts any number of hooks to one URL: a hook Herald lost track of

@@ -72,6 +72,13 @@ class GitHubClient(Client):
     def repository(self, full_name):
         return self.to_repo(self.json("GET", self.path(full_name)))
 
+    def organizations(self, max_pages=20):
+        # "List organizations for the authenticated user": needs read:org to
+        # include private memberships; an organisation that restricts OAuth
+        # apps is left out until its owner approves Herald.
+        for item in self.paginate("/user/orgs", params={"per_page": 100}, max_pages=max_pages):
+            yield item["login"]
+
     def create_hook(self, full_name, url, secret):
         body = {
             "name": "web", "active": True, "events": ["push", "pull_request"],

@@ -74,6 +74,14 @@ class GitLabClient(Client):
     def repository(self, full_name):
         return self.to_repo(self.json("GET", self.path(full_name)))
 
+    def organizations(self, max_pages=20):
+        # "List groups": min_access_level=10 (Guest) keeps the groups the user
+        # is a member of, directly or through a parent group, rather than
+        # every group they can see (all public ones).
+        params = {"min_access_level": GUEST, "per_page": 100, "all_available": "false"}
+        for item in self.paginate("/groups", params=params, max_pages=max_pages):
+            yield item["full_path"]
+
     @classmethod
     def token_url(cls):
         return f"{settings.HERALD_GITLAB_URL}/oauth/token"

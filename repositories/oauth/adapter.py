@@ -8,6 +8,7 @@ from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django.http import Http404
 
 from repositories.oauth import configured_forges
+from repositories.oauth.gate import admit
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +22,10 @@ class AccountAdapter(DefaultAccountAdapter):
 class SocialAccountAdapter(DefaultSocialAccountAdapter):
     def is_open_for_signup(self, request, sociallogin):
         return True
+
+    def pre_social_login(self, request, sociallogin):
+        # HERALD_OPEN / HERALD_ORGS / HERALD_ADMINS: see gate.py.
+        admit(request, sociallogin)
 
     def list_apps(self, request, provider=None, client_id=None):
         from allauth.socialaccount.models import SocialApp

@@ -42,7 +42,7 @@ def test_sign_in_enable_push_and_see_statuses_on_github(live_herald, git_repo, f
     sha = src.commit({".herald.yml": herald_yml("echo built-by-herald")}, "first")
     fake.add_repo("octocat/widgets", permission="admin", clone_url=src.url)
     fake.add_repo("octocat/docs", permission="push")
-    herald = live_herald(**fake.env())
+    herald = live_herald(**fake.env(), HERALD_OPEN="1")
 
     page = browser.new_page()
     page.goto(herald.url + "/login/")

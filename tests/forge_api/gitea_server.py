@@ -240,6 +240,15 @@ class _GiteaHandler(_Handler):
             return self._send(200, fake.user_json(login))
         if path == "/user/repos" and method == "GET":
             return self.list_repos(login, query)
+        if path == "/user/orgs" and method == "GET":
+            # "List the current user's organizations" (one page: tests have few).
+            orgs = []
+            for name in fake.orgs_of(login):
+                org = fixture("organization")
+                org.update({"id": next(fake._ids), "name": name, "username": name, "full_name": name,
+                            "avatar_url": f"{fake.url}/avatars/{name}"})
+                orgs.append(org)
+            return self._send(200, orgs, {"X-Total-Count": len(orgs)})
         m = re.match(r"^/repos/([^/]+)/([^/]+)(/.*)?$", path)
         if not m:
             return self._send(404, fake.error("error-not-found"))

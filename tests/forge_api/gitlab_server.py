@@ -329,6 +329,17 @@ class _GitLabHandler(_Handler):
             return self._send(200, user)
         if path == "/projects" and method == "GET":
             return self.list_projects(username, query)
+        if path == "/groups" and method == "GET":
+            # "List groups": with min_access_level, only groups the user is a
+            # member of (one page: tests have few).
+            groups = []
+            for full_path in fake.orgs_of(username) if query.get("min_access_level") else []:
+                group = fixture("group-list-item")
+                name = full_path.rsplit("/", 1)[-1]
+                group.update({"id": next(fake._ids), "name": name, "path": name, "full_name": full_path,
+                              "full_path": full_path, "web_url": f"{fake.url}/groups/{full_path}"})
+                groups.append(group)
+            return self._send(200, groups, {"X-Total": len(groups), "X-Total-Pages": 1, "X-Page": 1})
         m = re.match(r"^/projects/([^/]+)(/.*)?$", path)
         if not m:
             return self._send(404, {"error": "404 Not Found"})

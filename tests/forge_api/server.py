@@ -111,6 +111,13 @@ class FakeServer:
         self.users.setdefault(login, next(self._ids))
         return self.users[login]
 
+    def add_member(self, org, login=None):
+        """Make `login` a member of organisation `org` (GitLab: group full path)."""
+        self.__dict__.setdefault("memberships", {}).setdefault(login or self.login_as, []).append(org)
+
+    def orgs_of(self, login):
+        return list(self.__dict__.get("memberships", {}).get(login, []))
+
 
 class FakeGitHub(FakeServer):
     client_id = "Iv1.herald-test-client"
@@ -350,6 +357,16 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, user)
         if path == "/user/repos" and method == "GET":
             return self.list_repos(login, query)
+        if path == "/user/orgs" and method == "GET":
+            # "List organizations for the authenticated user" (one page: tests have few).
+            template = fixture("organization-simple-items")[0]
+            orgs = []
+            for name in fake.orgs_of(login):
+                org = {k: v.replace("/orgs/github", f"/orgs/{name}") if isinstance(v, str) else v
+                       for k, v in template.items()}
+                org.update({"login": name, "id": next(fake._ids), "url": f"{fake.api_url}/orgs/{name}"})
+                orgs.append(org)
+            return self._send(200, orgs)
         m = re.match(r"^/repos/([^/]+/[^/]+)(/.*)?$", path)
         if not m:
             return self._send(404, fixture("error-not-found"))

@@ -6,6 +6,14 @@ import requests
 from tests.forge_api.server import FakeGitHub
 
 
+@pytest.fixture(autouse=True)
+def open_sign_in(settings):
+    """Forge sign-in is closed by default (HERALD_OPEN); tests about
+    something else sign in as anyone. test_signin_gate.py closes it again."""
+    settings.HERALD_OPEN = True
+    settings.HERALD_ORGS = settings.HERALD_ADMINS = []
+
+
 @pytest.fixture
 def fake_github(settings):
     fake = FakeGitHub().start()

@@ -32,7 +32,7 @@ def test_a_failing_status_api_never_fails_the_build_and_is_recorded(live_herald,
     sha = src.commit({".herald.yml": herald_yml("echo built")}, "works")
     fake.add_repo("octocat/widgets", permission="admin", clone_url=src.url)
     fake.fail("POST", "/statuses/", 500, body={"message": "Internal Server Error"})
-    herald = live_herald(**fake.env(), HERALD_STATUS_ATTEMPTS="1")
+    herald = live_herald(**fake.env(), HERALD_OPEN="1", HERALD_STATUS_ATTEMPTS="1")
     enable(herald, sign_in(herald), "octocat/widgets")
 
     job_id = push(herald, fake, "octocat/widgets", sha)
@@ -48,7 +48,7 @@ def test_a_rate_limited_forge_gets_the_status_later(live_herald, git_repo, fake)
     src = git_repo()
     sha = src.commit({".herald.yml": herald_yml("true")}, "works")
     fake.add_repo("octocat/widgets", permission="admin", clone_url=src.url)
-    herald = live_herald(**fake.env(), HERALD_STATUS_RETRY_SECONDS="1")
+    herald = live_herald(**fake.env(), HERALD_OPEN="1", HERALD_STATUS_RETRY_SECONDS="1")
     enable(herald, sign_in(herald), "octocat/widgets")
     # Every post of this build is refused once, as GitHub does past the limit.
     fake.fail("POST", "/statuses/", 403, times=3, headers={"X-RateLimit-Remaining": "0", "Retry-After": "1"},
