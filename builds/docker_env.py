@@ -14,6 +14,7 @@ build writes is removed with the volume (no root-owned files the worker
 cannot delete), and a worker may talk to a Docker engine on another host.
 """
 
+import base64
 import fcntl
 import io
 import json
@@ -29,9 +30,9 @@ import time
 import docker
 from django.conf import settings
 from docker import errors as derrors
-from docker.utils.build import PatternMatcher
 
 from builds import constants as C
+from builds.context import SPOOL_BYTES, pack_directory, retar_volume_context
 from builds.errors import BuildError, DockerUnavailable
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,6 @@ LABEL_ROLE = "org.herald-ci.role"
 
 WORKSPACE = "/repo"
 SANDBOX_MAX_AGE = 3600
-SPOOL_BYTES = 32 * 1024 * 1024
 
 
 def docker_client(timeout=120):
@@ -494,9 +494,11 @@ class DockerEnv:
         """
         self.check_stop()
         if self.volume is not None and not self.on_host:
-            archive = self._context_from_volume(context, dockerfile)
+            archive, dockerfile = self._context_from_volume(context, dockerfile)
         else:
-            archive = _context_from_dir(os.path.join(self.checkout, context), dockerfile)
+            # The checkout itself (bind mode, or before any command step):
+            # resolved and packed without following links out of it.
+            archive, dockerfile = pack_directory(self.checkout, context, dockerfile)
         # A client of its own with no read timeout: a silent RUN step may
         # take longer than any sensible API timeout.
         api = docker.from_env(timeout=None).api
@@ -550,11 +552,9 @@ class DockerEnv:
         return StepResult(exit_code=0)
 
     def _context_from_volume(self, context, dockerfile):
-        path = posixpath.normpath(posixpath.join(WORKSPACE, context or "."))
+        path = self._resolve_in_workspace(context, "build context")
         try:
             bits, _ = self.client.api.get_archive(self.holder.id, path)
-        except derrors.NotFound:
-            raise BuildError(f"The build context {context or '.'} is not in the workspace.") from None
         except derrors.APIError as e:
             raise BuildError(f"Could not read the build context from the workspace: {_short(e)}") from None
         raw = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
@@ -562,9 +562,39 @@ class DockerEnv:
             raw.write(chunk)
         raw.seek(0)
         try:
-            return _retar_context(raw, posixpath.basename(path), dockerfile)
+            return retar_volume_context(raw, posixpath.basename(path), dockerfile)
         finally:
             raw.close()
+
+    def _resolve_in_workspace(self, relative, what):
+        """`relative` resolved inside the workspace container, every link
+        followed (the engine evaluates each one), one component at a time
+        → the absolute path; BuildError unless it stays in the workspace."""
+        current = WORKSPACE
+        for part in (relative or ".").split("/"):
+            if part in ("", "."):
+                continue
+            candidate = posixpath.normpath(posixpath.join(current, part))
+            stat = self._stat(candidate) if candidate.startswith(WORKSPACE + "/") else {}
+            target = posixpath.normpath((stat or {}).get("linkTarget") or candidate)
+            if not target.startswith(WORKSPACE + "/") and target != WORKSPACE:
+                raise BuildError(f"The {what} {relative!r} leads outside the workspace (through a symbolic link).")
+            if stat is None:
+                raise BuildError(f"The {what} {relative!r} is not in the workspace.")
+            current = target
+        return current
+
+    def _stat(self, path):
+        """What the engine's archive endpoint says of a path of the
+        workspace container (a HEAD request: no archive is made), or None."""
+        api = self.client.api
+        url = f"{api.base_url}/v{api.api_version}/containers/{self.holder.id}/archive"
+        response = api.head(url, params={"path": path})
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise BuildError(f"Could not read {path} in the workspace (Docker answered {response.status_code}).")
+        return json.loads(base64.b64decode(response.headers["X-Docker-Container-Path-Stat"]))
 
 
 def workspace_on_host():
@@ -594,55 +624,6 @@ def _checkout_tar(directory, uid, gid):
         tar.add(directory, arcname=WORKSPACE.strip("/"), recursive=True, filter=own)
     archive.seek(0)
     return archive
-
-
-def _dockerignore(text):
-    return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
-
-
-def _context_from_dir(context_dir, dockerfile):
-    if not os.path.isdir(context_dir):
-        raise BuildError("The build context is not a directory in the repository.")
-    exclude = None
-    dockerignore = os.path.join(context_dir, ".dockerignore")
-    if os.path.isfile(dockerignore) and not os.path.islink(dockerignore):
-        with open(dockerignore, errors="replace") as f:
-            exclude = _dockerignore(f.read())
-    try:
-        return docker.utils.tar(context_dir, exclude=exclude, dockerfile=(dockerfile, None),
-                                fileobj=tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES))
-    except Exception as e:
-        raise BuildError(f"Could not pack the build context: {_short(e)}") from None
-
-
-def _retar_context(raw, top, dockerfile):
-    """Docker's archive of <top>/… from the volume → a build context rooted at
-    <top>, with .dockerignore applied as `docker build` would."""
-    out = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
-    prefix = top + "/"
-    with tarfile.open(fileobj=raw, mode="r:") as src:
-        matcher = None
-        try:
-            ignore = src.extractfile(prefix + ".dockerignore")
-        except KeyError:
-            ignore = None
-        if ignore is not None:
-            matcher = PatternMatcher(_dockerignore(ignore.read().decode(errors="replace")) + [f"!{dockerfile}"])
-        with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as dst:
-            for member in src:
-                if not member.name.startswith(prefix):
-                    continue
-                rel = member.name[len(prefix):]
-                if not rel or (matcher and matcher.matches(rel)):
-                    continue
-                member.name = rel
-                if member.islnk():
-                    if not member.linkname.startswith(prefix):
-                        continue
-                    member.linkname = member.linkname[len(prefix):]
-                dst.addfile(member, src.extractfile(member) if member.isfile() else None)
-    out.seek(0)
-    return out
 
 
 def _parse_db(text, group_file=False):

@@ -25,6 +25,17 @@ MIN_SECRET_LENGTH = 3
 _LINE_BREAK = re.compile(r"([\r\n])")
 
 
+def server_secrets():
+    """Herald's own keys and passwords, masked in every log whatever the
+    repository: defence in depth should a build ever read the server's
+    files (a path resolved wrongly by a future bug)."""
+    values = [settings.SECRET_KEY, *settings.HERALD_ENCRYPTION_KEYS,
+              *(db.get("PASSWORD") for db in settings.DATABASES.values())]
+    values += [getattr(settings, f"HERALD_{forge}_CLIENT_SECRET", "") for forge in ("GITHUB", "GITEA", "GITLAB")]
+    values.append(getattr(settings, "HERALD_METRICS_TOKEN", ""))
+    return [v for v in values if v]
+
+
 class LogWriter:
     def __init__(self, job, secrets=(), *, flush_seconds=None, chunk_bytes=None,
                  line_max=None, max_bytes=None, fresh=False):
@@ -48,7 +59,7 @@ class LogWriter:
 
     def set_secrets(self, secrets):
         values = set()
-        for secret in secrets:
+        for secret in [*secrets, *server_secrets()]:
             if not secret:
                 continue
             values.add(secret)

@@ -6,6 +6,8 @@ deployment fails at start-up with the variable's name rather than later.
 
 import os
 import secrets
+import stat
+import tempfile
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -83,6 +85,25 @@ def persistent_secret(name, path, generate):
     with os.fdopen(fd, "w") as f:
         f.write(value)
     return value
+
+
+def default_workspace_dir(instance):
+    """/var/tmp/herald-<uid>/<instance>: on disk (not a RAM-backed /tmp),
+    outside the data dir, one folder per installation and user."""
+    base = Path("/var/tmp") if os.access("/var/tmp", os.W_OK) else Path(tempfile.gettempdir())
+    top = base / f"herald-{os.getuid()}"
+    # A shared, sticky directory: another local user could have made this
+    # name first (a link to their own folder, or one they can read).
+    try:
+        top.mkdir(mode=0o700, exist_ok=True)
+        st = os.lstat(top)
+    except OSError as e:
+        raise ImproperlyConfigured(f"Cannot create {top} for build checkouts ({e.strerror}); set HERALD_WORKSPACE_DIR")
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        raise ImproperlyConfigured(
+            f"{top} is not a private directory of this user: remove it, or set HERALD_WORKSPACE_DIR"
+        )
+    return top / instance
 
 
 def random_key():

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from cryptography.fernet import Fernet
 
 from ciproject.env import (
+    default_workspace_dir,
     database_from_url,
     envbool,
     envfloat,
@@ -20,7 +21,6 @@ from ciproject.env import (
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(envstr("HERALD_DATA_DIR") or BASE_DIR / "data").resolve()
-WORKSPACE_DIR = Path(envstr("HERALD_WORKSPACE_DIR") or DATA_DIR / "workspaces").resolve()
 
 SECRET_KEY = persistent_secret("SECRET_KEY", DATA_DIR / "secret_key", random_key)
 # Key for secrets stored in the database (webhook secrets, repository secrets,
@@ -151,6 +151,10 @@ HERALD_HOSTNAME = envstr("HERALD_HOSTNAME") or socket.gethostname()
 HERALD_INSTANCE = persistent_secret(
     "HERALD_INSTANCE", DATA_DIR / "instance_id", lambda: secrets.token_hex(4)
 )
+# Checkouts of running builds. Never inside the data dir: a pushed commit is
+# hostile, and nothing of Herald's (keys, database) may sit above or beside
+# a checkout, where a path resolved wrongly would find it.
+WORKSPACE_DIR = Path(envstr("HERALD_WORKSPACE_DIR") or default_workspace_dir(HERALD_INSTANCE)).resolve()
 # file:// and local-path clone URLs let anyone who can register a repository
 # read the server's disk; only for single-user setups and tests.
 HERALD_ALLOW_LOCAL_CLONES = envbool("HERALD_ALLOW_LOCAL_CLONES", False)

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import requests
 
+from ciproject.env import default_workspace_dir
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TEST_IMAGE = "herald-test/busybox:latest"
@@ -381,6 +383,8 @@ class LiveHerald:
                 self.proc.wait(10)
         if self.proc and self.worker:  # only a worker makes Docker objects
             self.left_behind = remove_instance_objects(self.instance)
+            # Its checkouts' folder (outside the data dir, see settings).
+            shutil.rmtree(default_workspace_dir(self.instance), ignore_errors=True)
         if self.pg_db:
             for _ in range(20):
                 try:
