@@ -29,13 +29,22 @@ def check(request, repository, need=Membership.PULL):
     return permission
 
 
+NO_SUCH_JOB = "No such job"
+
+
 def job_for(request, job_id, need=Membership.PULL):
     from builds.models import Job
 
     job = Job.objects.select_related("repository").filter(pk=job_id).first()
     if job is None:
-        raise Http404("No such job")
-    check(request, job.repository, need)
+        raise Http404(NO_SUCH_JOB)
+    try:
+        check(request, job.repository, need)
+    except Http404:
+        # The same words as for a job that never existed: job ids are
+        # sequential, and "No such repository" would tell a stranger that
+        # this one belongs to a private repository.
+        raise Http404(NO_SUCH_JOB) from None
     return job
 
 

@@ -100,3 +100,47 @@ def test_setsecret_reads_stdin(db, monkeypatch):
     assert Secret.objects.get().value == "tok-123"
     with pytest.raises(CommandError):
         call_command("setsecret", "acme/widgets", "1BAD")
+
+
+def test_createtoken_can_make_an_expiring_read_only_token(client, db):
+    from django.utils import timezone
+
+    User.objects.create_user("ada")
+    out, err = io.StringIO(), io.StringIO()
+    call_command("createtoken", "ada", "--expires-days", "7", "--read-only", stdout=out, stderr=err)
+    token = out.getvalue().strip()
+    row = ApiToken.objects.get(digest=ApiToken.hash(token))
+    assert row.read_only
+    assert timezone.timedelta(days=6, hours=23) < row.expires_at - timezone.now() <= timezone.timedelta(days=7)
+    assert "read-only" in err.getvalue() and "expires" in err.getvalue()
+    assert token not in err.getvalue()
+    r = client.post("/api/jobs/1/cancel", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert r.status_code == 403
+    with pytest.raises(CommandError, match="at least 1"):
+        call_command("createtoken", "ada", "--expires-days", "0")
+
+
+def test_ensureadmin_prints_the_password_once_and_keeps_no_copy(client, db, settings, tmp_path):
+    settings.DATA_DIR = tmp_path
+    out = io.StringIO()
+    call_command("ensureadmin", stdout=out)
+    text = out.getvalue()
+    assert "changepassword admin" in text
+    password = text.split("admin / ", 1)[1].split()[0]
+    assert client.post("/login/", {"username": "admin", "password": password}).status_code == 302
+    assert not any(password in p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file())
+
+    again = io.StringIO()
+    call_command("ensureadmin", stdout=again)
+    assert password not in again.getvalue()
+
+
+def test_ensureadmin_removes_the_password_file_older_versions_left(db, settings, tmp_path):
+    settings.DATA_DIR = tmp_path
+    User.objects.create_superuser("admin", password="old-plain-pw")
+    (tmp_path / "admin_password").write_text("old-plain-pw\n")
+    out = io.StringIO()
+    call_command("ensureadmin", stdout=out)
+    assert not (tmp_path / "admin_password").exists()
+    assert "Removed" in out.getvalue() and "old-plain-pw" not in out.getvalue()
+    assert User.objects.get(username="admin").check_password("old-plain-pw")

@@ -125,3 +125,80 @@ def test_numbers_continue_past_jobs_numbered_some_other_way(job):
         after, _ = create_job(job.repository, event="push", commit="c" * 40, ref="refs/heads/x", branch="x")
         again, _ = create_job(job.repository, event="push", commit="d" * 40, ref="refs/heads/y", branch="y")
     assert (after.number, again.number) == (42, 43)
+
+
+# --- API tokens: expiry, read-only scope, throttling --------------------------
+
+def _bearer(token):
+    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+
+
+@pytest.fixture
+def writer(job):
+    user = User.objects.create_user("writer")
+    Membership.set(user, job.repository, Membership.PUSH)
+    return user
+
+
+def test_an_expired_token_is_refused_with_the_reason(client, job, writer):
+    from django.utils import timezone
+
+    token = ApiToken.issue(writer)
+    ApiToken.objects.update(expires_at=timezone.now() - timezone.timedelta(minutes=1))
+    r = client.get(f"/api/jobs/{job.pk}/", **_bearer(token))
+    assert r.status_code == 401 and "expired" in r.json()["reason"]
+    ApiToken.objects.update(expires_at=timezone.now() + timezone.timedelta(days=1))
+    assert client.get(f"/api/jobs/{job.pk}/", **_bearer(token)).status_code == 200
+
+
+def test_a_read_only_token_reads_but_does_not_act(client, job, writer):
+    token = ApiToken.issue(writer)
+    ApiToken.objects.update(read_only=True)
+    assert client.get(f"/api/jobs/{job.pk}/", **_bearer(token)).status_code == 200
+    assert client.get(f"/api/jobs/{job.pk}/log", **_bearer(token)).status_code == 200
+    for action in ("cancel", "restart", "approve", "decline"):
+        r = client.post(f"/api/jobs/{job.pk}/{action}", **_bearer(token))
+        assert r.status_code == 403 and "read-only" in r.json()["reason"], action
+    r = client.post("/api/repos/acme/widgets/builds", {"branch": "main"}, content_type="application/json",
+                    **_bearer(token))
+    assert r.status_code == 403 and "read-only" in r.json()["reason"]
+    job.refresh_from_db()
+    assert job.status == "queued"
+
+
+def test_bad_tokens_from_one_address_are_locked_out_with_429(client, job, writer, settings):
+    settings.AXES_FAILURE_LIMIT = 3
+    good = ApiToken.issue(writer)
+    for _ in range(3):
+        assert client.get(f"/api/jobs/{job.pk}/", **_bearer("hci_guess")).status_code == 401
+    r = client.get(f"/api/jobs/{job.pk}/", **_bearer("hci_guess"))
+    assert r.status_code == 429 and "too many" in r.json()["reason"]
+    # Even a good token waits out the lock-out: the address is what is locked.
+    assert client.get(f"/api/jobs/{job.pk}/", **_bearer(good)).status_code == 429
+    other = {"REMOTE_ADDR": "10.1.2.3"}
+    assert client.get(f"/api/jobs/{job.pk}/", **_bearer(good), **other).status_code == 200
+
+
+# --- "No such job" tells nothing about private repositories ------------------
+
+def test_a_private_job_and_a_missing_job_get_the_same_answer(client, make_repository, job):
+    private = make_repository("acme/secret", private=True)
+    with transaction.atomic():
+        hidden, _ = create_job(private, event="push", commit="b" * 40, ref="refs/heads/main", branch="main")
+    missing = hidden.pk + 1000
+    client.force_login(User.objects.create_user("stranger"))
+    for path in ("/api/jobs/{}/", "/api/jobs/{}/log", "/api/jobs/{}/log/lines", "/api/jobs/{}/log/search?q=x"):
+        a, b = client.get(path.format(hidden.pk)), client.get(path.format(missing))
+        assert (a.status_code, a.json()) == (b.status_code, b.json()) == (404, {"reason": "No such job"}), path
+    for path in ("/api/jobs/{}/cancel", "/api/jobs/{}/restart"):
+        a, b = client.post(path.format(hidden.pk)), client.post(path.format(missing))
+        assert (a.status_code, a.content) == (b.status_code, b.content), path
+        assert a.status_code == 404
+    for path in ("/jobs/{}/", "/jobs/{}/log.txt"):
+        a, b = client.get(path.format(hidden.pk)), client.get(path.format(missing))
+        assert a.status_code == b.status_code == 404 and a.content == b.content, path
+    a, b = client.get("/badges/acme/secret.svg"), client.get("/badges/acme/nothing.svg")
+    assert a.status_code == b.status_code == 404 and a.content == b.content
+    client.logout()
+    a, b = client.get(f"/api/jobs/{hidden.pk}/"), client.get(f"/api/jobs/{missing}/")
+    assert (a.status_code, a.json()) == (b.status_code, b.json())

@@ -6,22 +6,26 @@ from django.core.management.base import BaseCommand
 
 
 class Command(BaseCommand):
-    help = "Create the first admin account (once) and print how to sign in."
+    help = "Create the first admin account (once) and print its password, which is not kept anywhere."
 
     def add_arguments(self, parser):
         parser.add_argument("--username", default="admin")
 
     def handle(self, username, **kw):
         User = get_user_model()
-        path = settings.DATA_DIR / "admin_password"
-        if not User.objects.filter(is_superuser=True).exists():
-            password = secrets.token_urlsafe(12)
-            User.objects.create_superuser(username, "", password)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(password + "\n")
-            path.chmod(0o600)
-            self.stdout.write(f"Created the admin account: {username} / {password}")
-        elif path.exists():
-            self.stdout.write(
-                f"Admin account: {username} / {path.read_text().strip()} (unless changed since; kept in {path})"
-            )
+        # Versions before milestone 6 kept the password in plain text here:
+        # anything that could read the data directory could sign in as admin.
+        old = settings.DATA_DIR / "admin_password"
+        if old.exists():
+            old.unlink()
+            self.stdout.write(f"Removed {old}: the admin password is no longer kept in a file "
+                              "(it still works; reset it with: manage.py changepassword)")
+        if User.objects.filter(is_superuser=True).exists():
+            return
+        password = secrets.token_urlsafe(12)
+        User.objects.create_superuser(username, "", password)
+        self.stdout.write(
+            f"Created the admin account: {username} / {password}\n"
+            f"This is the only time the password is shown; to set a new one: "
+            f"python manage.py changepassword {username}"
+        )
