@@ -15,6 +15,7 @@ cannot delete), and a worker may talk to a Docker engine on another host.
 """
 
 import base64
+import datetime
 import fcntl
 import io
 import json
@@ -504,7 +505,8 @@ class DockerEnv:
         api = docker.from_env(timeout=None).api
         tag = f"{object_name(self.job.pk, f'image-{key}')}:latest"
         params = {"t": tag, "rm": True, "forcerm": True, "pull": False, "dockerfile": dockerfile,
-                  "labels": json.dumps(job_labels(self.job.pk)), "networkmode": self.build_network()}
+                  "labels": json.dumps(job_labels(self.job.pk)), "networkmode": self.build_network(),
+                  "cachefrom": json.dumps(self._cache_sources())}
         params.update(build_limits())
         try:
             # The low-level call, so the response can be shut down on cancel
@@ -549,7 +551,29 @@ class DockerEnv:
             return StepResult(stopped=stopped)
         if outcome["error"]:
             return StepResult(exit_code=outcome["code"] or 1)
+        self._keep_as_cache(tag, key)
         return StepResult(exit_code=0)
+
+    # Docker's build cache is the engine's, shared by every repository: a
+    # RUN line whose result depends on the network (a download, a service)
+    # would hand one repository's layer to another's identical line. So each
+    # repository builds only from its own earlier images: the classic
+    # builder, given `cachefrom`, looks nowhere else (a name that does not
+    # exist yet means no cache at all). Pull requests from forks read the
+    # repository's cache but never write it.
+
+    def _cache_sources(self):
+        name = cache_repository(self.job.repository_id)
+        tags = [t for image in self.client.images.list(name=name) for t in image.tags]
+        return tags or [f"{name}:none"]
+
+    def _keep_as_cache(self, tag, key):
+        if self.job.from_fork:
+            return
+        try:
+            self.client.api.tag(tag, cache_repository(self.job.repository_id), tag=f"step-{key}")
+        except derrors.APIError as e:
+            log.warning("job %s: could not keep its image as cache: %s", self.job.pk, _short(e))
 
     def _context_from_volume(self, context, dockerfile):
         path = self._resolve_in_workspace(context, "build context")
@@ -837,17 +861,37 @@ def _remove_network(network, patience=10.0):
             time.sleep(0.2)
 
 
+def cache_repository(repository_id):
+    """The image name a repository's build cache is tagged under."""
+    return f"herald-{settings.HERALD_INSTANCE}-cache-{repository_id}"
+
+
 def prune_build_images(client, older_than_hours):
-    """Remove the images `build:` steps of this installation made (each
-    job's tag is dropped when it ends, which leaves its image dangling, its
-    layers serving as the next build's cache) that are older than the given
-    hours, with the layers nothing else uses. Returns how many image
-    records Docker deleted."""
-    filters = {"dangling": True, "label": f"{C.LABEL_INSTANCE}={settings.HERALD_INSTANCE}"}
+    """Remove the images `build:` steps of this installation made that no
+    build used for the given hours: a repository's cache tags (re-tagged by
+    every build that uses them) first, then the images left dangling, with
+    the layers nothing else uses. Returns how many image records Docker
+    deleted."""
+    mine = f"{C.LABEL_INSTANCE}={settings.HERALD_INSTANCE}"
+    cutoff = time.time() - older_than_hours * 3600
+    prefix = f"herald-{settings.HERALD_INSTANCE}-cache-"
+    for image in client.images.list(filters={"label": mine}):
+        for tag in image.tags:
+            if tag.startswith(prefix) and _last_tagged(client, tag) <= cutoff:
+                client.images.remove(tag, noprune=True)
+    filters = {"dangling": True, "label": mine}
     if older_than_hours:
         filters["until"] = f"{older_than_hours}h"
     result = client.images.prune(filters=filters) or {}
     return len(result.get("ImagesDeleted") or [])
+
+
+def _last_tagged(client, tag):
+    stamp = (client.api.inspect_image(tag).get("Metadata") or {}).get("LastTagTime") or ""
+    try:
+        return datetime.datetime.fromisoformat(stamp[:19]).replace(tzinfo=datetime.timezone.utc).timestamp()
+    except ValueError:
+        return 0.0
 
 
 def remove_job_objects(client, job_id):

@@ -124,6 +124,9 @@ class Runner:
                 job.commit = commit
             secrets = self.load_secrets()
             pipeline = load_pipeline(workspace, known_secrets=set(secrets))
+            if not settings.HERALD_BUILD_STEPS and any(step.build for step in pipeline.steps):
+                raise BuildError("docker build steps are turned off on this server (HERALD_BUILD_STEPS=0): "
+                                 "build the image in a command step, or ask the admin")
             self.timeout = self.timeout_seconds(pipeline)
             supervisor.deadline = started + self.timeout
             writer.note(f"Build definition: {pipeline.source}")

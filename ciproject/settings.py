@@ -9,8 +9,8 @@ from urllib.parse import urlsplit
 from cryptography.fernet import Fernet
 
 from ciproject.env import (
-    default_workspace_dir,
     database_from_url,
+    default_workspace_dir,
     envbool,
     envfloat,
     envint,
@@ -172,6 +172,10 @@ HERALD_ANONYMOUS_READ = envbool("HERALD_ANONYMOUS_READ", True)
 # `build:` steps leave their layers behind as Docker's build cache for the
 # next build; housekeeping removes those not used for this long (0: at once).
 HERALD_BUILD_CACHE_HOURS = envint("HERALD_BUILD_CACHE_HOURS", 7 * 24, minimum=0)
+# `build:` steps (and Dockerfile-only repositories) run `docker build`, whose
+# RUN lines the classic builder runs without a process limit or Herald's
+# capability set: an installation that builds strangers' code can refuse them.
+HERALD_BUILD_STEPS = envbool("HERALD_BUILD_STEPS", True)
 HERALD_DEFAULT_TIMEOUT_MINUTES = envint("HERALD_DEFAULT_TIMEOUT_MINUTES", 60, minimum=1)
 HERALD_MAX_TIMEOUT_MINUTES = envint("HERALD_MAX_TIMEOUT_MINUTES", 6 * 60, minimum=1)
 HERALD_LOG_FLUSH_SECONDS = envfloat("HERALD_LOG_FLUSH_SECONDS", 0.25)

@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from builds.docker_env import cache_repository
 from builds.models import JobStep
 from tests.builds.helpers import (
     ensure_user_image,
@@ -290,16 +291,19 @@ def test_build_steps_reuse_dockers_cache_until_housekeeping_removes_it(git_repo,
     assert f"\nran-the-run-{nonce}\n" in text and "Using cache" not in text
     second, text = build(2)
     assert "Using cache" in text and f"ran-the-run-{nonce}\n" not in text.replace(f"RUN echo ran-the-run-{nonce}", "")
-    mine = {"dangling": True, "label": f"org.herald-ci.instance={settings.HERALD_INSTANCE}"}
-    assert {first.pk, second.pk} <= {int(i.labels["org.herald-ci.job"])
-                                     for i in docker_client.images.list(filters=mine)}
+    # The repository's cache is tagged as its own (never another's, see test_build_cache).
+    cache = cache_repository(repo.pk)
+    assert [t for i in docker_client.images.list(name=cache) for t in i.tags] == [f"{cache}:step-1"]
+    mine = {"label": f"org.herald-ci.instance={settings.HERALD_INSTANCE}"}
 
     prune_build_cache()  # the default keeps a week's cache
     _, text = build(3)
     assert "Using cache" in text
 
     settings.HERALD_BUILD_CACHE_HOURS = 0
-    assert prune_build_cache() >= 3
-    assert docker_client.images.list(filters=mine) == []
+    assert prune_build_cache() >= 1
+    assert docker_client.images.list(name=cache) == []
+    assert not [i for i in docker_client.images.list(filters=mine)
+                if int(i.labels["org.herald-ci.job"]) in {first.pk, second.pk}]
     _, text = build(4)
     assert f"\nran-the-run-{nonce}\n" in text and "Using cache" not in text
