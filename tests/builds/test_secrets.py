@@ -3,10 +3,12 @@ them, never to forks unless allowed, and masked in the log — also when a
 value arrives in two pieces across flushes and chunks."""
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.db import connection
 
 from builds.logwriter import LogWriter
 from builds.models import LogChunk
+from builds.scheduling import approve
 from repositories.models import Secret
 from tests.builds.helpers import log_of, queue, run_commit, run_next
 from tests.support import TEST_IMAGE
@@ -117,7 +119,10 @@ steps:
     pr = dict(event="pull_request", branch="", ref="refs/pull/7/head", pr_number=7, target_branch="main",
               source_branch="patch-1")
 
-    queue(repo, sha, from_fork=True, source_repo="mallory/widgets", **pr)
+    blocked = queue(repo, sha, from_fork=True, source_repo="mallory/widgets", **pr)
+    assert blocked.status == "blocked"  # until someone with push rights approves it
+    maintainer = get_user_model().objects.create_user("maintainer")
+    assert approve(blocked, maintainer)
     fork = run_next()
     text = log_of(fork)
     assert fork.status == "success", text
