@@ -159,9 +159,6 @@ WORKSPACE_DIR = Path(envstr("HERALD_WORKSPACE_DIR") or default_workspace_dir(HER
 # read the server's disk; only for single-user setups and tests.
 HERALD_ALLOW_LOCAL_CLONES = envbool("HERALD_ALLOW_LOCAL_CLONES", False)
 HERALD_WEBHOOK_MAX_BYTES = envint("HERALD_WEBHOOK_MAX_BYTES", 25 * 1024 * 1024, minimum=1024)
-# How long a second delivery of the same (repository, event, ref, sha) is
-# treated as a repeat rather than a request for a new build.
-HERALD_WEBHOOK_DEDUP_SECONDS = envint("HERALD_WEBHOOK_DEDUP_SECONDS", 60, minimum=0)
 HERALD_DELIVERIES_KEPT = envint("HERALD_DELIVERIES_KEPT", 200, minimum=1)
 # Forge events (sign-ins, hooks, refused tokens) kept for the admin, newest first.
 HERALD_FORGE_EVENTS_KEPT = envint("HERALD_FORGE_EVENTS_KEPT", 5000, minimum=1)
