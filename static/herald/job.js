@@ -158,6 +158,22 @@
 
   // --- drawing ------------------------------------------------------------------------
 
+  // The server colours 256-colour and true-colour ANSI text with style="…"
+  // attributes, which the Content-Security-Policy (style-src 'self', no
+  // 'unsafe-inline') forbids in markup. They arrive as data-style instead and
+  // are applied through the CSSOM, which the policy allows. Only attributes
+  // of the server's own <span> tags match: log text is HTML-escaped.
+  function setLogHtml(el, html) {
+    el.innerHTML = html.replace(/(<span[^>]*?) style="/g, "$1 data-style=\"");
+    el.querySelectorAll("[data-style]").forEach(function (span) {
+      span.getAttribute("data-style").split(";").forEach(function (decl) {
+        var i = decl.indexOf(":");
+        if (i > 0) span.style.setProperty(decl.slice(0, i).trim(), decl.slice(i + 1).trim());
+      });
+      span.removeAttribute("data-style");
+    });
+  }
+
   function lineHtml(n, content, time, loading) {
     var cls = "ln";
     if (S.selection && n >= S.selection[0] && n <= S.selection[1]) cls += " sel";
@@ -223,7 +239,7 @@
     // text selection on every poll.
     var joined = html.join("");
     if (joined !== S.drawn) {
-      rowsEl.innerHTML = joined;
+      setLogHtml(rowsEl, joined);
       S.drawn = joined;
       markMatches();
     }
