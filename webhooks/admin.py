@@ -1,5 +1,5 @@
 from django.contrib import admin, messages
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html_join
 
 from webhooks.models import Delivery
 

@@ -12,24 +12,13 @@ import pytest
 
 from builds.models import Job
 from tests.webhooks.forge_kit import (
+    soft,
     AUTH_HEADER, EVENT_HEADER, FLAVORS, PUSH, aim_push, auth_value, post, provider_of,
 )
 from webhooks.models import Delivery
 
 SHA = "1234567890abcdef1234567890abcdef12345678"
 REPO = "acme/widgets"
-
-
-def soft(flavor, status):
-    return 200 if flavor == "gitlab" else status
-
-
-@pytest.fixture
-def repo_for(make_repository):
-    def make(flavor, full_name=REPO, **kw):
-        return make_repository(full_name, provider=provider_of(flavor), **kw)
-
-    return make
 
 
 def body_for(flavor, full_name=REPO):

@@ -4,7 +4,7 @@ the Django test client. Forgejo is the Gitea receiver with Forgejo headers."""
 import pytest
 
 from builds.models import Job
-from tests.webhooks.forge_kit import FLAVORS, PR, PUSH, TAG, aim_pr, aim_push, load, post, provider_of
+from tests.webhooks.forge_kit import FLAVORS, PR, PUSH, TAG, aim_pr, aim_push, load, post
 from webhooks.models import Delivery
 
 SHA = "1234567890abcdef1234567890abcdef12345678"
@@ -20,14 +20,6 @@ PR_FACTS = {
     "bitbucket": dict(number=2, title="aha", source="wen-emos", target="niam"),
 }
 PR_FACTS["forgejo"] = PR_FACTS["gitea"]
-
-
-@pytest.fixture
-def repo_for(make_repository):
-    def make(flavor, full_name=REPO, **kw):
-        return make_repository(full_name, provider=provider_of(flavor), **kw)
-
-    return make
 
 
 def push(client, flavor, sha=SHA, ref=None, message=None, **kw):

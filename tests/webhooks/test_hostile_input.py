@@ -10,23 +10,11 @@ import json
 import pytest
 
 from builds.models import Job
-from tests.webhooks.forge_kit import DELIVERY_HEADER, FLAVORS, PR, PUSH, aim_pr, aim_push, post, provider_of
+from tests.webhooks.forge_kit import DELIVERY_HEADER, FLAVORS, PR, PUSH, aim_pr, aim_push, post, soft
 from webhooks.models import Delivery
 
 SHA = "1234567890abcdef1234567890abcdef12345678"
 REPO = "acme/widgets"
-
-
-def soft(flavor, status):
-    return 200 if flavor == "gitlab" else status
-
-
-@pytest.fixture
-def repo_for(make_repository):
-    def make(flavor, full_name=REPO, **kw):
-        return make_repository(full_name, provider=provider_of(flavor), **kw)
-
-    return make
 
 
 def push_body(flavor, full_name=REPO, ref=None, message=None):

@@ -7,7 +7,7 @@ import pytest
 
 from builds.models import Job
 from builds.refs import ref_problem
-from tests.webhooks.forge_kit import FLAVORS, PUSH, TAG, aim_push, post, provider_of
+from tests.webhooks.forge_kit import FLAVORS, PUSH, TAG, aim_push, post
 from webhooks.models import Delivery
 
 SHA = "1234567890abcdef1234567890abcdef12345678"
@@ -37,14 +37,6 @@ def test_it_agrees_with_git_check_ref_format(name):
 def test_text_that_is_not_utf8_is_no_ref():
     assert "UTF-8" in ref_problem("refs/heads/acme\ud800")
     assert ref_problem("refs/heads/a\x00b") == "it contains a control character"
-
-
-@pytest.fixture
-def repo_for(make_repository):
-    def make(flavor):
-        return make_repository(REPO, provider=provider_of(flavor))
-
-    return make
 
 
 @pytest.mark.parametrize("flavor", FLAVORS)
