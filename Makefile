@@ -6,17 +6,30 @@ DATA ?= $(CURDIR)/data
 export HERALD_DATA_DIR ?= $(DATA)
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite test-postgres bench setup setup-test clean screenshots
+.PHONY: run test test-sqlite test-postgres bench setup setup-test clean screenshots lock lint
 
-$(VENV)/.run-deps: requirements.txt
+# Installed from the locks: every package pinned, with its hashes.
+$(VENV)/.run-deps: requirements.lock
 	scripts/bootstrap.sh run
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt
+	$(VENV)/bin/pip install -q --disable-pip-version-check --require-hashes -r requirements.lock
 	touch $@
 
-$(VENV)/.test-deps: $(VENV)/.run-deps requirements-dev.txt
-	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+$(VENV)/.test-deps: $(VENV)/.run-deps requirements-dev.lock
+	$(VENV)/bin/pip install -q --disable-pip-version-check --require-hashes -r requirements-dev.lock
 	touch $@
+
+## Pin requirements.txt / requirements-dev.txt (the direct dependencies) and
+## everything they pull in, with hashes, into the .lock files.
+lock: $(VENV)/.run-deps
+	$(VENV)/bin/pip install -q --disable-pip-version-check pip-tools==7.6.2
+	for f in requirements requirements-dev; do \
+	  $(VENV)/bin/pip-compile -q --generate-hashes --strip-extras --no-emit-index-url --no-emit-find-links \
+	    -o $$f.lock $$f.txt; done
+
+## ruff: lint (and the formatter's check, once the tree is formatted).
+lint: $(VENV)/.test-deps
+	$(VENV)/bin/ruff check .
 
 setup: $(VENV)/.run-deps
 	scripts/ensure-docker.sh
