@@ -1,10 +1,6 @@
-import logging
 import threading
-import time
 
 from django.apps import AppConfig
-
-log = logging.getLogger(__name__)
 
 
 class BuildsConfig(AppConfig):
@@ -20,6 +16,7 @@ class BuildsConfig(AppConfig):
         if sys.argv[1:2] == ["qcluster"]:
             # Import what builds need before django-q2 forks its workers, so
             # the pages are shared between them instead of copied into each.
+            import builds.housekeeping  # noqa: F401
             import builds.runner  # noqa: F401
             import builds.tasks  # noqa: F401
 
@@ -28,36 +25,14 @@ _started = False
 
 
 def start_housekeeping(sender, proc_name=None, **kwargs):
-    """In every django-q2 worker process: report this machine alive and reap
-    lost jobs, so a dead worker's job is marked within a minute even when no
-    build is running anywhere."""
+    """In every django-q2 worker process: start the housekeeping thread
+    (builds.housekeeping), once."""
     global _started
     if _started:
         return
     _started = True
-    threading.Thread(target=_housekeeping_loop, name="herald-housekeeping", daemon=True).start()
+    # Not at the top: this module is imported before the app registry is
+    # ready, and housekeeping imports models.
+    from builds.housekeeping import run_forever
 
-
-def _housekeeping_loop():
-    from django.conf import settings
-    from django.db import close_old_connections
-
-    from builds import runner, tasks
-
-    interval = max(2.0, settings.HERALD_WORKER_LOST_SECONDS / 3)
-    last_sweep = 0.0
-    while True:
-        try:
-            tasks.beat()
-            runner.beat_active()
-            now = time.monotonic()
-            if now - last_sweep >= 60:
-                last_sweep = now
-                tasks.reap()
-            else:
-                tasks.reap_lost()
-        except Exception:
-            log.exception("housekeeping failed")
-        finally:
-            close_old_connections()
-        time.sleep(interval)
+    threading.Thread(target=run_forever, name="herald-housekeeping", daemon=True).start()

@@ -1,7 +1,7 @@
 """Records kept for admins don't grow for ever: housekeeping keeps the
 newest webhook deliveries per repository and the newest forge events."""
 
-from builds.tasks import _trim_records
+from builds.housekeeping import _trim_records
 from repositories.models import ForgeEvent
 from webhooks.models import Delivery
 

@@ -278,7 +278,7 @@ def test_log_chunks_of_a_cancelled_queued_job_are_none(make_repository):
 
 
 def test_a_blocked_job_is_never_claimed_nor_topped_up_and_can_be_cancelled(make_repository, monkeypatch):
-    from builds import tasks
+    from builds import housekeeping
 
     repo = make_repository()
     blocked = queue(repo, "a" * 40, event="pull_request", branch="main", ref="refs/pull/3/head", pr_number=3,
@@ -288,10 +288,10 @@ def test_a_blocked_job_is_never_claimed_nor_topped_up_and_can_be_cancelled(make_
     assert claim_next_job("w") == (None, "nothing-eligible")
     # The reaper tops up build tokens for queued jobs only: nothing to wake a worker for.
     tokens = []
-    monkeypatch.setattr(tasks, "enqueue_token", lambda *a: tokens.append(a))
-    monkeypatch.setattr(tasks, "sweep_local", lambda: None)
-    monkeypatch.setattr(tasks, "prune_build_cache", lambda: 0)
-    tasks.reap()
+    monkeypatch.setattr(housekeeping, "enqueue_token", lambda *a: tokens.append(a))
+    monkeypatch.setattr(housekeeping, "sweep_local", lambda: None)
+    monkeypatch.setattr(housekeeping, "prune_build_cache", lambda: 0)
+    housekeeping.reap()
     assert tokens == [] and Job.objects.get(pk=blocked.pk).status == "blocked"
     assert blocked.request_cancel("Cancelled by ada")
     assert Job.objects.get(pk=blocked.pk).status == "cancelled"

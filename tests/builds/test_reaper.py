@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from builds.docker_env import job_labels, object_name
 from builds.models import Job, JobStep
-from builds.tasks import reap_lost, sweep_local
+from builds.housekeeping import reap_lost, sweep_local
 from tests.builds.helpers import job_objects, queue
 from tests.support import TEST_IMAGE
 

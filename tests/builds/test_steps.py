@@ -274,7 +274,7 @@ def test_build_steps_reuse_dockers_cache_until_housekeeping_removes_it(git_repo,
     """A second build of an unchanged Dockerfile takes its layers from
     Docker's cache (the RUN does not run again); housekeeping removes what
     no build used for HERALD_BUILD_CACHE_HOURS, and the next build runs it."""
-    from builds.tasks import prune_build_cache
+    from builds.housekeeping import prune_build_cache
 
     nonce = uuid.uuid4().hex
     src = git_repo()
