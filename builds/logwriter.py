@@ -18,6 +18,7 @@ import time
 from django.conf import settings
 from django.db.models import Max
 
+import forges
 from builds.models import LogChunk
 
 MASK = "****"
@@ -31,7 +32,7 @@ def server_secrets():
     files (a path resolved wrongly by a future bug)."""
     values = [settings.SECRET_KEY, *settings.HERALD_ENCRYPTION_KEYS,
               *(db.get("PASSWORD") for db in settings.DATABASES.values())]
-    values += [getattr(settings, f"HERALD_{forge}_CLIENT_SECRET", "") for forge in ("GITHUB", "GITEA", "GITLAB")]
+    values += [forge.client_secret for forge in forges.every()]
     values.append(getattr(settings, "HERALD_METRICS_TOKEN", ""))
     return [v for v in values if v]
 

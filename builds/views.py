@@ -98,9 +98,7 @@ def repository(request, full_name):
     branches = [branch_jobs[i] for i in last_ids if i in branch_jobs]
     chart_jobs = list(Job.objects.filter(repository=repo).order_by("-id")[:50])
 
-    from webhooks.forges import get_forge
-
-    forge = get_forge(repo.provider)
+    forge = repo.forge.webhook
     return render(request, "builds/repository.html", {
         "repo": repo,
         "page": page,

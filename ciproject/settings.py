@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
 
+import forges
 from ciproject.env import (
     database_from_url,
     default_workspace_dir,
@@ -313,9 +314,9 @@ INSTALLED_APPS += [
     "allauth",
     "allauth.account",
     "allauth.socialaccount",
-    "allauth.socialaccount.providers.github",
-    "allauth.socialaccount.providers.gitea",
-    "allauth.socialaccount.providers.gitlab",
+    # allauth's github, gitea and gitlab provider apps, which the providers
+    # in forges/<id>/oauth/ extend.
+    *forges.allauth_apps(),
 ]
 MIDDLEWARE.append("allauth.account.middleware.AccountMiddleware")
 AUTHENTICATION_BACKENDS = [
@@ -333,23 +334,14 @@ SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
 SOCIALACCOUNT_QUERY_EMAIL = False
 SOCIALACCOUNT_STORE_TOKENS = False
 SOCIALACCOUNT_REQUESTS_TIMEOUT = envint("HERALD_FORGE_TIMEOUT", 10, minimum=1)
-# The provider classes read HERALD_<FORGE>_URL / _API_URL at request time
-# (allauth's own read their URLs once, at import, and assume GHE's /api/v3).
-SOCIALACCOUNT_PROVIDERS = {
-    "github": {
-        "provider_class": "repositories.oauth.github.provider.HeraldGitHubProvider",
-        # repo: private repositories and commit statuses; admin:repo_hook:
-        # create and delete the webhook; read:org: organisation repositories.
-        "SCOPE": (envstr("HERALD_GITHUB_SCOPES") or "repo admin:repo_hook read:org").split(),
-    },
-    "gitea": {
-        "provider_class": "repositories.oauth.gitea.provider.HeraldGiteaProvider",
-    },
-    "gitlab": {
-        "provider_class": "repositories.oauth.gitlab.provider.HeraldGitLabProvider",
-        "SCOPE": ["api"],
-    },
-}
+# The provider classes (forges/<id>/oauth/) read HERALD_<FORGE>_URL /
+# _API_URL at request time (allauth's own read their URLs once, at import,
+# and assume GHE's /api/v3). Their ids stay the forges' ids, and so do the
+# callback URLs registered on the forges (/accounts/<id>/login/callback/).
+SOCIALACCOUNT_PROVIDERS = forges.allauth_providers()
+# repo: private repositories and commit statuses; admin:repo_hook: create
+# and delete the webhook; read:org: organisation repositories.
+SOCIALACCOUNT_PROVIDERS["github"]["SCOPE"] = (envstr("HERALD_GITHUB_SCOPES") or "repo admin:repo_hook read:org").split()
 # Forge answers about a user's permission on a repository are trusted this long.
 HERALD_FORGE_PERMISSION_TTL = envint("HERALD_FORGE_PERMISSION_TTL", 300, minimum=0)
 # Pages of repositories read from a forge for one listing (100 per page).
@@ -368,18 +360,19 @@ def _forge_names(name):
     "acme" on a self-hosted Gitea need not be the "acme" on GitHub."""
     from django.core.exceptions import ImproperlyConfigured
 
-    forges = [f for f in ("github", "gitea", "gitlab")
-              if globals()[f"HERALD_{f.upper()}_CLIENT_ID"] and (f != "gitea" or HERALD_GITEA_URL)]
+    # Forges one can sign in with: a client id and a base URL (Gitea has no default one).
+    signing_in = [f.id for f in forges.every() if f.oauth_provider
+                  and globals().get(f"HERALD_{f.id.upper()}_CLIENT_ID") and globals().get(f"HERALD_{f.id.upper()}_URL")]
     names = []
     for entry in _envlist(name, ""):
         provider, _, value = entry.rpartition(":")
         provider = provider.strip().lower()
         if not provider:
-            if len(forges) > 1:
+            if len(signing_in) > 1:
                 raise ImproperlyConfigured(
-                    f"{name}: write {forges[0]}:{value} — several forges are configured, and a name on one "
+                    f"{name}: write {signing_in[0]}:{value} — several forges are configured, and a name on one "
                     "is not the same account on another")
-            provider = forges[0] if forges else ""
+            provider = signing_in[0] if signing_in else ""
         elif provider not in ("github", "gitea", "gitlab"):
             raise ImproperlyConfigured(f"{name}: {provider!r} is not a forge (github, gitea or gitlab)")
         names.append((provider, value.strip().lower()))
@@ -422,6 +415,7 @@ CONTENT_SECURITY_POLICY = {
         "object-src": ["'none'"],
         "base-uri": ["'none'"],
         "frame-ancestors": ["'none'"],
-        "form-action": ["'self'", *sorted({u for u in (HERALD_GITHUB_URL, HERALD_GITEA_URL, HERALD_GITLAB_URL) if u})],
+        "form-action": ["'self'", *sorted({u for u in (globals().get(f"HERALD_{f.id.upper()}_URL") for f in forges.every()
+                                                    if f.oauth_provider) if u})],
     },
 }

@@ -55,7 +55,7 @@ def refresh_from_forge(user, repository):
     from django.conf import settings
     from django.core.cache import cache
 
-    from repositories.forge_clients import BadCredentials, ForgeError
+    from forges.client import BadCredentials, ForgeError
     from repositories.models import ForgeAccount
 
     if not user.is_authenticated or not repository.forge_id or not settings.HERALD_FORGE_PERMISSION_TTL:

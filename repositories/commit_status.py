@@ -51,17 +51,9 @@ def record(job, status):
         return None
     return CommitStatus.objects.create(
         job=job, job_status=status, rank=RANKS.get(status, 2),
-        state=_state(repo.provider, status),
+        state=repo.forge.state_for(status),
         description=describe(job, status), target_url=job.absolute_url(), context=context_for(job),
     )
-
-
-def _state(provider, status):
-    from repositories.forge_clients import client_class
-
-    # Waiting for approval is "pending" wherever queued is: the forge then
-    # shows the pull request's check as not done, never as passed or failed.
-    return client_class(provider).STATES.get("queued" if status == "blocked" else status, "error")
 
 
 def enqueue(status_id, delay=0, attempt=0):

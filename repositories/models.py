@@ -11,19 +11,12 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.db.models.functions import Lower
 
+import forges
 from ciproject.crypto import EncryptedTextField
 from ciproject.db import fetch_one
+from forges.client import BadCredentials, ForgeError, NotAdmin, NotFound, client_class, client_for
 
 log = logging.getLogger(__name__)
-
-GITHUB, GITEA, GOGS, GITLAB, BITBUCKET = "github", "gitea", "gogs", "gitlab", "bitbucket"
-PROVIDER_CHOICES = [
-    (GITHUB, "GitHub"),
-    (GITEA, "Gitea / Forgejo"),
-    (GOGS, "Gogs"),
-    (GITLAB, "GitLab"),
-    (BITBUCKET, "Bitbucket Cloud"),
-]
 
 FULL_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$")
 SECRET_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -103,7 +96,7 @@ class RepositoryQuerySet(models.QuerySet):
 
 
 class Repository(models.Model):
-    provider = models.CharField(max_length=20, choices=PROVIDER_CHOICES, default=GITHUB)
+    provider = models.CharField(max_length=20, choices=forges.choices(), default="github")
     full_name = models.CharField(
         max_length=200, help_text='"owner/name" exactly as the forge shows it.'
     )
@@ -226,22 +219,20 @@ class Repository(models.Model):
     def webhook_url(self):
         return f"{settings.HERALD_BASE_URL}/webhooks/{self.provider}/"
 
+    @property
+    def forge(self):
+        return forges.get(self.provider)
+
     def web_url(self):
         if self.html_url:
             return self.html_url.rstrip("/")
-        from repositories.forges import forge_web_url
-
-        return forge_web_url(self.provider, self.full_name)
+        return self.forge.web_url(self.full_name)
 
     def commit_url(self, sha):
-        base = self.web_url()
-        if not base:
-            return ""
-        if self.provider == GITLAB:
-            return f"{base}/-/commit/{sha}"
-        if self.provider == BITBUCKET:
-            return f"{base}/commits/{sha}"
-        return f"{base}/commit/{sha}"
+        return self.forge.commit_url(self.web_url(), sha)
+
+    def pr_url(self, number):
+        return self.forge.pr_url(self.web_url(), number)
 
     def clone_env(self):
         """Environment for `git fetch` that authenticates as the account that
@@ -256,8 +247,6 @@ class Repository(models.Model):
         if not url.lower().startswith(("https://", "http://")):
             return {}
         from urllib.parse import urlsplit
-
-        from repositories.forge_clients import client_class
 
         parts = urlsplit(url)
         header = client_class(self.provider).clone_auth_header(account.login, account.token)
@@ -378,7 +367,7 @@ class ForgeAccount(models.Model):
     would keep them in plain text); the token lives here, encrypted."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="forge_accounts")
-    provider = models.CharField(max_length=20, choices=PROVIDER_CHOICES)
+    provider = models.CharField(max_length=20, choices=forges.choices())
     uid = models.CharField(max_length=100, help_text="The user's id on the forge.")
     login = models.CharField(max_length=200)
     token = EncryptedTextField(blank=True, editable=False)
@@ -420,8 +409,6 @@ class ForgeAccount(models.Model):
         """A client for the forge's API with this account's token, renewed
         first if it is about to expire, and renewed once more if the forge
         answers 401 anyway (a clock off, a forge that shortened the expiry)."""
-        from repositories.forge_clients import client_for
-
         self.renew_token_if_expiring()
         client = client_for(self.provider, self.token)
         if self._renewable():
@@ -451,8 +438,6 @@ class ForgeAccount(models.Model):
         refresh token once, and the one it refuses takes the other's new
         token instead of marking the account revoked."""
         from django.utils import timezone
-
-        from repositories.forge_clients import BadCredentials, ForgeError, client_class
 
         if not (self._expiring() or (force and self._renewable())):
             return
@@ -517,8 +502,6 @@ class ForgeAccount(models.Model):
 
     def refresh_permission(self, repository):
         """Ask the forge again what this user may do with one repository."""
-        from repositories.forge_clients import NotFound
-
         try:
             forge_repo = self.client().repository(repository.full_name)
         except NotFound:
@@ -534,8 +517,6 @@ class ForgeAccount(models.Model):
 
         Forge calls happen before the database is touched, so a refusal leaves
         no half-enabled repository behind."""
-        from repositories.forge_clients import NotAdmin, NotFound
-
         client = self.client()
         forge_repo = client.repository(full_name)
         if forge_repo.permission != Membership.ADMIN:
@@ -582,8 +563,6 @@ class ForgeAccount(models.Model):
 
         Returns a warning when the hook could not be deleted (the repository
         is deactivated anyway, so its deliveries are ignored)."""
-        from repositories.forge_clients import ForgeError, NotFound
-
         warning = ""
         if repository.hook_id:
             try:
@@ -606,7 +585,7 @@ class ForgeEvent(models.Model):
     """Something between Herald and a forge an admin may need to read:
     sign-in failures, hooks installed or refused, revoked tokens."""
 
-    provider = models.CharField(max_length=20, choices=PROVIDER_CHOICES)
+    provider = models.CharField(max_length=20, choices=forges.choices())
     kind = models.CharField(max_length=20)  # signin, token, hook, permission
     ok = models.BooleanField(default=True)
     message = models.CharField(max_length=500)

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from repositories import commit_status
-from repositories.forge_clients import TRANSIENT, BadCredentials, ForgeError
+from forges.client import TRANSIENT, BadCredentials, ForgeError
 
 log = logging.getLogger(__name__)
 

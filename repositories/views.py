@@ -8,9 +8,10 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
+import forges
+from forges.client import BadCredentials, ForgeError, NotAdmin, NotFound, Refused
 from repositories.access import repository_for
-from repositories.forge_clients import BadCredentials, ForgeError, NotAdmin, NotFound, Refused
-from repositories.models import PROVIDER_CHOICES, Membership, Repository
+from repositories.models import Membership, Repository
 
 
 def _sign_in_again(request, account):
@@ -45,11 +46,12 @@ def forge_repositories(request):
 
 
 def _account(request, provider):
-    if provider not in dict(PROVIDER_CHOICES):
+    forge = forges.get(provider)
+    if forge is None:
         raise Http404("Unknown forge")
     account = request.user.forge_accounts.filter(provider=provider).order_by("-updated").first()
     if account is None:
-        raise Http404(f"Sign in with {dict(PROVIDER_CHOICES)[provider]} first")
+        raise Http404(f"Sign in with {forge.name} first")
     return account
 
 

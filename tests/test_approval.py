@@ -6,13 +6,13 @@ status saying so, and approving queues the whole build; declining ends it
 import pytest
 from django.contrib.auth import get_user_model
 
+import forges
 from builds.models import Job
 from builds.scheduling import claim_next_job, restart
 from repositories.models import (
     APPROVE_NONE, APPROVE_OUTSIDERS, ApiToken, CommitStatus, ForgeAccount, Membership,
 )
 from tests.webhooks.forge_kit import PR, aim_pr, post
-from webhooks.forges import get_forge
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -109,7 +109,7 @@ def test_outsiders_policy_runs_pull_requests_by_people_with_push_rights_only(cli
 def test_every_forge_says_who_opened_a_pull_request(flavor, event_name):
     from tests.webhooks.forge_kit import load, provider_of
 
-    forge = get_forge(provider_of(flavor))
+    forge = forges.get(provider_of(flavor)).webhook
     parse = forge.merge_request if flavor == "gitlab" else forge.pull_request
     build = parse(load(flavor, event_name))
     fields = build.job_fields()
@@ -127,7 +127,7 @@ def test_every_forge_says_who_opened_a_pull_request(flavor, event_name):
 def test_a_github_pull_request_whose_fork_is_gone_counts_as_from_a_fork():
     payload, _ = github_pr()
     payload["pull_request"]["head"]["repo"] = None
-    assert get_forge("github").pull_request(payload).from_fork
+    assert forges.get("github").webhook.pull_request(payload).from_fork
 
 
 # --- approve and decline ---------------------------------------------------------------

@@ -2,9 +2,10 @@ from django.conf import settings
 from django.db import connection, models
 from django.utils import timezone
 
+import forges
 from builds.models import Job
 from ciproject.db import insert
-from repositories.models import PROVIDER_CHOICES, Repository
+from repositories.models import Repository
 
 ACCEPTED, IGNORED, REJECTED, DUPLICATE, ERROR = "accepted", "ignored", "rejected", "duplicate", "error"
 OUTCOME_CHOICES = [(o, o) for o in (ACCEPTED, IGNORED, REJECTED, DUPLICATE, ERROR)]
@@ -17,7 +18,7 @@ REJECTED_BODY_KEEP_BYTES = 8 * 1024
 class Delivery(models.Model):
     """One webhook request as Herald received it, whatever became of it."""
 
-    provider = models.CharField(max_length=20, choices=PROVIDER_CHOICES)
+    provider = models.CharField(max_length=20, choices=forges.choices())
     delivery_id = models.CharField(max_length=100, blank=True, help_text="The forge's delivery id.")
     event = models.CharField(max_length=100, blank=True)
     received_at = models.DateTimeField(default=timezone.now, db_index=True)

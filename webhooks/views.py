@@ -1,7 +1,10 @@
 """The one webhook flow every forge goes through:
 size check → event → decode → repository → authenticate → parse →
 record the delivery and create the job in one transaction → answer.
-Everything is recorded, nothing answers 500 for bad input."""
+Everything is recorded, nothing answers 500 for bad input.
+
+The Receiver takes a forge, the request's headers and its body; the view
+and a replay (replay.py) both hand it theirs."""
 
 import logging
 import secrets
@@ -9,15 +12,16 @@ import secrets
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import JsonResponse
+from django.utils.datastructures import CaseInsensitiveMapping
 from django.views.decorators.csrf import csrf_exempt
 
 from builds.scheduling import create_job
+import forges
 from ciproject.db import writer_turn
+from forges.webhook import Ignored, Ping, Rejected, skip_requested
 from repositories.models import Repository
 from webhooks import models as M
 from webhooks.checks import build_problem, one_line, repository_name_problem, storable
-from webhooks.forges import get_forge
-from webhooks.forges.base import Ignored, Ping, Rejected, skip_requested
 
 log = logging.getLogger(__name__)
 
@@ -42,18 +46,24 @@ class Hidden(Rejected):
 
 @csrf_exempt
 def receive(request, provider):
-    forge = get_forge(provider)
-    if forge is None:
+    forge = forges.get(provider)
+    if forge is None or forge.webhook is None:
         return JsonResponse({"reason": f"unknown forge {provider!r}"}, status=404)
     if request.method != "POST":
         return JsonResponse({"reason": "webhooks are POSTed"}, status=405, headers={"Allow": "POST"})
-    return Receiver(forge, request).handle()
+    # The request itself is the body: read_body reads no more than the limit.
+    return Receiver(forge.webhook, request.headers, request).handle()
 
 
 class Receiver:
-    def __init__(self, forge, request, replay_of=None):
+    """One delivery through the flow. `forge` is the forge's webhook adapter;
+    `headers` any mapping (read case-insensitively); `body` the raw bytes, or
+    a stream (the incoming request) read up to HERALD_WEBHOOK_MAX_BYTES."""
+
+    def __init__(self, forge, headers, body, replay_of=None):
         self.forge = forge
-        self.request = request
+        self.headers = CaseInsensitiveMapping(headers)
+        self.stream = body
         self.replay_of = replay_of
         self.body = b""
         self.event = ""
@@ -81,13 +91,13 @@ class Receiver:
             return self.answer(M.ERROR, "internal error while handling the delivery; see the server log", 500)
 
     def _handle(self):
-        self.event = storable(self.forge.event_name(self.request))[:100]
-        self.delivery_id = "" if self.replay_of else storable(self.forge.delivery_id(self.request))[:100]
+        self.event = storable(self.forge.event_name(self.headers))[:100]
+        self.delivery_id = "" if self.replay_of else storable(self.forge.delivery_id(self.headers))[:100]
         self.body = self.read_body()
         if not self.event:
             raise Rejected(400, f"no {self.forge.event_header} header")
         try:
-            payload = self.forge.decode(self.request, self.body)
+            payload = self.forge.decode(self.headers, self.body)
         except RecursionError:
             raise Rejected(400, "body is nested too deeply") from None
         name = self.untrusted(self.forge.repository_name, payload)
@@ -100,7 +110,7 @@ class Receiver:
         self.repository = Repository.objects.for_webhook(self.forge.provider, self.repository_name)
         if self.repository is None:
             try:
-                self.forge.authenticate(self.request, self.body, NOBODY)
+                self.forge.authenticate(self.headers, self.body, NOBODY)
             except Rejected:
                 pass
             raise Hidden(f"repository {self.repository_name} is not registered in Herald")
@@ -135,7 +145,7 @@ class Receiver:
             raise Rejected(403, "the replayed delivery was never authenticated")
         if self.replay_of is None or self.forge.signs_body:
             try:
-                self.forge.authenticate(self.request, self.body, self.repository)
+                self.forge.authenticate(self.headers, self.body, self.repository)
             except Rejected as r:
                 # An admin's replay is told the precise reason.
                 if self.repository.private and self.replay_of is None:
@@ -147,14 +157,17 @@ class Receiver:
 
     def read_body(self):
         limit = settings.HERALD_WEBHOOK_MAX_BYTES
-        try:
-            length = int(self.request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            raise Rejected(400, "invalid Content-Length") from None
+        if isinstance(self.stream, bytes):
+            length = len(self.stream)
+        else:
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                raise Rejected(400, "invalid Content-Length") from None
         if length > limit:
             # Answered without reading the body.
             raise Rejected(413, f"body of {length} bytes is over the {limit}-byte limit")
-        body = self.request.read(limit + 1)
+        body = self.stream if isinstance(self.stream, bytes) else self.stream.read(limit + 1)
         if len(body) > limit:
             raise Rejected(413, f"body is over the {limit}-byte limit")
         return body
@@ -201,8 +214,7 @@ class Receiver:
     def record(self, outcome, reason, status_code, jobs=()):
         keep = M.BODY_KEEP_BYTES if outcome in (M.ACCEPTED, M.DUPLICATE, M.IGNORED) else M.REJECTED_BODY_KEEP_BYTES
         text = self.body[:keep].decode("utf-8", errors="replace").replace("\x00", "\\x00")
-        headers = {h: storable(self.request.headers[h])
-                   for h in self.forge.recorded_headers if h in self.request.headers}
+        headers = {h: storable(self.headers[h]) for h in self.forge.recorded_headers if h in self.headers}
         return M.Delivery(
             provider=self.forge.provider,
             delivery_id=self.delivery_id,

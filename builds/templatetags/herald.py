@@ -5,7 +5,6 @@ from datetime import timedelta
 from django import template
 
 from builds import constants as C
-from repositories.models import BITBUCKET, GITLAB
 
 register = template.Library()
 
@@ -42,16 +41,7 @@ def seconds(value):
 @register.simple_tag
 def pr_url(job):
     """The pull request's page on the forge ("" when the forge is unknown)."""
-    if not job.pr_number:
-        return ""
-    base = job.repository.web_url()
-    if not base:
-        return ""
-    if job.repository.provider == GITLAB:
-        return f"{base}/-/merge_requests/{job.pr_number}"
-    if job.repository.provider == BITBUCKET:
-        return f"{base}/pull-requests/{job.pr_number}"
-    return f"{base}/pull/{job.pr_number}"
+    return job.repository.pr_url(job.pr_number)
 
 
 @register.simple_tag

@@ -7,7 +7,7 @@ from allauth.account.adapter import DefaultAccountAdapter
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django.http import Http404
 
-from repositories.oauth import configured_forges
+import forges
 from repositories.oauth.gate import admit
 
 log = logging.getLogger(__name__)
@@ -31,13 +31,13 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         from allauth.socialaccount.models import SocialApp
 
         apps = []
-        for forge in configured_forges():
+        for forge in forges.configured():
             if provider and forge.id != provider:
                 continue
             if client_id and forge.client_id != client_id:
                 continue
-            apps.append(SocialApp(provider=forge.id, name=forge.name, client_id=forge.client_id,
-                                  secret=forge.secret))
+            apps.append(SocialApp(provider=forge.id, name=forge.short_name, client_id=forge.client_id,
+                                  secret=forge.client_secret))
         return apps
 
     def get_app(self, request, provider, client_id=None):

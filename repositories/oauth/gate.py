@@ -21,7 +21,7 @@ from allauth.core.exceptions import ImmediateHttpResponse
 from django.conf import settings
 from django.shortcuts import render
 
-from repositories.forge_clients import ForgeError, client_for
+from forges.client import ForgeError, client_for
 from repositories.models import ForgeEvent
 
 log = logging.getLogger(__name__)

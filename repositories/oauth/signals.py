@@ -3,7 +3,7 @@ user may do with the repositories Herald knows."""
 
 import logging
 
-from repositories.forge_clients import BadCredentials, ForgeError
+from forges.client import BadCredentials, ForgeError
 
 log = logging.getLogger(__name__)
 

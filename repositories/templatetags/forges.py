@@ -1,6 +1,6 @@
 from django import template
 
-from repositories.oauth import configured_forges
+import forges
 
 register = template.Library()
 
@@ -10,7 +10,7 @@ def forge_sign_in_buttons(context, next_url=""):
     """A "Sign in with …" button per forge with a configured OAuth client."""
     request = context.get("request")
     return {
-        "forges": configured_forges(),
+        "forges": forges.configured(),
         "next": next_url or (request.GET.get("next", "") if request else ""),
         "csrf_token": context.get("csrf_token"),
     }

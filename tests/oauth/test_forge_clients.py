@@ -4,9 +4,9 @@ import time
 
 import pytest
 
-from repositories.forge_clients import BadCredentials, NotFound, RateLimited, Refused, Unavailable
-from repositories.forge_clients.github import GitHubClient
-from repositories.forge_clients.gitlab import permission_of as gitlab_permission
+from forges.client import BadCredentials, NotFound, RateLimited, Refused, Unavailable
+from forges.github.client import GitHubClient
+from forges.gitlab.client import permission_of as gitlab_permission
 from tests.forge_api.server import FakeGitHub
 
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from builds import constants as C
 from builds.models import Job
-from repositories.forge_clients.gitlab import GitLabClient
+from forges.gitlab.client import GitLabClient
 from repositories.models import CommitStatus, ForgeAccount, ForgeEvent, Membership, Repository
 from repositories.tasks import post_commit_status
 from tests.forge_api.gitlab_server import DEVELOPER, GUEST, MAINTAINER, OWNER, REPORTER, FakeGitLab
@@ -361,7 +361,7 @@ def test_a_developer_token_may_post_but_a_reporter_token_may_not(fake_gitlab, db
     fake_gitlab.add_project("acme/widgets", access_level=DEVELOPER, username="dev")
     fake_gitlab.add_project("acme/widgets", access_level=REPORTER, username="reporter")
     GitLabClient(fake_gitlab.issue_token("dev")).post_status("acme/widgets", SHA, "success", "ok", "http://x/", "c")
-    from repositories.forge_clients import Refused
+    from forges.client import Refused
 
     with pytest.raises(Refused) as e:
         GitLabClient(fake_gitlab.issue_token("reporter")).post_status("acme/widgets", SHA, "success", "ok",

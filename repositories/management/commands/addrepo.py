@@ -2,7 +2,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from repositories.models import PROVIDER_CHOICES, Repository, generate_webhook_secret
+import forges
+from repositories.models import Repository, generate_webhook_secret
 
 
 class Command(BaseCommand):
@@ -11,7 +12,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("full_name", help="owner/name")
         parser.add_argument("--clone-url", required=True)
-        parser.add_argument("--provider", default="github", choices=[p for p, _ in PROVIDER_CHOICES])
+        parser.add_argument("--provider", default="github", choices=[forge.id for forge in forges.every()])
         parser.add_argument("--secret", help="webhook secret to use (generated when omitted)")
         parser.add_argument("--default-branch")
         parser.add_argument("--public", action="store_true", help="show it to everyone who may see public repositories")

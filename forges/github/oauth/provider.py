@@ -1,6 +1,6 @@
 from allauth.socialaccount.providers.github.provider import GitHubProvider
 
-from repositories.oauth.github.views import HeraldGitHubAdapter
+from forges.github.oauth.views import HeraldGitHubAdapter
 
 
 class HeraldGitHubProvider(GitHubProvider):

@@ -1,5 +1,6 @@
 """What every forge client shares: one requests session, error mapping to
-Herald's own exceptions, Link-header pagination.
+Herald's own exceptions, Link-header pagination. All HTTP to a forge's API
+goes through its forges/<id>/client.py, a subclass of Client.
 
 Views and tasks only ever see these exceptions, never `requests`."""
 
@@ -10,6 +11,8 @@ from dataclasses import dataclass
 
 import requests
 from django.conf import settings
+
+import forges
 
 USER_AGENT = "Herald-CI"
 
@@ -217,8 +220,6 @@ class Client:
 
     # --- what each forge implements ----------------------------------------
 
-    STATES = {}
-
     @classmethod
     def clone_auth_header(cls, login, token):
         raise NotImplementedError
@@ -246,5 +247,15 @@ class Client:
     def post_status(self, full_name, sha, state, description, target_url, context):
         raise NotImplementedError
 
-    def state_for(self, job_status):
-        return self.STATES.get(job_status, "error")
+
+def client_class(provider):
+    """The API client class of a forge, or NotAdmin when Herald cannot talk
+    to that forge's API (Gogs, Bitbucket)."""
+    forge = forges.get(provider)
+    if forge is None or forge.client is None:
+        raise NotAdmin(f"Herald cannot talk to {provider}'s API")
+    return forge.client
+
+
+def client_for(provider, token):
+    return client_class(provider)(token)

@@ -7,15 +7,15 @@ https://docs.gitlab.com/user/project/integrations/webhook_events/
 import hmac
 
 from builds import constants as C
-from webhooks.forges.base import (
-    ZERO_SHA, BuildRequest, Forge, Ignored, Rejected, branch_or_tag, check_sha, get, require,
+from forges.webhook import (
+    ZERO_SHA, BuildRequest, Adapter, Ignored, Rejected, branch_or_tag, check_sha, get, require,
 )
 
 # object_attributes.action values that build; "update" only with new commits.
 BUILD_MR_ACTIONS = {"open", "reopen", "update"}
 
 
-class GitLab(Forge):
+class GitLab(Adapter):
     provider = "gitlab"
     event_header = "X-Gitlab-Event"
     # Idempotency-Key stays the same across GitLab's retries of one delivery.
@@ -32,9 +32,9 @@ class GitLab(Forge):
     def repository_name(self, payload):
         return require(payload, "project", "path_with_namespace")
 
-    def authenticate(self, request, body, repository):
+    def authenticate(self, headers, body, repository):
         secret = repository.webhook_secret
-        given = request.headers.get("X-Gitlab-Token")
+        given = headers.get("X-Gitlab-Token")
         if given is None:
             raise Rejected(401, "no X-Gitlab-Token header: set the webhook's secret token on GitLab")
         if not hmac.compare_digest(given.encode(), secret.encode()):

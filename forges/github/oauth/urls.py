@@ -1,5 +1,5 @@
 from allauth.socialaccount.providers.oauth2.urls import default_urlpatterns
 
-from repositories.oauth.github.provider import HeraldGitHubProvider
+from forges.github.oauth.provider import HeraldGitHubProvider
 
 urlpatterns = default_urlpatterns(HeraldGitHubProvider)

@@ -4,17 +4,17 @@ https://support.atlassian.com/bitbucket-cloud/docs/event-payloads/
 https://support.atlassian.com/bitbucket-cloud/docs/manage-webhooks/ (secrets: X-Hub-Signature, sha256=<hex>)
 """
 
+import forges
 from builds import constants as C
-from repositories.forges import forge_base_url
-from webhooks.forges.base import (
-    REPO_NAME_RE, BuildRequest, Forge, Ignored, Ping, Rejected, check_branch, check_sha, get, hmac_hex,
+from forges.webhook import (
+    REPO_NAME_RE, BuildRequest, Adapter, Ignored, Ping, Rejected, check_branch, check_sha, get, hmac_hex,
     require, signature_matches,
 )
 
 BUILD_PR_EVENTS = {"pullrequest:created", "pullrequest:updated"}
 
 
-class Bitbucket(Forge):
+class Bitbucket(Adapter):
     provider = "bitbucket"
     event_header = "X-Event-Key"
     delivery_headers = ("X-Request-UUID",)
@@ -26,9 +26,9 @@ class Bitbucket(Forge):
     def repository_name(self, payload):
         return require(payload, "repository", "full_name")
 
-    def authenticate(self, request, body, repository):
+    def authenticate(self, headers, body, repository):
         # Same header name as GitHub's legacy SHA-1 signature, but SHA-256.
-        given = request.headers.get("X-Hub-Signature")
+        given = headers.get("X-Hub-Signature")
         if given is None:
             raise Rejected(401, "no X-Hub-Signature header: set the webhook's secret on Bitbucket")
         algo, _, digest = given.partition("=")
@@ -94,7 +94,7 @@ class Bitbucket(Forge):
             # offers).
             if not REPO_NAME_RE.match(source_repo) or ".." in source_repo:
                 raise Rejected(400, "payload pullrequest.source.repository.full_name is not an owner/name")
-            base = forge_base_url(self.provider)
+            base = forges.get(self.provider).base_url
             if not base:
                 raise Ignored("HERALD_BITBUCKET_URL is empty: pull requests from forks cannot be built")
             source_url = f"{base}/{source_repo}.git"

@@ -7,14 +7,14 @@ Payload structs: code.gitea.io/gitea modules/structs/hook.go
 """
 
 from builds import constants as C
-from webhooks.forges.base import (
-    ZERO_SHA, BuildRequest, Forge, Ignored, Ping, branch_or_tag, check_sha, get, parse_json_or_form, require,
+from forges.webhook import (
+    ZERO_SHA, BuildRequest, Adapter, Ignored, Ping, branch_or_tag, check_sha, get, parse_json_or_form, require,
 )
 
 BUILD_PR_ACTIONS = {"opened", "reopened", "synchronized"}
 
 
-class Gitea(Forge):
+class Gitea(Adapter):
     provider = "gitea"
     event_header = "X-Gitea-Event"
     event_headers = ("X-Forgejo-Event", "X-Gitea-Event")
@@ -29,23 +29,22 @@ class Gitea(Forge):
         "Content-Type", "User-Agent",
     )
     pull_ref = "refs/pull/{number}/head"
-    name = "Gitea / Forgejo"
 
-    def event_name(self, request):
+    def event_name(self, headers):
         for header in self.event_headers:
-            value = request.headers.get(header, "").strip()
+            value = headers.get(header, "").strip()
             if value:
                 return value
         return ""
 
-    def decode(self, request, body):
-        return parse_json_or_form(request, body)
+    def decode(self, headers, body):
+        return parse_json_or_form(headers, body)
 
     def repository_name(self, payload):
         return require(payload, "repository", "full_name")
 
-    def authenticate(self, request, body, repository):
-        self.require_hmac(request, body, repository.webhook_secret, self.signature_headers)
+    def authenticate(self, headers, body, repository):
+        self.require_hmac(headers, body, repository.webhook_secret, self.signature_headers)
 
     def parse(self, event, payload):
         if event == "push":

@@ -1,9 +1,11 @@
 """What every forge adapter provides, and the normalized event they produce.
 
 An adapter knows one forge's headers, signatures and payload shapes, and
-nothing else; the shared flow in webhooks/views.py does the rest. Adding a
-forge means adding one module here (and its fixtures), then listing it in
-webhooks/forges/__init__.py.
+nothing else; the shared flow in webhooks/views.py does the rest. Each forge
+has its adapter in forges/<id>/webhook.py, named by its Forge (forges/<id>/).
+Adapters read the request's headers (any case-insensitive mapping) and its
+raw body, never a Django request: a replayed delivery goes through the same
+code with its stored headers and body.
 """
 
 import hashlib
@@ -12,6 +14,8 @@ import json
 import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs
+
+from django.utils.http import parse_header_parameters
 
 from builds import constants as C
 from builds.refs import ref_problem
@@ -136,10 +140,16 @@ def parse_json(body):
     return payload
 
 
-def parse_json_or_form(request, body):
+def content_type(headers):
+    """The media type of Content-Type, lower-cased, without its parameters
+    (what Django's request.content_type is)."""
+    return parse_header_parameters(headers.get("Content-Type", ""))[0]
+
+
+def parse_json_or_form(headers, body):
     """JSON, or the `payload=` form field forges send when the hook's
     content type is application/x-www-form-urlencoded."""
-    ctype = request.content_type or ""
+    ctype = content_type(headers)
     if ctype == "application/json":
         return parse_json(body)
     if ctype == "application/x-www-form-urlencoded":
@@ -188,7 +198,7 @@ def branch_or_tag(ref):
     raise Ignored(f"pushes to {ref} do not trigger builds")
 
 
-class Forge:
+class Adapter:
     provider = None
     event_header = None
     delivery_headers = ()
@@ -203,18 +213,18 @@ class Forge:
     signs_body = True
     json_content_types = ("application/json",)
 
-    def event_name(self, request):
-        return request.headers.get(self.event_header, "").strip()
+    def event_name(self, headers):
+        return headers.get(self.event_header, "").strip()
 
-    def delivery_id(self, request):
+    def delivery_id(self, headers):
         for header in self.delivery_headers:
-            value = request.headers.get(header, "").strip()
+            value = headers.get(header, "").strip()
             if value:
                 return value[:100]
         return ""
 
-    def decode(self, request, body):
-        ctype = request.content_type or ""
+    def decode(self, headers, body):
+        ctype = content_type(headers)
         if ctype not in self.json_content_types:
             raise Rejected(415, f"content type {ctype or '(none)'} is not supported; send application/json")
         return parse_json(body)
@@ -222,7 +232,7 @@ class Forge:
     def repository_name(self, payload):
         raise NotImplementedError
 
-    def authenticate(self, request, body, repository):
+    def authenticate(self, headers, body, repository):
         """Raise Rejected(401/403) unless the request carries proof of the
         repository's webhook secret."""
         raise NotImplementedError
@@ -236,13 +246,13 @@ class Forge:
         where, content_type, events, secret_field."""
         raise NotImplementedError
 
-    def require_hmac(self, request, body, secret, headers):
-        """Check a hex HMAC-SHA256 of the body sent in the first of `headers`
-        present; 401 when none is, 403 when it does not match."""
-        for header in headers:
-            given = request.headers.get(header)
+    def require_hmac(self, headers, body, secret, names):
+        """Check a hex HMAC-SHA256 of the body sent in the first of the
+        headers `names` present; 401 when none is, 403 when it does not match."""
+        for name in names:
+            given = headers.get(name)
             if given is not None:
                 if not signature_matches(hmac_hex(secret, body), given):
-                    raise Rejected(403, f"{header} does not match the repository's webhook secret")
+                    raise Rejected(403, f"{name} does not match the repository's webhook secret")
                 return
-        raise Rejected(401, f"no {' or '.join(headers)} header: set the webhook's secret on the forge")
+        raise Rejected(401, f"no {' or '.join(names)} header: set the webhook's secret on the forge")

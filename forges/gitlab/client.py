@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 from django.conf import settings
 
-from repositories.forge_clients.base import Client, ForgeRepo, Refused
+from forges.client import Client, ForgeRepo, Refused
 
 MAINTAINER, DEVELOPER, REPORTER, GUEST = 40, 30, 20, 10
 
@@ -37,10 +37,6 @@ SAME_STATE = {"pending": "enqueue", "running": "run"}
 class GitLabClient(Client):
     provider = "gitlab"
     name = "GitLab"
-    STATES = {
-        "queued": "pending", "running": "running", "success": "success", "skipped": "success",
-        "failed": "failed", "timed_out": "failed", "errored": "failed", "cancelled": "canceled",
-    }
 
     @classmethod
     def default_api_url(cls):

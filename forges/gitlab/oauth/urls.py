@@ -1,5 +1,5 @@
 from allauth.socialaccount.providers.oauth2.urls import default_urlpatterns
 
-from repositories.oauth.gitlab.provider import HeraldGitLabProvider
+from forges.gitlab.oauth.provider import HeraldGitLabProvider
 
 urlpatterns = default_urlpatterns(HeraldGitLabProvider)

@@ -6,10 +6,12 @@ them, so pushes read the same; pull requests and tags differ).
 """
 
 from builds import constants as C
-from webhooks.forges.base import BuildRequest, Ignored, check_branch, check_sha, get, require
-from webhooks.forges.gitea import BUILD_PR_ACTIONS, Gitea
+from forges.webhook import BuildRequest, Ignored, check_branch, check_sha, get, require
+from forges.gitea.webhook import BUILD_PR_ACTIONS, Gitea
 
 
+# Gitea began as a fork of Gogs and kept its push payload and HMAC signature: only
+# the headers, tag creation and pull requests differ, so only those are overridden.
 class Gogs(Gitea):
     provider = "gogs"
     event_header = "X-Gogs-Event"

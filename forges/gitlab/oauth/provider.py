@@ -1,6 +1,6 @@
 from allauth.socialaccount.providers.gitlab.provider import GitLabProvider
 
-from repositories.oauth.gitlab.views import HeraldGitLabAdapter
+from forges.gitlab.oauth.views import HeraldGitLabAdapter
 
 
 class HeraldGitLabProvider(GitLabProvider):

@@ -5,7 +5,7 @@ from urllib.parse import quote
 
 from django.conf import settings
 
-from repositories.forge_clients.base import Client, ForgeRepo, NotFound, Refused
+from forges.client import Client, ForgeRepo, NotFound, Refused
 
 
 def permission_of(permissions):
@@ -22,11 +22,6 @@ def permission_of(permissions):
 class GitHubClient(Client):
     provider = "github"
     name = "GitHub"
-    # Herald status → GitHub commit status state (pending, success, failure, error).
-    STATES = {
-        "queued": "pending", "running": "pending", "success": "success", "skipped": "success",
-        "failed": "failure", "timed_out": "failure", "errored": "error", "cancelled": "error",
-    }
 
     @classmethod
     def default_api_url(cls):

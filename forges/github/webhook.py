@@ -7,15 +7,15 @@ https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries
 import hashlib
 
 from builds import constants as C
-from webhooks.forges.base import (
-    ZERO_SHA, Forge, Ignored, Ping, Rejected, BuildRequest, branch_or_tag, check_sha, get, hmac_hex,
+from forges.webhook import (
+    ZERO_SHA, Adapter, Ignored, Ping, Rejected, BuildRequest, branch_or_tag, check_sha, get, hmac_hex,
     parse_json_or_form, require, signature_matches,
 )
 
 BUILD_PR_ACTIONS = {"opened", "reopened", "synchronize"}
 
 
-class GitHub(Forge):
+class GitHub(Adapter):
     provider = "github"
     event_header = "X-GitHub-Event"
     delivery_headers = ("X-GitHub-Delivery",)
@@ -24,23 +24,23 @@ class GitHub(Forge):
         "X-Hub-Signature", "Content-Type", "User-Agent",
     )
 
-    def decode(self, request, body):
+    def decode(self, headers, body):
         # The hook's "Content type: application/x-www-form-urlencoded"
         # setting sends the JSON in a `payload` form field.
-        return parse_json_or_form(request, body)
+        return parse_json_or_form(headers, body)
 
     def repository_name(self, payload):
         return require(payload, "repository", "full_name")
 
-    def authenticate(self, request, body, repository):
+    def authenticate(self, headers, body, repository):
         secret = repository.webhook_secret
-        sha256 = request.headers.get("X-Hub-Signature-256")
+        sha256 = headers.get("X-Hub-Signature-256")
         if sha256 is not None:
             algo, _, given = sha256.partition("=")
             if algo != "sha256" or not signature_matches(hmac_hex(secret, body), given):
                 raise Rejected(403, "X-Hub-Signature-256 does not match the repository's webhook secret")
             return
-        sha1 = request.headers.get("X-Hub-Signature")
+        sha1 = headers.get("X-Hub-Signature")
         if sha1 is not None:
             # Legacy hooks (old GitHub Enterprise) sign with SHA-1 only;
             # SHA-1 is accepted only where an admin said such a server sends.

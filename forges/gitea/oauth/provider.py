@@ -1,6 +1,6 @@
 from allauth.socialaccount.providers.gitea.provider import GiteaProvider
 
-from repositories.oauth.gitea.views import HeraldGiteaAdapter
+from forges.gitea.oauth.views import HeraldGiteaAdapter
 
 
 class HeraldGiteaProvider(GiteaProvider):

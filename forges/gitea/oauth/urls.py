@@ -1,5 +1,5 @@
 from allauth.socialaccount.providers.oauth2.urls import default_urlpatterns
 
-from repositories.oauth.gitea.provider import HeraldGiteaProvider
+from forges.gitea.oauth.provider import HeraldGiteaProvider
 
 urlpatterns = default_urlpatterns(HeraldGiteaProvider)

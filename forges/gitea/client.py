@@ -5,15 +5,13 @@ from urllib.parse import quote
 
 from django.conf import settings
 
-from repositories.forge_clients.base import Client, NotFound
-from repositories.forge_clients.github import GitHubClient
+from forges.client import Client, NotFound
+from forges.github.client import GitHubClient
 
 
 class GiteaClient(Client):
     provider = "gitea"
     name = "Gitea"
-    # Gitea's commit states: pending, success, error, failure, warning.
-    STATES = GitHubClient.STATES
     to_repo = staticmethod(GitHubClient.to_repo)
     path = staticmethod(GitHubClient.path)
 
