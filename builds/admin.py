@@ -1,8 +1,8 @@
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
+from builds.lifecycle import restart
 from builds.models import Job, LogChunk, Worker
-from builds.scheduling import restart
 
 
 @admin.register(Job)

@@ -6,9 +6,9 @@ from django.http import Http404, JsonResponse
 from django.views.decorators.http import require_GET, require_POST
 
 from builds import constants as C
+from builds.lifecycle import approve, decline, restart
 from builds.logview import PAGE_MAX, log_index, read_lines, render_lines, search
 from builds.models import Job, LogChunk
-from builds.scheduling import approve, decline, restart
 from builds.waiting import why_waiting
 from repositories.access import job_for, repository_for
 from repositories.models import Membership

@@ -21,8 +21,8 @@ from builds import constants as C
 from builds import runner
 from builds.docker_env import docker_client, prune_build_images, remove_job_objects
 from builds.errors import DockerUnavailable
-from builds.models import Job, Worker, job_finished
-from builds.scheduling import enqueue_token
+from builds.models import Job, Worker, report_end_and_wake_next
+from builds.queue import enqueue_token
 from repositories.models import ForgeEvent
 from webhooks.models import Delivery
 
@@ -111,7 +111,7 @@ def reap_lost():
         log.warning("job %s: worker lost", pk)
         if job.worker == settings.HERALD_HOSTNAME:
             local.append(pk)
-        job_finished(job)
+        report_end_and_wake_next(job)
     if local:
         _remove_local(local)
     return lost

@@ -1,11 +1,16 @@
+import logging
+
 from django.conf import settings
 from django.db import models, transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from builds import constants as C
-from repositories.commit_status import job_changed
+from builds.queue import enqueue_token
+from repositories.commit_status import queue_commit_status
 from repositories.models import Repository
+
+log = logging.getLogger(__name__)
 
 
 class JobQuerySet(models.QuerySet):
@@ -55,7 +60,7 @@ class Job(models.Model):
     )
     triggered_by = models.CharField(max_length=150, blank=True)
     # Pull requests from outside wait `blocked` until someone with push
-    # rights decides (see builds.scheduling.approve / decline).
+    # rights decides (see builds.lifecycle.approve / decline).
     approved_by = models.CharField(max_length=150, blank=True)
     approved_at = models.DateTimeField(null=True, blank=True)
     declined_by = models.CharField(max_length=150, blank=True)
@@ -117,7 +122,7 @@ class Job(models.Model):
         )
         if claimed:
             self.status, self.started_at, self.heartbeat_at, self.worker = C.RUNNING, now, now, worker
-            job_changed(self)
+            queue_commit_status(self)
         return bool(claimed)
 
     def finish(self, status, exit_code=None, reason=""):
@@ -128,7 +133,7 @@ class Job(models.Model):
         )
         if done:
             self.status, self.exit_code, self.reason, self.finished_at = status, exit_code, reason[:500], now
-            transaction.on_commit(lambda: job_finished(self))
+            transaction.on_commit(lambda: report_end_and_wake_next(self))
         return bool(done)
 
     def request_cancel(self, reason="Cancelled"):
@@ -139,7 +144,7 @@ class Job(models.Model):
             status=C.CANCELLED, reason=reason[:500], finished_at=now, cancel_requested=True
         ):
             self.refresh_from_db()
-            transaction.on_commit(lambda: job_finished(self))
+            transaction.on_commit(lambda: report_end_and_wake_next(self))
             return True
         if Job.objects.filter(pk=self.pk, status=C.RUNNING).update(
             cancel_requested=True, reason=reason[:500]
@@ -149,12 +154,21 @@ class Job(models.Model):
         return False
 
 
-def job_finished(job):
-    """Hook run after a job reaches a final status (queue the next ones)."""
-    from builds.scheduling import job_done
+def report_end_and_wake_next(job):
+    """Run once a job reaches a final status: queue its commit status for
+    the forge, and wake a worker for the slot it freed."""
+    queue_commit_status(job)
+    wake_next_job()
 
-    job_changed(job)
-    job_done(job)
+
+def wake_next_job():
+    """Enqueue a build token if any job is queued, so a worker takes the
+    slot a job just freed."""
+    if Job.objects.filter(status=C.QUEUED).exists():
+        try:
+            enqueue_token()
+        except Exception:  # the reaper tops tokens up; never fail a finish on it
+            log.exception("could not enqueue the next build token")
 
 
 class JobStep(models.Model):

@@ -22,10 +22,10 @@ from builds import constants as C
 from builds.docker_env import STOP_CANCEL, STOP_LOST, STOP_TIMEOUT, DockerEnv, Stopped
 from builds.errors import BuildError
 from builds.git import fetch_commit
+from builds.lifecycle import expand_matrix, remember_matrix
 from builds.logwriter import LogWriter
 from builds.models import Job, JobStep
 from builds.pipeline import load_pipeline
-from builds.scheduling import expand_matrix, remember_matrix
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,10 @@ nothing.
 from django.conf import settings
 
 from builds import constants as C
+from builds.claim import claim_next_job
 from builds.models import Job, Worker
+from builds.queue import enqueue_token
 from builds.runner import Runner
-from builds.scheduling import claim_next_job, enqueue_token
 
 
 def run_next_job():

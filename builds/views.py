@@ -14,9 +14,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from builds import constants as C
 from builds.forms import JobFilterForm, RepositorySettingsForm
+from builds.lifecycle import approve, decline, restart
 from builds.logview import chunk_batches
 from builds.models import Job, Worker
-from builds.scheduling import approve, decline, restart
 from builds.waiting import why_waiting
 from repositories.access import check, job_for, repository_for
 from repositories.models import Membership, Repository, permits

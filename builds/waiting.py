@@ -1,21 +1,16 @@
 """Why a queued job has not started, in words.
 
-Mirrors the checks of builds.scheduling.claim_next_job (workers online,
+The sentences come from the claim's own rules (builds.claim.RULES:
 HERALD_CONCURRENCY per worker, HERALD_MAX_RUNNING, the repository's
-max_concurrency) so the job page can say what it waits on instead of leaving
-people guessing.
+max_concurrency), so the job page says what the job waits on — and cannot
+say anything the workers don't do — instead of leaving people guessing.
 """
 
-from django.conf import settings
-from django.db.models import Count
 from django.utils.timesince import timesince
 
 from builds import constants as C
+from builds.claim import RULES, claimable_jobs
 from builds.models import Job, Worker
-
-
-def _builds(n):
-    return f"{n} build{'' if n == 1 else 's'}"
 
 
 def why_waiting(job):
@@ -24,6 +19,7 @@ def why_waiting(job):
         return []
     reasons = []
     workers = list(Worker.online())
+    # Not a rule of the claim: a worker that claims is online by definition.
     if not workers:
         last = Worker.objects.order_by("-last_seen").first()
         if last:
@@ -36,41 +32,13 @@ def why_waiting(job):
                 "No worker has connected yet: start one with manage.py qcluster (or manage.py serve)."
             )
     running = Job.objects.filter(status=C.RUNNING)
-    repo = job.repository
-    if repo.max_concurrency:
-        n = running.filter(repository=repo).count()
-        if n >= repo.max_concurrency:
-            reasons.append(
-                f"{repo.full_name} runs at most {_builds(repo.max_concurrency)} at once "
-                f"and {n} {'is' if n == 1 else 'are'} running; it starts when one of them ends."
-            )
-    if settings.HERALD_MAX_RUNNING:
-        n = running.count()
-        if n >= settings.HERALD_MAX_RUNNING:
-            reasons.append(
-                f"This installation runs at most {_builds(settings.HERALD_MAX_RUNNING)} at once "
-                f"(HERALD_MAX_RUNNING) and {n} {'is' if n == 1 else 'are'} running."
-            )
-    if workers:
-        slots = sum(w.slots for w in workers)
-        busy = dict(
-            running.filter(worker__in=[w.host for w in workers]).values_list("worker").annotate(n=Count("id"))
-        )
-        running_here = sum(busy.values())
-        if running_here >= slots:
-            verb = "is" if running_here == 1 else "are"
-            if len(workers) == 1:
-                reasons.append(
-                    f"All build slots are busy: {workers[0].host} runs {_builds(slots)} at a time "
-                    f"(HERALD_CONCURRENCY) and {running_here} {verb} running."
-                )
-            else:
-                hosts = ", ".join(w.host for w in workers)
-                reasons.append(
-                    f"All build slots are busy: {len(workers)} workers ({hosts}) run {_builds(slots)} "
-                    f"at a time between them and {running_here} {verb} running."
-                )
-    ahead = Job.objects.filter(status=C.QUEUED, cancel_requested=False, id__lt=job.id).count()
+    # From the job's own limit outwards (the claim checks them the other
+    # way round, the ones that can refuse everything first).
+    for rule in reversed(RULES):
+        sentence = rule.explain(job, running, workers)
+        if sentence:
+            reasons.append(sentence)
+    ahead = claimable_jobs().filter(id__lt=job.id).count()
     if ahead:
         reasons.insert(0, f"It is number {ahead + 1} in the queue: {ahead} job{'' if ahead == 1 else 's'} "
                           f"queued before it start{'s' if ahead == 1 else ''} first.")

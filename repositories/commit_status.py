@@ -1,6 +1,6 @@
 """Commit statuses on the forge for every job: queued, running, finished.
 
-Builds call `job_changed(job)`; it only records a CommitStatus row and
+Builds call `queue_commit_status(job)`; it only records a CommitStatus row and
 enqueues its id once the transaction commits. The HTTP post happens in a
 django-q2 task (repositories.tasks.post_commit_status) with retries and
 backoff, so a forge that is slow, down or rate-limiting never delays or
@@ -18,7 +18,7 @@ TASK = "repositories.tasks.post_commit_status"
 RANKS = {"blocked": 0, "queued": 0, "running": 1}
 
 
-def job_changed(job):
+def queue_commit_status(job):
     """Called by builds when a job is created, claimed or finished."""
     # The repository is loaded with the job wherever this is called: most
     # repositories (added by hand) have no forge account, and then this

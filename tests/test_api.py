@@ -4,8 +4,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.db import transaction
 
+from builds.lifecycle import create_job
 from builds.models import LogChunk
-from builds.scheduling import create_job
 from repositories.models import ApiToken, Membership
 
 

@@ -7,8 +7,9 @@ import pytest
 from django.contrib.auth import get_user_model
 
 import forges
+from builds.claim import claim_next_job
+from builds.lifecycle import restart
 from builds.models import Job
-from builds.scheduling import claim_next_job, restart
 from repositories.models import (
     APPROVE_NONE, APPROVE_OUTSIDERS, ApiToken, CommitStatus, ForgeAccount, Membership,
 )

@@ -15,7 +15,7 @@ from django.http import JsonResponse
 from django.utils.datastructures import CaseInsensitiveMapping
 from django.views.decorators.csrf import csrf_exempt
 
-from builds.scheduling import create_job
+from builds.lifecycle import create_job
 import forges
 from ciproject.db import writer_turn
 from forges.webhook import Ignored, Ping, Rejected, skip_requested

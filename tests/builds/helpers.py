@@ -6,9 +6,10 @@ import textwrap
 import docker
 from django.db import transaction
 
+from builds.claim import claim_next_job
+from builds.lifecycle import create_job
 from builds.models import Job, LogChunk
 from builds.runner import Runner
-from builds.scheduling import claim_next_job, create_job
 from tests.support import TEST_IMAGE
 
 SERVICE_IMAGE = "herald-test/web:latest"

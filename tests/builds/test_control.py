@@ -10,8 +10,9 @@ from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.utils import timezone
 
+from builds.claim import claim_next_job
+from builds.lifecycle import create_job
 from builds.models import Job, LogChunk
-from builds.scheduling import claim_next_job, create_job
 from repositories.models import ApiToken, Membership, Secret
 from tests.builds.helpers import job_objects, log_of, queue, run_commit, steps_of
 from tests.support import TEST_IMAGE

@@ -3,8 +3,8 @@ per combination, each running with its values (in env and image names)."""
 
 import pytest
 
+from builds.lifecycle import restart
 from builds.models import Job
-from builds.scheduling import restart
 from tests.builds.helpers import jobs_of, log_of, queue, run_commit, run_next
 from tests.support import TEST_IMAGE
 

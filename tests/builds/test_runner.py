@@ -3,9 +3,10 @@
 import pytest
 from django.db import transaction
 
+from builds.claim import claim_next_job
+from builds.lifecycle import create_job
 from builds.models import Job, LogChunk
 from builds.runner import Runner
-from builds.scheduling import claim_next_job, create_job
 from tests.support import TEST_IMAGE, herald_yml
 
 pytestmark = [pytest.mark.docker, pytest.mark.django_db(transaction=True)]

@@ -6,9 +6,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 
+from builds.lifecycle import approve
 from builds.logwriter import LogWriter
 from builds.models import LogChunk
-from builds.scheduling import approve
 from repositories.models import Secret
 from tests.builds.helpers import log_of, queue, run_commit, run_next
 from tests.support import TEST_IMAGE

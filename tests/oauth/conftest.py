@@ -62,7 +62,7 @@ def new_job(repo, capture):
     so the commit status it queues is recorded."""
     from django.db import transaction
 
-    from builds.scheduling import create_job
+    from builds.lifecycle import create_job
 
     with capture(execute=True):
         with transaction.atomic():

@@ -7,8 +7,8 @@ import json
 import pytest
 from django.utils import timezone
 
+from builds.lifecycle import restart
 from builds.models import Job
-from builds.scheduling import restart
 from tests.support import github_headers, github_push
 from tests.webhooks.forge_kit import as_meta
 from webhooks.models import Delivery

@@ -1,47 +1,25 @@
-"""Creating jobs and handing them to the queue (django-q2).
+"""A job's life before it runs: creating it (with dedupe and supersede),
+approval for pull requests from outside, the jobs of a matrix build, a
+restart.
 
-The queue carries tokens, not job ids: each task runs the oldest queued job
-that the concurrency limits allow. A job is created first and its token is
-enqueued with its transaction (see enqueue_in_transaction); a finishing job
-enqueues the next token, and the reaper tops tokens up should one be lost
-(the Redis broker delivers at most once).
+A job is created first and its token enqueued with its transaction
+(builds.queue); which queued job a worker then starts is builds.claim's
+business.
 """
 
-import functools
 import hashlib
-import logging
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from builds import constants as C
-from builds.models import Job, job_finished
+from builds.models import Job, report_end_and_wake_next
+from builds.queue import enqueue_in_transaction, enqueue_token
 from ciproject.db import insert
-from repositories.commit_status import job_changed
-from repositories.models import APPROVE_FORKS, APPROVE_NONE, ForgeAccount, Membership, Repository
-
-log = logging.getLogger(__name__)
-
-TASK = "builds.tasks.run_next_job"
-
-
-def enqueue_token(count=1):
-    from django_q.tasks import async_task
-
-    for _ in range(count):
-        async_task(TASK, task_name="herald-build", group="builds", broker=_broker())
-
-
-@functools.lru_cache(maxsize=None)
-def _broker():
-    # One per process: django-q2 builds a broker per async_task otherwise
-    # (its settings are read once at import anyway).
-    from django_q.brokers import get_broker
-
-    return get_broker()
+from repositories.commit_status import queue_commit_status
+from repositories.models import APPROVE_FORKS, APPROVE_NONE, ForgeAccount, Membership
 
 
 def create_job(repository, *, event, commit, ref="", branch="", tag="", message="", author="",
@@ -93,7 +71,7 @@ def create_job(repository, *, event, commit, ref="", branch="", tag="", message=
         old.request_cancel(f"Superseded by #{job.number}")
     if not waiting:
         enqueue_in_transaction()
-    job_changed(job)
+    queue_commit_status(job)
     job.siblings = []
     hint = repository.matrix_hint or []
     if len(hint) > 1 and "matrix" not in extra:
@@ -111,7 +89,7 @@ def create_job(repository, *, event, commit, ref="", branch="", tag="", message=
             ))
             if not waiting:
                 enqueue_in_transaction()
-            job_changed(sibling)
+            queue_commit_status(sibling)
             job.siblings.append(sibling)
     return job, True
 
@@ -221,7 +199,7 @@ def approve(job, user):
                         .select_related("repository").order_by("id"))
         for queued in approved:
             enqueue_in_transaction()
-            job_changed(queued)
+            queue_commit_status(queued)
     return approved
 
 
@@ -238,22 +216,8 @@ def decline(job, user):
         declined = list(_build_of(job).filter(status=C.CANCELLED, declined_by=name, finished_at=now)
                         .select_related("repository").order_by("id"))
         for done in declined:
-            transaction.on_commit(lambda done=done: job_finished(done))
+            transaction.on_commit(lambda done=done: report_end_and_wake_next(done))
     return declined
-
-
-def enqueue_in_transaction():
-    """Enqueue a build token as part of the current transaction's outcome.
-
-    With the ORM broker on the same database the task row is written inside
-    the transaction: it commits with the job or not at all, so no accepted
-    delivery can lose its task. A separate broker (Redis) must wait for the
-    commit, or a worker could look for a job it cannot see yet.
-    """
-    if not settings.HERALD_REDIS_URL and settings.Q_CLUSTER.get("orm") == "default":
-        enqueue_token()
-    else:
-        transaction.on_commit(enqueue_token)
 
 
 def expand_matrix(job, combinations):
@@ -289,7 +253,7 @@ def expand_matrix(job, combinations):
         if siblings:
             transaction.on_commit(lambda: enqueue_token(len(siblings)))
         for sibling in siblings:
-            job_changed(sibling)
+            queue_commit_status(sibling)
     return siblings
 
 
@@ -322,49 +286,3 @@ def restart(job, user=None):
             triggered_by=getattr(user, "username", "") or "",
         )
     return new
-
-
-def _lock_claims():
-    # SQLite's IMMEDIATE transactions already serialise writers; PostgreSQL
-    # needs an explicit lock so two workers can't both see a free slot.
-    if connection.vendor == "postgresql":
-        with connection.cursor() as c:
-            c.execute("SELECT pg_advisory_xact_lock(%s)", [0x4E524C44])
-
-
-def claim_next_job(worker):
-    """Claim the oldest queued job the limits allow; None if there is none.
-
-    Returns (job, why_not) where why_not says what blocked when job is None.
-    """
-    with transaction.atomic():
-        _lock_claims()
-        running = Job.objects.filter(status=C.RUNNING)
-        if running.filter(worker=worker).count() >= settings.HERALD_CONCURRENCY:
-            return None, "host-full"
-        if settings.HERALD_MAX_RUNNING and running.count() >= settings.HERALD_MAX_RUNNING:
-            return None, "installation-full"
-        # Repositories at their own limit are left out in the query, so a
-        # long queue of one busy repository never hides another's jobs.
-        per_repo = dict(
-            running.filter(repository__max_concurrency__gt=0)
-            .order_by().values_list("repository").annotate(n=Count("id")).values_list("repository", "n")
-        )
-        full = [
-            pk for pk, limit in Repository.objects.filter(pk__in=per_repo).values_list("pk", "max_concurrency")
-            if per_repo[pk] >= limit
-        ]
-        candidates = Job.objects.filter(status=C.QUEUED, cancel_requested=False).exclude(repository__in=full)
-        for job in candidates.select_related("repository").order_by("id")[:10]:
-            if job.claim(worker):
-                return job, None
-        return None, "nothing-eligible"
-
-
-def job_done(job):
-    """After a job ends: let the next queued job take the freed slot."""
-    if Job.objects.filter(status=C.QUEUED).exists():
-        try:
-            enqueue_token()
-        except Exception:  # the reaper tops tokens up; never fail a finish on it
-            log.exception("could not enqueue the next build token")
