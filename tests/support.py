@@ -19,7 +19,7 @@ import requests
 from ciproject.env import default_workspace_dir
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FORGES = Path(__file__).resolve().parent / "forges"
 TEST_IMAGE = "herald-test/busybox:latest"
 
 
@@ -141,7 +141,7 @@ def herald_yml(*commands, image=TEST_IMAGE):
 # --- webhooks --------------------------------------------------------------------
 
 def fixture(provider, name):
-    return json.loads((FIXTURES / provider / f"{name}.json").read_text())
+    return json.loads((FORGES / provider / "payloads" / f"{name}.json").read_text())
 
 
 def github_push(full_name, sha, branch="main", message="Initial commit", base="push__new_branch"):

@@ -13,7 +13,7 @@ from builds.models import Job
 from repositories.models import (
     APPROVE_NONE, APPROVE_OUTSIDERS, ApiToken, CommitStatus, ForgeAccount, Membership,
 )
-from tests.webhooks.forge_kit import PR, aim_pr, post
+from tests.forges.forge_kit import PR, aim_pr, post
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -108,7 +108,7 @@ def test_outsiders_policy_runs_pull_requests_by_people_with_push_rights_only(cli
     ("gitlab", "merge_request__opened"), ("bitbucket", "pullrequest__created"),
 ])
 def test_every_forge_says_who_opened_a_pull_request(flavor, event_name):
-    from tests.webhooks.forge_kit import load, provider_of
+    from tests.forges.forge_kit import load, provider_of
 
     forge = forges.get(provider_of(flavor)).webhook
     parse = forge.merge_request if flavor == "gitlab" else forge.pull_request

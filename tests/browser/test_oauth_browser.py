@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from tests.forge_api.server import FakeGitHub
+from tests.forges.github.fake_server import FakeGitHub
 from tests.oauth.live import wait_for
 from tests.support import github_headers, github_push, herald_yml
 

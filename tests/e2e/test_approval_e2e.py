@@ -7,7 +7,7 @@ import requests
 
 from tests.e2e.test_forges_e2e import pr_only_commit, send
 from tests.support import herald_yml
-from tests.webhooks.forge_kit import PR, aim_pr
+from tests.forges.forge_kit import PR, aim_pr
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.support import git, herald_yml
-from tests.webhooks.forge_kit import FLAVORS, PR, PUSH, aim_pr, aim_push, headers, provider_of
+from tests.forges.forge_kit import FLAVORS, PR, PUSH, aim_pr, aim_push, headers, provider_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]
 

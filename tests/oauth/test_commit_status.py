@@ -10,7 +10,7 @@ from builds.models import Job
 from repositories.commit_status import describe
 from repositories.models import CommitStatus, ForgeAccount
 from repositories.tasks import post_commit_status
-from tests.oauth.conftest import SHA, build_to_success, new_job
+from tests.forges.oauth_kit import SHA, build_to_success, new_job
 
 
 @pytest.fixture
@@ -76,7 +76,7 @@ def test_it_waits_as_long_as_a_rate_limit_says(enabled, fake_github, django_capt
     import json
     import time
 
-    from tests.forge_api.server import FIXTURES
+    from tests.forges.github.fake_server import FIXTURES
 
     new_job(enabled, django_capture_on_commit_callbacks)
     row = CommitStatus.objects.get()

@@ -7,7 +7,7 @@ from django.core.cache import cache
 
 from builds.models import Job
 from repositories.models import Membership, Repository
-from tests.oauth.conftest import sign_in
+from tests.forges.oauth_kit import sign_in
 
 
 @pytest.fixture(autouse=True)

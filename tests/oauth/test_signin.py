@@ -6,7 +6,7 @@ from django.contrib.auth.models import User
 from django.db import connection
 
 from repositories.models import ForgeAccount, ForgeEvent
-from tests.oauth.conftest import follow_forge, sign_in, start_sign_in
+from tests.forges.oauth_kit import follow_forge, sign_in, start_sign_in
 
 
 def test_it_shows_a_button_per_configured_forge_and_hides_the_rest(client, fake_github, settings, db):

@@ -6,9 +6,9 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ImproperlyConfigured
 
 from repositories.models import ForgeAccount, ForgeEvent
-from tests.forge_api.gitea_server import FakeGitea
-from tests.forge_api.gitlab_server import FakeGitLab
-from tests.oauth.conftest import sign_in
+from tests.forges.gitea.fake_server import FakeGitea
+from tests.forges.gitlab.fake_server import FakeGitLab
+from tests.forges.oauth_kit import sign_in
 
 
 @pytest.fixture(autouse=True)

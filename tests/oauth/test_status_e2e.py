@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.forge_api.server import FakeGitHub
+from tests.forges.github.fake_server import FakeGitHub
 from tests.oauth.live import commit_statuses, enable, sign_in, wait_for
 from tests.support import github_headers, github_push, herald_yml
 

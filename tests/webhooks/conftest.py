@@ -1,12 +1,2 @@
-import pytest
-
-from tests.webhooks.forge_kit import provider_of
-
-
-@pytest.fixture
-def repo_for(make_repository):
-    """A registered repository for a forge flavor (gitea, forgejo, github…)."""
-    def make(flavor, full_name="acme/widgets", **kw):
-        return make_repository(full_name, provider=provider_of(flavor), **kw)
-
-    return make
+# The webhook tests send every forge's payloads: forge_kit's fixture.
+from tests.forges.forge_kit import repo_for  # noqa: F401

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 import pytest
 
 from builds.models import Job
-from tests.webhooks.forge_kit import (
+from tests.forges.forge_kit import (
     soft,
     AUTH_HEADER, EVENT_HEADER, FLAVORS, PUSH, aim_push, auth_value, post, provider_of,
 )
@@ -267,7 +267,7 @@ def _mutations(value, path=()):
 
 @pytest.mark.parametrize("flavor,kind", [(f, k) for f in FLAVORS for k in ("push", "pr")])
 def test_payload_fields_of_the_wrong_type_never_cause_a_500(client, repo_for, flavor, kind):
-    from tests.webhooks.forge_kit import PR, aim_pr
+    from tests.forges.forge_kit import PR, aim_pr
     import copy
 
     repo_for(flavor)

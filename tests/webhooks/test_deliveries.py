@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 
 from builds.models import Job
 from repositories.models import Membership
-from tests.webhooks.forge_kit import PUSH, aim_push, post
+from tests.forges.forge_kit import PUSH, aim_push, post
 from webhooks.models import Delivery
 
 SHA = "1234567890abcdef1234567890abcdef12345678"

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from builds.models import Job
-from tests.webhooks.forge_kit import DELIVERY_HEADER, FLAVORS, PR, PUSH, aim_pr, aim_push, post, soft
+from tests.forges.forge_kit import DELIVERY_HEADER, FLAVORS, PR, PUSH, aim_pr, aim_push, post, soft
 from webhooks.models import Delivery
 
 SHA = "1234567890abcdef1234567890abcdef12345678"

@@ -7,7 +7,7 @@ import pytest
 
 from builds.models import Job
 from builds.refs import ref_problem
-from tests.webhooks.forge_kit import FLAVORS, PUSH, TAG, aim_push, post
+from tests.forges.forge_kit import FLAVORS, PUSH, TAG, aim_push, post
 from webhooks.models import Delivery
 
 SHA = "1234567890abcdef1234567890abcdef12345678"

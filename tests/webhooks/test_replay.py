@@ -7,10 +7,10 @@ import json
 import pytest
 from django.utils import timezone
 
-from builds.lifecycle import restart
 from builds.models import Job
+from builds.lifecycle import restart
 from tests.support import github_headers, github_push
-from tests.webhooks.forge_kit import as_meta
+from tests.forges.forge_kit import as_meta
 from webhooks.models import Delivery
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -67,7 +67,7 @@ def test_a_replayed_older_push_never_cancels_the_newer_build_of_its_branch(clien
 
 
 def test_a_replayed_pull_request_event_never_cancels_the_newer_head(client, repo):
-    from tests.webhooks.forge_kit import aim_pr, post
+    from tests.forges.forge_kit import aim_pr, post
 
     def pr(sha):
         p = aim_pr("github", "pull_request__synchronize", "acme/widgets", sha, number=3)

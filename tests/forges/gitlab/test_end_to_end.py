@@ -1,5 +1,5 @@
 """GitLab (gitlab.com or self-managed) end to end against the local fake
-GitLab (tests/forge_api/gitlab_server.py): sign-in, "Your repositories",
+GitLab (tests/forges/gitlab/fake_server.py): sign-in, "Your repositories",
 Enable/Disable, commit statuses, revoked tokens and permissions, as a user
 sees them."""
 
@@ -16,10 +16,10 @@ from builds.models import Job
 from forges.gitlab.client import GitLabClient
 from repositories.models import CommitStatus, ForgeAccount, ForgeEvent, Membership, Repository
 from repositories.tasks import post_commit_status
-from tests.forge_api.gitlab_server import DEVELOPER, GUEST, MAINTAINER, OWNER, REPORTER, FakeGitLab
-from tests.oauth import conftest as oauth
-from tests.oauth.conftest import SHA, build_to_success, follow_forge, new_job
-from tests.webhooks.forge_kit import aim_push, post
+from tests.forges.gitlab.fake_server import DEVELOPER, GUEST, MAINTAINER, OWNER, REPORTER, FakeGitLab
+from tests.forges import oauth_kit as oauth
+from tests.forges.oauth_kit import SHA, build_to_success, follow_forge, new_job
+from tests.forges.forge_kit import aim_push, post
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,6 @@
 """A local stand-in for GitLab (gitlab.com or self-managed): the OAuth 2 web
 flow and the part of REST API v4 Herald uses, answering with GitLab's
-documented example bodies (gitlab/*.json, see gitlab/SOURCES.md) and
+documented example bodies (api/*.json, see api/SOURCES.md) and
 recording every request it receives.
 
     fake = FakeGitLab().start()
@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
-from tests.forge_api.server import Failure, FakeServer, Recorded, _Handler
+from tests.forges.fake_server import Failure, FakeServer, Handler, Recorded
 
-FIXTURES = Path(__file__).resolve().parent / "gitlab"
+FIXTURES = Path(__file__).resolve().parent / "api"
 API_PREFIX = "/api/v4"
 
 GUEST, REPORTER, DEVELOPER, MAINTAINER, OWNER = 10, 20, 30, 40, 50
@@ -190,7 +190,7 @@ class FakeGitLab(FakeServer):
         return data
 
 
-class _GitLabHandler(_Handler):
+class _GitLabHandler(Handler):
     fake: FakeGitLab
 
     _record = None

@@ -1,6 +1,6 @@
 """A local stand-in for Gitea (and Forgejo, which answers the same): the
 OAuth2 provider's web flow and the part of the /api/v1 REST API Herald uses,
-answering with Gitea's own shapes (gitea/*.json, see gitea/SOURCES.md) and
+answering with Gitea's own shapes (api/*.json, see api/SOURCES.md) and
 recording every request it receives.
 
     fake = FakeGitea().start()
@@ -22,9 +22,9 @@ import secrets
 from pathlib import Path
 from urllib.parse import urlencode
 
-from tests.forge_api.server import FakeGitHub, _Handler
+from tests.forges.github.fake_server import FakeGitHub, _Handler
 
-FIXTURES = Path(__file__).resolve().parent / "gitea"
+FIXTURES = Path(__file__).resolve().parent / "api"
 API_PREFIX = "/api/v1"
 # Gitea's defaults: [api] DEFAULT_PAGING_NUM = 30, MAX_RESPONSE_ITEMS = 50.
 DEFAULT_PAGING_NUM, MAX_RESPONSE_ITEMS = 30, 50

@@ -1,6 +1,6 @@
 """Sending each forge's documented payloads the way that forge sends them.
 
-Payloads come unchanged from tests/fixtures/<forge>/ (see SOURCES.md there);
+Payloads come unchanged from tests/forges/<forge>/payloads/ (see SOURCES.md there);
 `aim` only points them at a registered repository and a commit, touching
 the fields that name the repository, the ref and the sha.
 """
@@ -10,6 +10,8 @@ import hashlib
 import hmac
 import json
 import uuid
+
+import pytest
 
 from tests.support import fixture
 
@@ -183,3 +185,12 @@ def soft(flavor, status):
     """The status a refusal gets: GitLab disables a hook after repeated 4xx
     answers, so it is told 200 (the delivery record keeps the reason)."""
     return 200 if flavor == "gitlab" else status
+
+
+@pytest.fixture
+def repo_for(make_repository):
+    """A registered repository for a forge flavor (gitea, forgejo, github…)."""
+    def make(flavor, full_name="acme/widgets", **kw):
+        return make_repository(full_name, provider=provider_of(flavor), **kw)
+
+    return make

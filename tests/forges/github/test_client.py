@@ -1,4 +1,5 @@
-"""The forge clients turn every kind of answer into Herald's own exceptions."""
+"""The GitHub client turns every kind of answer into Herald's own exceptions
+(forges/client.py, shared by every forge's client)."""
 
 import time
 
@@ -6,8 +7,7 @@ import pytest
 
 from forges.client import BadCredentials, NotFound, RateLimited, Refused, Unavailable
 from forges.github.client import GitHubClient
-from forges.gitlab.client import permission_of as gitlab_permission
-from tests.forge_api.server import FakeGitHub
+from tests.forges.github.fake_server import FakeGitHub
 
 
 @pytest.fixture
@@ -60,10 +60,3 @@ def test_an_unreachable_forge_is_unavailable(settings):
         GitHubClient("t").user()
     assert "unreachable" in str(e.value)
 
-
-def test_gitlab_access_levels_become_permissions():
-    assert gitlab_permission({"permissions": {"project_access": {"access_level": 40}}}) == "admin"
-    assert gitlab_permission({"permissions": {"project_access": None, "group_access": {"access_level": 50}}}) == "admin"
-    assert gitlab_permission({"permissions": {"project_access": {"access_level": 30}}}) == "push"
-    assert gitlab_permission({"permissions": {"project_access": {"access_level": 20}}}) == "pull"
-    assert gitlab_permission({"permissions": {}, "visibility": "private"}) is None

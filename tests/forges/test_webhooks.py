@@ -4,7 +4,7 @@ the Django test client. Forgejo is the Gitea receiver with Forgejo headers."""
 import pytest
 
 from builds.models import Job
-from tests.webhooks.forge_kit import FLAVORS, PR, PUSH, TAG, aim_pr, aim_push, load, post
+from tests.forges.forge_kit import FLAVORS, PR, PUSH, TAG, aim_pr, aim_push, load, post
 from webhooks.models import Delivery
 
 SHA = "1234567890abcdef1234567890abcdef12345678"

@@ -18,9 +18,9 @@ from builds import constants as C
 from builds.models import Job
 from repositories.models import CommitStatus, ForgeAccount, ForgeEvent, Membership, Repository
 from repositories.tasks import post_commit_status
-from tests.forge_api.gitea_server import FakeGitea
-from tests.oauth import conftest as oauth
-from tests.oauth.conftest import SHA, build_to_success, new_job
+from tests.forges.gitea.fake_server import FakeGitea
+from tests.forges import oauth_kit as oauth
+from tests.forges.oauth_kit import SHA, build_to_success, new_job
 
 LOGIN = "gordon"
 
