@@ -1,24 +1,20 @@
-"""Pages: dashboard, repository, job (with its live log), raw log."""
-
-from urllib.parse import quote
+"""Pages: dashboard, job (with its live log), raw log. (The repository page
+is in repositories.views.)"""
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
-from django.core.paginator import Paginator
-from django.db.models import Count, F, Max, OuterRef, Q, Subquery
+from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_POST
 
 from builds import constants as C
-from builds.forms import JobFilterForm, RepositorySettingsForm
 from builds.lifecycle import approve, decline, restart
 from builds.logview import chunk_batches
 from builds.models import Job, Worker
 from builds.waiting import why_waiting
-from repositories.access import check, job_for, repository_for
+from repositories.access import job_for
 from repositories.models import Membership, Repository, permits
 
 
@@ -63,56 +59,6 @@ def dashboard(request):
         "blocked": counts.get(C.BLOCKED, 0),
         "workers": workers,
         "last_worker": last_worker,
-    })
-
-
-@require_http_methods(["GET", "HEAD", "POST"])
-def repository(request, full_name):
-    repo = repository_for(request, full_name, provider=request.GET.get("provider"))
-    permission = repo.permission_for(request.user)
-    is_admin = permits(permission, Membership.ADMIN)
-    if request.method == "POST":
-        check(request, repo, Membership.ADMIN)
-        settings_form = RepositorySettingsForm(request.POST)
-        if settings_form.is_valid():
-            settings_form.save(repo)
-            messages.info(request, "Settings saved.")
-            return redirect(request.get_full_path())
-    else:
-        settings_form = RepositorySettingsForm.for_repository(repo) if is_admin else None
-
-    filters = JobFilterForm(request.GET)
-    jobs = Job.objects.filter(repository=repo, **filters.filters()).order_by("-id")
-    page = Paginator(jobs, 25).get_page(request.GET.get("page"))
-    for job in page.object_list:
-        job.repository = repo
-    query = request.GET.copy()
-    query.pop("page", None)
-
-    # Last job of each branch, most recently active first.
-    last_ids = list(
-        Job.objects.filter(repository=repo).exclude(branch="")
-        .values("branch").annotate(last=Max("id")).order_by("-last").values_list("last", flat=True)[:12]
-    )
-    branch_jobs = Job.objects.in_bulk(last_ids)
-    branches = [branch_jobs[i] for i in last_ids if i in branch_jobs]
-    chart_jobs = list(Job.objects.filter(repository=repo).order_by("-id")[:50])
-
-    forge = repo.forge.webhook
-    return render(request, "builds/repository.html", {
-        "repo": repo,
-        "page": page,
-        "filters": filters,
-        "query": query.urlencode(),
-        "branches": branches,
-        "chart_jobs": chart_jobs,
-        "hook": forge.instructions(repo) if forge else None,
-        "permission": permission,
-        "is_admin": is_admin,
-        "settings_form": settings_form,
-        "badge_url": f"{settings.HERALD_BASE_URL}{reverse('badge', args=[repo.full_name])}?branch={quote(repo.default_branch)}",
-        "page_url": settings.HERALD_BASE_URL + reverse("repository", args=[repo.full_name]),
-        "secrets": list(repo.secrets.values("name", "allow_forks", "updated")) if is_admin else [],
     })
 
 

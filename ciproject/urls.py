@@ -12,7 +12,7 @@ urlpatterns = [
     # Before "repository": its <path:> would swallow the "/deliveries" suffix.
     path("repos/<path:full_name>/deliveries/", webhook_pages.deliveries, name="repository-deliveries"),
     path("deliveries/<int:delivery_id>/replay", webhook_pages.replay_delivery, name="delivery-replay"),
-    path("repos/<path:full_name>/", views.repository, name="repository"),
+    path("repos/<path:full_name>/", repository_views.repository, name="repository"),
     path("jobs/<int:job_id>/", views.job, name="job"),
     path("jobs/<int:job_id>/log.txt", views.job_log_txt, name="job-log-txt"),
     path("jobs/<int:job_id>/cancel", views.job_cancel, name="job-cancel"),

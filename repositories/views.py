@@ -1,17 +1,78 @@
-"""Pages for forge users: their repositories on the forge, Enable, Disable."""
+"""Pages about repositories: a repository's own page (its jobs, branches,
+webhook and badge, and its settings form for admins); for forge users,
+their repositories on the forge, Enable, Disable."""
 
+from urllib.parse import quote
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Max
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 import forges
+from builds.forms import JobFilterForm
+from builds.models import Job
 from forges.client import BadCredentials, ForgeError, NotAdmin, NotFound, Refused
-from repositories.access import repository_for
-from repositories.models import Membership, Repository
+from repositories.access import check, repository_for
+from repositories.forms import RepositorySettingsForm
+from repositories.models import Membership, Repository, permits
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def repository(request, full_name):
+    repo = repository_for(request, full_name, provider=request.GET.get("provider"))
+    permission = repo.permission_for(request.user)
+    is_admin = permits(permission, Membership.ADMIN)
+    if request.method == "POST":
+        check(request, repo, Membership.ADMIN)
+        settings_form = RepositorySettingsForm(request.POST)
+        if settings_form.is_valid():
+            settings_form.save(repo)
+            messages.info(request, "Settings saved.")
+            return redirect(request.get_full_path())
+    else:
+        settings_form = RepositorySettingsForm.for_repository(repo) if is_admin else None
+
+    filters = JobFilterForm(request.GET)
+    jobs = Job.objects.filter(repository=repo, **filters.filters()).order_by("-id")
+    page = Paginator(jobs, 25).get_page(request.GET.get("page"))
+    for job in page.object_list:
+        job.repository = repo
+    query = request.GET.copy()
+    query.pop("page", None)
+
+    # Last job of each branch, most recently active first.
+    last_ids = list(
+        Job.objects.filter(repository=repo).exclude(branch="")
+        .values("branch").annotate(last=Max("id")).order_by("-last").values_list("last", flat=True)[:12]
+    )
+    branch_jobs = Job.objects.in_bulk(last_ids)
+    branches = [branch_jobs[i] for i in last_ids if i in branch_jobs]
+    chart_jobs = list(Job.objects.filter(repository=repo).order_by("-id")[:50])
+
+    forge = repo.forge.webhook
+    return render(request, "repositories/repository.html", {
+        "repo": repo,
+        "page": page,
+        "filters": filters,
+        "query": query.urlencode(),
+        "branches": branches,
+        "chart_jobs": chart_jobs,
+        "hook": forge.instructions(repo) if forge else None,
+        "permission": permission,
+        "is_admin": is_admin,
+        "settings_form": settings_form,
+        "badge_url": f"{settings.HERALD_BASE_URL}{reverse('badge', args=[repo.full_name])}?branch={quote(repo.default_branch)}",
+        "page_url": settings.HERALD_BASE_URL + reverse("repository", args=[repo.full_name]),
+        "secrets": list(repo.secrets.values("name", "allow_forks", "updated")) if is_admin else [],
+    })
+
 
 
 def _sign_in_again(request, account):

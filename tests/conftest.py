@@ -1,6 +1,7 @@
 import os
 
 import pytest
+from django.utils import timezone
 
 from tests.support import (
     GitRepo, LiveHerald, ensure_test_image, remove_instance_objects, require_docker, sweep_stale_test_objects,
@@ -77,6 +78,52 @@ def make_repository(db):
 
 
 @pytest.fixture
+def users(db):
+    """An owner (admin), a member who may push, a reader, an outsider and staff."""
+    from django.contrib.auth.models import User
+
+    class Users:
+        pass
+
+    u = Users()
+    u.admin = User.objects.create_user("owner", password="pw-owner")
+    u.pusher = User.objects.create_user("pusher", password="pw-pusher")
+    u.reader = User.objects.create_user("reader", password="pw-reader")
+    u.outsider = User.objects.create_user("outsider", password="pw-outsider")
+    u.staff = User.objects.create_user("staff", password="pw-staff", is_staff=True)
+    return u
+
+
+@pytest.fixture
+def member(db):
+    from repositories.models import Membership
+
+    def grant(user, repo, permission):
+        Membership.objects.create(user=user, repository=repo, permission=permission)
+
+    return grant
+
+
+@pytest.fixture
+def make_job(db):
+    from builds.models import Job
+
+    def make(repository, **kw):
+        repository.refresh_from_db()
+        number = (Job.objects.filter(repository=repository).order_by("-number").values_list("number", flat=True).first() or 0) + 1
+        kw.setdefault("commit", f"{number:040x}")
+        kw.setdefault("branch", "main")
+        kw.setdefault("ref", f"refs/heads/{kw['branch']}")
+        kw.setdefault("message", f"change {number}")
+        kw.setdefault("author", "Ada Tester")
+        job = Job.objects.create(repository=repository, number=number, **kw)
+        type(repository).objects.filter(pk=repository.pk).update(job_counter=number)
+        return job
+
+    return make
+
+
+@pytest.fixture
 def live_herald(tmp_path, docker_client, test_image):
     """A started Herald; on teardown, also checks it left no container behind."""
     started = []
@@ -90,3 +137,8 @@ def live_herald(tmp_path, docker_client, test_image):
     for herald in started:
         herald.stop()  # also removes its Docker objects, after giving them 15 s to go
         assert not herald.left_behind, f"containers left behind: {herald.left_behind}"
+
+
+def finished(**kw):
+    now = timezone.now()
+    return {"status": "success", "started_at": now - timezone.timedelta(seconds=42), "finished_at": now, **kw}

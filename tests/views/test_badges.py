@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from tests.views.conftest import finished
+from tests.conftest import finished
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from builds.models import Job, Worker
-from tests.views.conftest import finished
+from tests.conftest import finished
 
 pytestmark = pytest.mark.django_db
 

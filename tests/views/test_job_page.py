@@ -3,7 +3,7 @@ from django.test import Client
 from django.utils import timezone
 
 from builds.models import Job, JobStep, Worker
-from tests.views.conftest import finished
+from tests.conftest import finished
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from builds.logview import render_line, render_lines
 from builds.models import JobStep
-from tests.views.conftest import finished
+from tests.conftest import finished
 
 pytestmark = pytest.mark.django_db
 

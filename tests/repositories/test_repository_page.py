@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 
 from repositories.models import Repository, Secret
-from tests.views.conftest import finished
+from tests.conftest import finished
 
 pytestmark = pytest.mark.django_db
 
