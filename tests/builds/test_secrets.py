@@ -28,7 +28,10 @@ def job(make_repository):
     return queue(repo, "a" * 40)
 
 
-def test_a_secret_split_across_flushes_is_masked_whole(job):
+def test_a_secret_split_across_flushes_is_masked_whole(job, monkeypatch):
+    # Herald's own keys, masked too, are random per data directory: one that
+    # begins with "g" would rightly hold back the last letter of "waiting".
+    monkeypatch.setattr("builds.logwriter.server_secrets", lambda: [])
     writer = LogWriter(job, secrets=[TOKEN], flush_seconds=0)
     writer.write("before tok-7c1d")
     writer.flush()
