@@ -237,7 +237,7 @@ def direct_run(src, sha, dest, client, contained=False):
     import django
 
     django.setup()
-    from builds.docker_env import containment_options, isolated_network
+    from builds.docker.environment import containment_options, isolated_network
     from builds.git import fetch_commit
 
     options = {**containment_options(), "network": isolated_network(client)} if contained else {}

@@ -474,7 +474,7 @@ def parse_herald(data, filename, known_secrets=None):
 def _check_relative(c, value, line, key):
     """Refuses early, on the text alone, what can never be inside the
     checkout. Where the path leads (symlinks followed) is checked again when
-    the build runs (builds/docker_env.py)."""
+    the build runs (builds/docker/build_context.py)."""
     p = Path(value)
     if "\0" in value:
         c.fail(line, key, "must not contain a NUL character")

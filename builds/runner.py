@@ -19,7 +19,7 @@ from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from builds import constants as C
-from builds.docker_env import STOP_CANCEL, STOP_LOST, STOP_TIMEOUT, DockerEnv, Stopped
+from builds.docker.environment import STOP_CANCEL, STOP_LOST, STOP_TIMEOUT, DockerEnv, Stopped
 from builds.errors import BuildError
 from builds.git import fetch_commit
 from builds.lifecycle import expand_matrix, remember_matrix

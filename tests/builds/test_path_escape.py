@@ -17,7 +17,7 @@ import docker
 import pytest
 from django.conf import settings as django_settings
 
-from builds import docker_env
+from builds.docker import environment as docker_env
 from builds.models import Job
 from tests.builds.helpers import log_of, queue, run_next
 from tests.support import TEST_IMAGE, Symlink

@@ -49,7 +49,7 @@ def test_the_sandbox_goes_away_with_its_process_even_after_sigkill(test_image, d
         sys.path.insert(0, {str(ROOT)!r})
         os.environ["DJANGO_SETTINGS_MODULE"] = "ciproject.settings"
         import django; django.setup()
-        from builds.docker_env import network_sandbox, shared_client
+        from builds.docker.environment import network_sandbox, shared_client
         print(network_sandbox(shared_client(), {test_image!r}), flush=True)
         time.sleep(600)
     """)

@@ -33,7 +33,7 @@ from django.conf import settings
 from docker import errors as derrors
 
 from builds import constants as C
-from builds.context import SPOOL_BYTES, pack_directory, retar_volume_context
+from builds.docker.build_context import SPOOL_BYTES, pack_directory, retar_volume_context
 from builds.errors import BuildError, DockerUnavailable
 
 log = logging.getLogger(__name__)
