@@ -13,7 +13,7 @@ from django.db import connection, transaction
 from django.db.models import Count
 
 from builds import constants as C
-from builds.models import Job
+from builds.models import Job, Worker
 from repositories.models import Repository
 
 
@@ -56,6 +56,13 @@ class WorkerSlots(Rule):
         if running.filter(worker=worker).count() >= settings.HERALD_CONCURRENCY:
             return None
         return queued
+
+    def room_elsewhere(self, worker):
+        """Whether another online worker has a free slot."""
+        for w in Worker.online().exclude(host=worker):
+            if Job.objects.filter(status=C.RUNNING, worker=w.host).count() < w.slots:
+                return True
+        return False
 
     def explain(self, job, running, workers):
         if not workers:
@@ -122,8 +129,9 @@ class RepositoryLimit(Rule):
                 f"and {_are_running(n)}; it starts when one of them ends.")
 
 
+WORKER_SLOTS = WorkerSlots()
 # In the claim's order: the cheap checks that can refuse everything first.
-RULES = (WorkerSlots(), InstallationLimit(), RepositoryLimit())
+RULES = (WORKER_SLOTS, InstallationLimit(), RepositoryLimit())
 
 
 def _lock_claims():

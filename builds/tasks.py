@@ -7,9 +7,7 @@ nothing.
 
 from django.conf import settings
 
-from builds import constants as C
-from builds.claim import claim_next_job
-from builds.models import Job, Worker
+from builds.claim import WORKER_SLOTS, claim_next_job
 from builds.queue import enqueue_token
 from builds.runner import Runner
 
@@ -18,16 +16,9 @@ def run_next_job():
     """Run the oldest queued job the limits allow (one build token)."""
     job, why_not = claim_next_job(settings.HERALD_HOSTNAME)
     if job is None:
-        if why_not == "host-full" and _other_host_has_room():
+        if why_not == WORKER_SLOTS.code and WORKER_SLOTS.room_elsewhere(settings.HERALD_HOSTNAME):
             # Another machine is idle while this one is full: pass the token on.
             enqueue_token()
         return why_not
     status = Runner(job).run()
     return f"{job}: {status}"
-
-
-def _other_host_has_room():
-    for w in Worker.online().exclude(host=settings.HERALD_HOSTNAME):
-        if Job.objects.filter(status=C.RUNNING, worker=w.host).count() < w.slots:
-            return True
-    return False
