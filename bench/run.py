@@ -237,7 +237,8 @@ def direct_run(src, sha, dest, client, contained=False):
     import django
 
     django.setup()
-    from builds.docker.environment import containment_options, isolated_network
+    from builds.docker.limits import containment_options
+    from builds.docker.network import isolated_network
     from builds.git import fetch_commit
 
     options = {**containment_options(), "network": isolated_network(client)} if contained else {}

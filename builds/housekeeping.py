@@ -19,7 +19,9 @@ from django.utils import timezone
 
 from builds import constants as C
 from builds import runner
-from builds.docker.environment import docker_client, prune_build_images, remove_job_objects
+from builds.docker.client import docker_client
+from builds.docker.image_build import prune_build_images
+from builds.docker.objects import remove_job_objects
 from builds.errors import DockerUnavailable
 from builds.models import Job, Worker, report_end_and_wake_next
 from builds.queue import enqueue_token

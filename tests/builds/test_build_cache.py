@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from builds.docker.environment import cache_repository
+from builds.docker.image_build import cache_repository
 from builds.models import Job
 from tests.builds.helpers import ensure_service_image, log_of, queue, run_commit, run_next, section_of
 from tests.builds.test_services import FETCH

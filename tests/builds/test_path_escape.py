@@ -17,7 +17,7 @@ import docker
 import pytest
 from django.conf import settings as django_settings
 
-from builds.docker import environment as docker_env
+from builds.docker import image_build
 from builds.models import Job
 from tests.builds.helpers import log_of, queue, run_next
 from tests.support import TEST_IMAGE, Symlink
@@ -130,7 +130,7 @@ def test_herald_keys_never_reach_a_log_even_through_a_path_bug(server_dir, git_r
     def pack_naively(checkout, context, dockerfile):  # a future bug: the path joined as text, links followed
         return docker.utils.tar(os.path.join(checkout, context), dockerfile=(dockerfile, None)), dockerfile
 
-    monkeypatch.setattr(docker_env, "pack_directory", pack_naively)
+    monkeypatch.setattr(image_build, "pack_directory", pack_naively)
     job = run_pipeline(git_repo, make_repository,
                        lambda pk: stealing_pipeline(pk, ["secret_key", "encryption_key"]))
 

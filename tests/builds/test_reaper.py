@@ -8,7 +8,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.utils import timezone
 
-from builds.docker.environment import job_labels, object_name
+from builds.docker.objects import job_labels, object_name
 from builds.models import Job, JobStep
 from builds.housekeeping import reap_lost, sweep_local
 from tests.builds.helpers import job_objects, queue
@@ -51,7 +51,7 @@ def test_a_job_whose_worker_went_silent_is_marked_lost_and_its_leftovers_removed
         assert Job.objects.get(pk=alive.pk).status == "running"
         assert len(job_objects(docker_client, alive)) == 3
     finally:
-        from builds.docker.environment import remove_job_objects
+        from builds.docker.objects import remove_job_objects
 
         remove_job_objects(docker_client, alive.pk)
 
@@ -71,6 +71,6 @@ def test_the_sweep_removes_what_no_running_job_owns(make_repository, docker_clie
         assert len(job_objects(docker_client, running)) == 3
         assert (settings.WORKSPACE_DIR / f"job-{running.pk}").exists()
     finally:
-        from builds.docker.environment import remove_job_objects
+        from builds.docker.objects import remove_job_objects
 
         remove_job_objects(docker_client, running.pk)

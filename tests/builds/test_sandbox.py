@@ -49,7 +49,8 @@ def test_the_sandbox_goes_away_with_its_process_even_after_sigkill(test_image, d
         sys.path.insert(0, {str(ROOT)!r})
         os.environ["DJANGO_SETTINGS_MODULE"] = "ciproject.settings"
         import django; django.setup()
-        from builds.docker.environment import network_sandbox, shared_client
+        from builds.docker.client import shared_client
+        from builds.docker.network import network_sandbox
         print(network_sandbox(shared_client(), {test_image!r}), flush=True)
         time.sleep(600)
     """)

@@ -119,7 +119,7 @@ steps:
 
 
 def test_jobs_without_services_share_a_bridge_on_which_they_cannot_reach_each_other(setup, docker_client):
-    from builds.docker.environment import isolated_network
+    from builds.docker.network import isolated_network
 
     # Another job's step, where a job without services runs: the shared bridge.
     net = isolated_network(docker_client)

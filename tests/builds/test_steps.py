@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from builds.docker.environment import cache_repository
+from builds.docker.image_build import cache_repository
 from builds.models import JobStep
 from tests.builds.helpers import (
     ensure_user_image,
