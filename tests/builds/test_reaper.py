@@ -9,8 +9,8 @@ from django.conf import settings as django_settings
 from django.utils import timezone
 
 from builds.docker.objects import job_labels, object_name
-from builds.models import Job, JobStep
 from builds.housekeeping import reap_lost, sweep_local
+from builds.models import Job, JobStep
 from tests.builds.helpers import job_objects, queue
 from tests.support import TEST_IMAGE
 
