@@ -1,7 +1,7 @@
 """Who may see and do what, in one place for views and the API."""
 
-from django.http import Http404
 from django.core.exceptions import PermissionDenied
+from django.http import Http404
 
 from repositories.models import Membership, Repository, permits
 

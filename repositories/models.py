@@ -7,9 +7,9 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, connections, models, transaction
+from django.db.models.functions import Lower
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
-from django.db.models.functions import Lower
 
 import forges
 from ciproject.crypto import EncryptedTextField

@@ -5,8 +5,8 @@ import logging
 from django.conf import settings
 from django.utils import timezone
 
-from repositories import commit_status
 from forges.client import TRANSIENT, BadCredentials, ForgeError
+from repositories import commit_status
 
 log = logging.getLogger(__name__)
 

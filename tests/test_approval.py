@@ -11,7 +11,12 @@ from builds.claim import claim_next_job
 from builds.lifecycle import restart
 from builds.models import Job
 from repositories.models import (
-    APPROVE_NONE, APPROVE_OUTSIDERS, ApiToken, CommitStatus, ForgeAccount, Membership,
+    APPROVE_NONE,
+    APPROVE_OUTSIDERS,
+    ApiToken,
+    CommitStatus,
+    ForgeAccount,
+    Membership,
 )
 from tests.forges.forge_kit import PR, aim_pr, post
 

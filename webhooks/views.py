@@ -15,8 +15,8 @@ from django.http import JsonResponse
 from django.utils.datastructures import CaseInsensitiveMapping
 from django.views.decorators.csrf import csrf_exempt
 
-from builds.lifecycle import create_job
 import forges
+from builds.lifecycle import create_job
 from ciproject.db import writer_turn
 from forges.webhook import Ignored, Ping, Rejected, skip_requested
 from repositories.models import Repository

@@ -7,8 +7,18 @@ https://support.atlassian.com/bitbucket-cloud/docs/manage-webhooks/ (secrets: X-
 import forges
 from builds import constants as C
 from forges.webhook import (
-    REPO_NAME_RE, BuildRequest, Adapter, Ignored, Ping, Rejected, check_branch, check_sha, get, hmac_hex,
-    require, signature_matches,
+    REPO_NAME_RE,
+    Adapter,
+    BuildRequest,
+    Ignored,
+    Ping,
+    Rejected,
+    check_branch,
+    check_sha,
+    get,
+    hmac_hex,
+    require,
+    signature_matches,
 )
 
 BUILD_PR_EVENTS = {"pullrequest:created", "pullrequest:updated"}

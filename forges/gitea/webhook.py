@@ -8,7 +8,16 @@ Payload structs: code.gitea.io/gitea modules/structs/hook.go
 
 from builds import constants as C
 from forges.webhook import (
-    ZERO_SHA, BuildRequest, Adapter, Ignored, Ping, branch_or_tag, check_sha, get, parse_json_or_form, require,
+    ZERO_SHA,
+    Adapter,
+    BuildRequest,
+    Ignored,
+    Ping,
+    branch_or_tag,
+    check_sha,
+    get,
+    parse_json_or_form,
+    require,
 )
 
 BUILD_PR_ACTIONS = {"opened", "reopened", "synchronized"}

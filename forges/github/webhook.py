@@ -8,8 +8,19 @@ import hashlib
 
 from builds import constants as C
 from forges.webhook import (
-    ZERO_SHA, Adapter, Ignored, Ping, Rejected, BuildRequest, branch_or_tag, check_sha, get, hmac_hex,
-    parse_json_or_form, require, signature_matches,
+    ZERO_SHA,
+    Adapter,
+    BuildRequest,
+    Ignored,
+    Ping,
+    Rejected,
+    branch_or_tag,
+    check_sha,
+    get,
+    hmac_hex,
+    parse_json_or_form,
+    require,
+    signature_matches,
 )
 
 BUILD_PR_ACTIONS = {"opened", "reopened", "synchronize"}

@@ -8,7 +8,15 @@ import hmac
 
 from builds import constants as C
 from forges.webhook import (
-    ZERO_SHA, BuildRequest, Adapter, Ignored, Rejected, branch_or_tag, check_sha, get, require,
+    ZERO_SHA,
+    Adapter,
+    BuildRequest,
+    Ignored,
+    Rejected,
+    branch_or_tag,
+    check_sha,
+    get,
+    require,
 )
 
 # object_attributes.action values that build; "update" only with new commits.

@@ -6,8 +6,8 @@ them, so pushes read the same; pull requests and tags differ).
 """
 
 from builds import constants as C
-from forges.webhook import BuildRequest, Ignored, check_branch, check_sha, get, require
 from forges.gitea.webhook import BUILD_PR_ACTIONS, Gitea
+from forges.webhook import BuildRequest, Ignored, check_branch, check_sha, get, require
 
 
 # Gitea began as a fork of Gogs and kept its push payload and HMAC signature: only

@@ -8,6 +8,7 @@ from django.utils.module_loading import import_string
 
 import forges
 from repositories.models import Repository
+from tests.forges.forge_kit import PROVIDER
 
 FORGES = forges.every()
 IDS = [forge.id for forge in FORGES]
@@ -25,6 +26,11 @@ def test_every_forge_has_a_webhook_adapter_for_its_own_url(forge, client, db):
     assert forges.get(forge.id) is forge
     assert forge.webhook.provider == forge.id
     assert client.get(f"/webhooks/{forge.id}/").status_code == 405
+
+
+@pytest.mark.parametrize("forge", FORGES, ids=IDS)
+def test_the_tests_common_to_all_forges_know_every_forge(forge):
+    assert forge.id in PROVIDER.values(), f"add {forge.id}'s headers and payload fields to tests/forges/forge_kit.py"
 
 
 @pytest.mark.parametrize("forge", [f for f in FORGES if f.client], ids=[f.id for f in FORGES if f.client])

@@ -12,8 +12,15 @@ import pytest
 
 from builds.models import Job
 from tests.forges.forge_kit import (
+    AUTH_HEADER,
+    EVENT_HEADER,
+    FLAVORS,
+    PUSH,
+    aim_push,
+    auth_value,
+    post,
+    provider_of,
     soft,
-    AUTH_HEADER, EVENT_HEADER, FLAVORS, PUSH, aim_push, auth_value, post, provider_of,
 )
 from webhooks.models import Delivery
 
@@ -267,8 +274,9 @@ def _mutations(value, path=()):
 
 @pytest.mark.parametrize("flavor,kind", [(f, k) for f in FLAVORS for k in ("push", "pr")])
 def test_payload_fields_of_the_wrong_type_never_cause_a_500(client, repo_for, flavor, kind):
-    from tests.forges.forge_kit import PR, aim_pr
     import copy
+
+    from tests.forges.forge_kit import PR, aim_pr
 
     repo_for(flavor)
     if kind == "push":

@@ -7,10 +7,10 @@ import json
 import pytest
 from django.utils import timezone
 
-from builds.models import Job
 from builds.lifecycle import restart
-from tests.support import github_headers, github_push
+from builds.models import Job
 from tests.forges.forge_kit import as_meta
+from tests.support import github_headers, github_push
 from webhooks.models import Delivery
 
 pytestmark = [pytest.mark.django_db(transaction=True)]

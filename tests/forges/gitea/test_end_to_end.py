@@ -18,8 +18,8 @@ from builds import constants as C
 from builds.models import Job
 from repositories.models import CommitStatus, ForgeAccount, ForgeEvent, Membership, Repository
 from repositories.tasks import post_commit_status
-from tests.forges.gitea.fake_server import FakeGitea
 from tests.forges import oauth_kit as oauth
+from tests.forges.gitea.fake_server import FakeGitea
 from tests.forges.oauth_kit import SHA, build_to_success, new_job
 
 LOGIN = "gordon"

@@ -16,10 +16,10 @@ from builds.models import Job
 from forges.gitlab.client import GitLabClient
 from repositories.models import CommitStatus, ForgeAccount, ForgeEvent, Membership, Repository
 from repositories.tasks import post_commit_status
-from tests.forges.gitlab.fake_server import DEVELOPER, GUEST, MAINTAINER, OWNER, REPORTER, FakeGitLab
 from tests.forges import oauth_kit as oauth
-from tests.forges.oauth_kit import SHA, build_to_success, follow_forge, new_job
 from tests.forges.forge_kit import aim_push, post
+from tests.forges.gitlab.fake_server import DEVELOPER, GUEST, MAINTAINER, OWNER, REPORTER, FakeGitLab
+from tests.forges.oauth_kit import SHA, build_to_success, follow_forge, new_job
 
 
 @pytest.fixture(autouse=True)
