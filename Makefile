@@ -49,8 +49,9 @@ setup-test: $(VENV)/.test-deps
 # killed one left (tests/support.py, sweep_stale_test_objects).
 test_instance = test-$$(printf %s '$(DATA)/$(1)' | md5sum | cut -c1-8)
 
-## The whole suite, on SQLite and then on PostgreSQL (Docker and browser included).
+## Lint, then the whole suite on SQLite and then on PostgreSQL (Docker and browser included).
 test: setup-test
+	$(VENV)/bin/ruff check .
 	$(MAKE) --no-print-directory test-sqlite test-postgres
 
 # A server that does not start stops the run here (never a half run on the

@@ -59,7 +59,7 @@ def main():
         ("dashboard, member of 10 private + all public", member, "/"),
         ("dashboard, anonymous", None, "/"),
         (f"repository page ({busiest.full_name})", staff, f"/repos/{busiest.full_name}/"),
-        (f"repository page, filtered, page 40", staff, f"/repos/{busiest.full_name}/?status=failed&branch=main&page=40"),
+        ("repository page, filtered, page 40", staff, f"/repos/{busiest.full_name}/?status=failed&branch=main&page=40"),
     ):
         client = Client()
         if user:

@@ -99,7 +99,7 @@ def badge(request, full_name):
 
 
 def _svg(request, body, status=200):
-    etag = '"%s"' % hashlib.sha256(body.encode()).hexdigest()[:20]
+    etag = f'"{hashlib.sha256(body.encode()).hexdigest()[:20]}"'
     if status == 200 and request.headers.get("If-None-Match") == etag:
         response = HttpResponse(status=304)
     else:

@@ -15,8 +15,8 @@ import fnmatch
 import json
 import os
 import re
-import stat
 import shlex
+import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -344,7 +344,7 @@ def parse_herald(data, filename, known_secrets=None):
         mx = data["matrix"]
         if not isinstance(mx, dict) or not mx:
             c.fail(c.line_of(data, "matrix"), "matrix", "must be a mapping of NAME: [values]")
-        for name, values in mx.items():
+        for name in mx:
             if not isinstance(name, str) or not ENV_NAME_RE.match(name):
                 c.fail(c.line_of(mx, name), f"matrix.{name}", "is not a valid variable name")
             matrix[name] = c.string_list(mx, name, "matrix.")

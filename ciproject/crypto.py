@@ -1,7 +1,7 @@
 """Encryption at rest for secrets kept in the database (Fernet, from the
 maintained `cryptography` package). Keys come from HERALD_ENCRYPTION_KEY."""
 
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
@@ -9,7 +9,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 
 
-@lru_cache(maxsize=None)
+@cache
 def _fernet(keys):
     try:
         return MultiFernet([Fernet(k.encode()) for k in keys])

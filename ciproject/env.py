@@ -98,7 +98,7 @@ def default_workspace_dir(instance):
         top.mkdir(mode=0o700, exist_ok=True)
         st = os.lstat(top)
     except OSError as e:
-        raise ImproperlyConfigured(f"Cannot create {top} for build checkouts ({e.strerror}); set HERALD_WORKSPACE_DIR")
+        raise ImproperlyConfigured(f"Cannot create {top} for build checkouts ({e.strerror}); set HERALD_WORKSPACE_DIR") from None
     if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
         raise ImproperlyConfigured(
             f"{top} is not a private directory of this user: remove it, or set HERALD_WORKSPACE_DIR"

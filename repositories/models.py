@@ -168,7 +168,7 @@ class Repository(models.Model):
         try:
             check_clone_url(self.clone_url)
         except ValidationError as e:
-            raise ValidationError({"clone_url": e.messages})
+            raise ValidationError({"clone_url": e.messages}) from None
         if self.build_timeout < 1 or self.build_timeout > settings.HERALD_MAX_TIMEOUT_MINUTES:
             raise ValidationError(
                 {"build_timeout": f"Between 1 and {settings.HERALD_MAX_TIMEOUT_MINUTES} minutes."}
@@ -527,7 +527,7 @@ class ForgeAccount(models.Model):
         try:
             clone_url = check_clone_url(forge_repo.clone_url)
         except ValidationError as e:
-            raise NotAdmin(f"{forge_repo.full_name}: the forge's clone URL is unusable: {' '.join(e.messages)}")
+            raise NotAdmin(f"{forge_repo.full_name}: the forge's clone URL is unusable: {' '.join(e.messages)}") from None
         repo = Repository.objects.by_name(self.provider, forge_repo.full_name).first()
         if repo is not None and repo.hook_id:
             # Replace rather than trust the old hook: it carries the old

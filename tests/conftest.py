@@ -4,7 +4,12 @@ import pytest
 from django.utils import timezone
 
 from tests.support import (
-    GitRepo, LiveHerald, ensure_test_image, remove_instance_objects, require_docker, sweep_stale_test_objects,
+    GitRepo,
+    LiveHerald,
+    ensure_test_image,
+    remove_instance_objects,
+    require_docker,
+    sweep_stale_test_objects,
 )
 
 

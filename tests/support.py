@@ -36,8 +36,8 @@ def require_docker():
         return client
     except Exception as e:
         pytest.fail(
-            "No Docker engine answers (%s). Install Debian's docker.io and start it "
-            "(`make test` does both: scripts/ensure-docker.sh)." % e,
+            f"No Docker engine answers ({e}). Install Debian's docker.io and start it "
+            "(`make test` does both: scripts/ensure-docker.sh).",
             pytrace=False,
         )
 
@@ -135,7 +135,8 @@ class GitRepo:
 
 
 def herald_yml(*commands, image=TEST_IMAGE):
-    return "image: %s\ncommands:\n%s" % (image, "".join(f"  - {json.dumps(c)}\n" for c in commands))
+    lines = "".join(f"  - {json.dumps(c)}\n" for c in commands)
+    return f"image: {image}\ncommands:\n{lines}"
 
 
 # --- webhooks --------------------------------------------------------------------
@@ -226,6 +227,13 @@ def remove_instance_objects(instance, wait=15):
         if problems:
             raise AssertionError("could not remove Docker objects of installation "
                                  f"{instance}: {'; '.join(problems)}")
+        # Repositories' build caches are tagged by repository id, which a
+        # new test database hands out again: an earlier run's cache must not
+        # answer for this run's repository 1.
+        for image in client.images.list(filters=label):
+            for tag in image.tags:
+                if tag.startswith(f"herald-{instance}-cache-"):
+                    client.images.remove(tag, noprune=True)
         return names
     finally:
         client.close()
@@ -323,7 +331,7 @@ class LiveHerald:
         self.pg_db = None
         if os.environ.get("DATABASE_URL", "").startswith("postgres"):
             self.pg_db = "herald_e2e_" + uuid.uuid4().hex[:10]
-            self._pg("CREATE DATABASE %s" % self.pg_db)
+            self._pg(f"CREATE DATABASE {self.pg_db}")
             self.env["DATABASE_URL"] = _postgres_url_for(self.pg_db)
         else:
             self.env["DATABASE_URL"] = f"sqlite:///{self.dir / 'herald.sqlite3'}"
@@ -388,7 +396,7 @@ class LiveHerald:
         if self.pg_db:
             for _ in range(20):
                 try:
-                    self._pg("DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.pg_db)
+                    self._pg(f"DROP DATABASE IF EXISTS {self.pg_db} WITH (FORCE)")
                     break
                 except Exception:
                     time.sleep(0.5)

@@ -8,7 +8,6 @@ import time
 import pytest
 from django.conf import settings as django_settings
 
-from builds.models import Job
 from tests.builds.helpers import job_objects, log_of, run_commit
 from tests.support import TEST_IMAGE
 

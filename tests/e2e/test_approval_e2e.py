@@ -6,8 +6,8 @@ import pytest
 import requests
 
 from tests.e2e.test_forges_e2e import pr_only_commit, send
-from tests.support import herald_yml
 from tests.forges.forge_kit import PR, aim_pr
+from tests.support import herald_yml
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]
 

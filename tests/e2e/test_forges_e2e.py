@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from tests.support import git, herald_yml
 from tests.forges.forge_kit import FLAVORS, PR, PUSH, aim_pr, aim_push, headers, provider_of
+from tests.support import git, herald_yml
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]
 

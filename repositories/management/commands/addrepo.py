@@ -42,7 +42,7 @@ class Command(BaseCommand):
             try:
                 repo.full_clean(exclude=["webhook_secret"])
             except ValidationError as e:
-                raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in e.message_dict.items()))
+                raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in e.message_dict.items())) from None
             repo.save()
         self.stdout.write(f"{'Created' if created else 'Updated'} {repo.full_name} ({repo.provider})")
         self.stdout.write(f"Webhook URL:    {repo.webhook_url()}")
