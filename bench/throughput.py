@@ -21,8 +21,8 @@ PER_SENDER = 250
 
 def forge_request(flavor):
     """Pushes as each forge sends them: its documented payload, its headers,
-    its signature (tests/webhooks/forge_kit.py)."""
-    from tests.webhooks.forge_kit import PUSH, aim_push, headers, provider_of
+    its signature (tests/forges/forge_kit.py)."""
+    from tests.forges.forge_kit import PUSH, aim_push, headers, provider_of
 
     event, name = PUSH[flavor]
 
@@ -74,7 +74,7 @@ def run_one(tmp, provider, db_label, env):
     env = {**env, **{k: v for k, v in os.environ.items() if k.startswith("HERALD_WEB_")}}
     herald = LiveHerald(Path(tmp) / f"tp-{provider}-{db_label}", env=env, worker=False).start()
     try:
-        from tests.webhooks.forge_kit import provider_of
+        from tests.forges.forge_kit import provider_of
 
         herald.add_repo("bench/throughput", "https://example.com/bench/throughput.git", provider=provider_of(provider))
         build = BUILDERS[provider]
