@@ -124,24 +124,21 @@ def job_restart(request, job_id):
 
 @require_POST
 def job_approve(request, job_id):
-    job, response = _control(request, job_id)
-    if response:
-        return response
-    if approve(job, request.user):
-        messages.info(request, f"Approved #{job.number}: it is queued.")
-    else:
-        job.refresh_from_db()
-        messages.warning(request, f"#{job.number} is {job.status}, not waiting for approval.")
-    return redirect(job)
+    return _decide(request, job_id, approve, "Approved #{number}: it is queued.")
 
 
 @require_POST
 def job_decline(request, job_id):
+    return _decide(request, job_id, decline, "Declined #{number}: nothing of it runs.")
+
+
+def _decide(request, job_id, decision, done):
+    """Approve or decline a blocked build; whoever decided first wins."""
     job, response = _control(request, job_id)
     if response:
         return response
-    if decline(job, request.user):
-        messages.info(request, f"Declined #{job.number}: nothing of it runs.")
+    if decision(job, request.user):
+        messages.info(request, done.format(number=job.number))
     else:
         job.refresh_from_db()
         messages.warning(request, f"#{job.number} is {job.status}, not waiting for approval.")
