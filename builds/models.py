@@ -13,11 +13,6 @@ from repositories.models import Repository
 log = logging.getLogger(__name__)
 
 
-class JobQuerySet(models.QuerySet):
-    def active(self):
-        return self.filter(status__in=C.ACTIVE_STATUSES)
-
-
 class Job(models.Model):
     # Its own index too, although the composite ones below start with it:
     # SQLite lists a page of recent jobs across repositories from it in
@@ -70,8 +65,6 @@ class Job(models.Model):
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="matrix_jobs"
     )
     matrix = models.JSONField(default=dict, blank=True)
-
-    objects = JobQuerySet.as_manager()
 
     class Meta:
         ordering = ["-id"]

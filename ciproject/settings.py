@@ -174,7 +174,6 @@ HERALD_BUILD_CACHE_HOURS = envint("HERALD_BUILD_CACHE_HOURS", 7 * 24, minimum=0)
 # RUN lines the classic builder runs without a process limit or Herald's
 # capability set: an installation that builds strangers' code can refuse them.
 HERALD_BUILD_STEPS = envbool("HERALD_BUILD_STEPS", True)
-HERALD_DEFAULT_TIMEOUT_MINUTES = envint("HERALD_DEFAULT_TIMEOUT_MINUTES", 60, minimum=1)
 HERALD_MAX_TIMEOUT_MINUTES = envint("HERALD_MAX_TIMEOUT_MINUTES", 6 * 60, minimum=1)
 HERALD_LOG_FLUSH_SECONDS = envfloat("HERALD_LOG_FLUSH_SECONDS", 0.25)
 HERALD_LOG_CHUNK_BYTES = envint("HERALD_LOG_CHUNK_BYTES", 64 * 1024, minimum=1024)

@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import parse_qs
 
 from django.utils.http import parse_header_parameters
@@ -73,7 +73,6 @@ class BuildRequest:
     # False when the payload names no full commit (a Gogs pull request):
     # the same-push window would then merge two different pushes.
     dedupe: bool = True
-    extra: dict = field(default_factory=dict)
 
     TEXT_FIELDS = ("ref", "branch", "tag", "message", "author", "pr_title", "source_branch", "target_branch",
                    "source_repo", "source_url", "author_login")
