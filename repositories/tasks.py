@@ -25,13 +25,14 @@ def post_commit_status(status_id):
     job, repo = row.job, row.job.repository
     # Tasks may run out of order (several workers, retries): never let an
     # older state overwrite a newer one on the forge.
-    if CommitStatus.objects.filter(job=job, rank__gt=row.rank, outcome=CommitStatus.SENT).exists():
+    if CommitStatus.objects.filter(job=job, rank__gt=row.rank, sent_at__isnull=False).exists():
         return _finish(row, CommitStatus.SUPERSEDED, "a later status was already posted")
     account = repo.enabled_by
     if account is None or not account.usable:
         return _finish(row, CommitStatus.SKIPPED,
                        "no usable forge account: whoever enabled the repository must sign in again")
     row.attempts += 1
+    started = timezone.now()
     try:
         account.client().post_status(repo.full_name, job.commit, row.state, row.description, row.target_url,
                                      row.context)
@@ -51,10 +52,16 @@ def post_commit_status(status_id):
         return _finish(row, CommitStatus.FAILED, str(e), e.status)
     row.sent_at = timezone.now()
     outcome = _finish(row, CommitStatus.SENT, "", 201)
-    # Two workers may have posted an older and a newer state at the same
-    # moment, the older landing last: post the newest again.
-    newer = CommitStatus.objects.filter(job=job, rank__gt=row.rank, outcome=CommitStatus.SENT).order_by("-rank", "-id")
-    newest = newer.first()
+    # Two workers may post an older and a newer state at the same moment and
+    # the older may land last. Whichever of the two finishes second sees the
+    # other: the older one finds the newer already sent, or the newer one finds
+    # an older one that finished after it began. Either way the newest is
+    # posted once more.
+    newest = CommitStatus.objects.filter(job=job, rank__gt=row.rank, outcome=CommitStatus.SENT).order_by(
+        "-rank", "-id").first()
+    if newest is None and CommitStatus.objects.filter(
+            job=job, rank__lt=row.rank, outcome=CommitStatus.SENT, sent_at__gte=started).exists():
+        newest = row
     if newest is not None and CommitStatus.objects.filter(pk=newest.pk, outcome=CommitStatus.SENT).update(
             outcome=CommitStatus.QUEUED):
         commit_status.enqueue(newest.pk)

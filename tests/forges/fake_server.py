@@ -34,6 +34,14 @@ class Failure:
     times: int | None
 
 
+@dataclass
+class Hold:
+    method: str
+    pattern: re.Pattern
+    reached: threading.Event
+    release: threading.Event
+
+
 class FakeServer:
     """What every fake forge shares: a threaded HTTP server on loopback, its
     URLs, and pointing Herald's settings at it. Subclasses give `_handler()`,
@@ -73,6 +81,14 @@ class FakeServer:
             setattr(settings, name, value)
         return settings
 
+    def hold(self, method, path):
+        """Hold the answer to the next request matching `path` (a regex):
+        returns a Hold whose `reached` is set once the request was handled and
+        whose `release` the test sets to let the answer go."""
+        hold = Hold(method.upper(), re.compile(path), threading.Event(), threading.Event())
+        self.__dict__.setdefault("holds", []).append(hold)
+        return hold
+
     def add_user(self, login):
         self.users.setdefault(login, next(self._ids))
         return self.users[login]
@@ -111,6 +127,7 @@ class Handler(BaseHTTPRequestHandler):
         return raw.decode(errors="replace")
 
     def _send(self, status, body=None, headers=None):
+        self._wait_if_held()
         data = b"" if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
         self.send_response(status)
         if body is not None and not isinstance(body, bytes):
@@ -121,6 +138,17 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if data:
             self.wfile.write(data)
+
+    def _wait_if_held(self):
+        """A request the test holds (`fake.hold`) is handled (stored) but not
+        answered until the test lets it go: the forge has the state, Herald
+        doesn't know yet."""
+        for hold in list(getattr(self.fake, "holds", [])):
+            if hold.method == self.command and hold.pattern.search(urlsplit(self.path).path):
+                self.fake.holds.remove(hold)
+                hold.reached.set()
+                hold.release.wait(30)
+                return
 
     def _redirect(self, location):
         self._send(302, b"", {"Location": location})

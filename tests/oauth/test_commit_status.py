@@ -55,6 +55,31 @@ def test_it_never_lets_an_older_state_overwrite_a_newer_one(enabled, fake_github
     assert post_commit_status(failed.pk) == "nothing to do"  # a redelivered task
 
 
+def test_an_older_state_that_lands_last_gets_the_newest_posted_again(enabled, fake_github, transactional_db,
+                                                                     django_capture_on_commit_callbacks):
+    """Two workers post `running` and `success` at the same moment: the forge
+    stores success, then running, before the success task has recorded its
+    answer. The success task notices when it does and posts itself again."""
+    import threading
+
+    job = new_job(enabled, django_capture_on_commit_callbacks)
+    build_to_success(job, django_capture_on_commit_callbacks)
+    queued, running, success = CommitStatus.objects.order_by("id")
+    hold = fake_github.hold("POST", "/statuses/")
+    newer = threading.Thread(target=post_commit_status, args=(success.pk,))
+    newer.start()
+    assert hold.reached.wait(10)  # the forge has stored success, Herald hasn't heard back
+    assert post_commit_status(running.pk) == CommitStatus.SENT  # lands last
+    hold.release.set()
+    newer.join(10)
+    assert [p["state"] for p in fake_github.statuses()] == ["success", "pending"]
+    success.refresh_from_db()
+    assert success.outcome == CommitStatus.QUEUED  # and its task is queued again
+    assert post_commit_status(success.pk) == CommitStatus.SENT
+    assert [p["state"] for p in fake_github.statuses()][-1] == "success"
+    assert post_commit_status(queued.pk) == CommitStatus.SUPERSEDED
+
+
 def test_it_retries_a_forge_that_is_down_with_backoff(enabled, fake_github, settings,
                                                       django_capture_on_commit_callbacks):
     settings.HERALD_STATUS_ATTEMPTS = 3
