@@ -27,13 +27,7 @@ def job_json(job, steps=False):
         "repository": job.repository.full_name,
         "status": job.status,
         "reason": job.reason,
-        "event": job.event,
-        "ref": job.ref,
-        "branch": job.branch,
-        "tag": job.tag,
-        "commit": job.commit,
-        "message": job.message,
-        "author": job.author,
+        **{name: getattr(job, name) for name in C.EVENT_FIELDS},
         "created_at": _iso(job.created_at),
         "started_at": _iso(job.started_at),
         "finished_at": _iso(job.finished_at),
@@ -53,6 +47,8 @@ def job_json(job, steps=False):
             for s in job.steps.order_by("number")
         ]
     if job.event == C.PULL_REQUEST:
+        # Names of its own (the API's contract); source_url, the clone URL
+        # Herald builds for a fork, stays inside.
         data["pull_request"] = {
             "number": job.pr_number, "title": job.pr_title, "source_branch": job.source_branch,
             "target_branch": job.target_branch, "source_repo": job.source_repo, "from_fork": job.from_fork,

@@ -39,6 +39,15 @@ EVENT_CHOICES = [
     (API, "api"),
 ]
 
+# What triggered a job: the Job columns a forge event fills in, in the
+# order the API lists them. A restart and a matrix build's siblings copy
+# them all (Job.trigger_fields); a pull request adds the second set.
+EVENT_FIELDS = ("event", "ref", "branch", "tag", "commit", "message", "author")
+PULL_REQUEST_FIELDS = (
+    "pr_number", "pr_title", "source_branch", "target_branch", "source_repo", "from_fork", "source_url",
+)
+TRIGGER_FIELDS = EVENT_FIELDS + PULL_REQUEST_FIELDS
+
 # Docker labels put on everything a job creates, so the reaper can find it.
 LABEL_JOB = "org.herald-ci.job"
 LABEL_WORKER = "org.herald-ci.worker"

@@ -241,14 +241,10 @@ def expand_matrix(job, combinations):
         current = Job.objects.filter(pk=job.pk).values("status", "cancel_requested").get()
         if current["status"] != C.RUNNING or current["cancel_requested"]:
             return []
-        copied = {f: getattr(job, f) for f in (
-            "event", "ref", "branch", "tag", "commit", "message", "author", "pr_number", "pr_title",
-            "source_branch", "target_branch", "source_repo", "from_fork", "source_url", "triggered_by",
-        )}
         for values in combinations:
             siblings.append(Job.objects.create(
                 repository_id=job.repository_id, number=job.repository.next_job_number(),
-                group=job, matrix=values, **copied,
+                group=job, matrix=values, triggered_by=job.triggered_by, **job.trigger_fields(),
             ))
         if siblings:
             transaction.on_commit(lambda: enqueue_token(len(siblings)))
@@ -276,13 +272,8 @@ def restart(job, user=None):
     rebuilt this way runs without a second approval."""
     with transaction.atomic():
         new, _ = create_job(
-            job.repository,
-            event=job.event, commit=job.commit, ref=job.ref, branch=job.branch, tag=job.tag,
-            message=job.message, author=job.author, dedupe_seconds=0, auto_cancel=False, approval=False,
-            matrix=job.matrix,
-            pr_number=job.pr_number, pr_title=job.pr_title, source_branch=job.source_branch,
-            target_branch=job.target_branch, source_repo=job.source_repo, from_fork=job.from_fork,
-            source_url=job.source_url, restarted_from=job,
+            job.repository, **job.trigger_fields(), matrix=job.matrix, restarted_from=job,
+            dedupe_seconds=0, auto_cancel=False, approval=False,
             triggered_by=getattr(user, "username", "") or "",
         )
     return new

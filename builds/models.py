@@ -88,6 +88,10 @@ class Job(models.Model):
     def absolute_url(self):
         return settings.HERALD_BASE_URL + self.get_absolute_url()
 
+    def trigger_fields(self):
+        """What triggered this job, as keyword arguments for another one."""
+        return {name: getattr(self, name) for name in C.TRIGGER_FIELDS}
+
     @property
     def short_commit(self):
         return self.commit[:7]

@@ -87,16 +87,11 @@ class BuildRequest:
             self.author_id = ""
 
     def job_fields(self):
-        fields = {
-            "event": self.event, "commit": self.commit, "ref": self.ref, "branch": self.branch,
-            "tag": self.tag, "message": self.message, "author": self.author,
-        }
+        fields = {name: getattr(self, name) for name in C.EVENT_FIELDS}
         if self.event == C.PULL_REQUEST:
-            fields.update(
-                pr_number=self.pr_number, pr_title=self.pr_title[:500], source_branch=self.source_branch,
-                target_branch=self.target_branch, source_repo=self.source_repo, from_fork=self.from_fork,
-                source_url=self.source_url, author_id=str(self.author_id or ""), author_login=self.author_login,
-            )
+            fields.update({name: getattr(self, name) for name in C.PULL_REQUEST_FIELDS})
+            fields.update(pr_title=self.pr_title[:500], author_id=str(self.author_id or ""),
+                          author_login=self.author_login)
         return fields
 
 

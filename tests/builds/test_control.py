@@ -10,8 +10,9 @@ from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.utils import timezone
 
+from builds import constants as C
 from builds.claim import claim_next_job
-from builds.lifecycle import create_job
+from builds.lifecycle import create_job, restart
 from builds.models import Job, LogChunk
 from repositories.models import ApiToken, Membership, Secret
 from tests.builds.helpers import job_objects, log_of, queue, run_commit, steps_of
@@ -139,6 +140,18 @@ def test_the_api_restarts_a_job_for_the_same_commit_and_event(make_repository, p
     new = Job.objects.get(pk=r.json()["id"])
     assert (new.commit, new.event, new.branch, new.status) == ("b" * 40, "push", "dev", "queued")
     assert new.number == job.number + 1 and new.restarted_from_id == job.pk and new.triggered_by == "ada"
+
+
+def test_a_restart_copies_everything_that_triggered_the_job(make_repository, make_job):
+    repo = make_repository()
+    job = make_job(repo, event="pull_request", ref="refs/pull/7/head", branch="fast", tag="", commit="c" * 40,
+                   message="Faster", author="Mallory", pr_number=7, pr_title="Faster widgets",
+                   source_branch="fast", target_branch="main", source_repo="mallory/widgets", from_fork=True,
+                   source_url="https://example.com/mallory/widgets.git", status="failed")
+    new = restart(job)
+    assert set(C.TRIGGER_FIELDS) <= {f.name for f in Job._meta.concrete_fields}
+    assert new.trigger_fields() == job.trigger_fields()
+    assert all(getattr(new, name) not in ("", None, False) for name in C.TRIGGER_FIELDS if name != "tag")
 
 
 # --- auto-cancel -------------------------------------------------------------------
