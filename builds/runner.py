@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from builds import constants as C
 from builds.docker.environment import STOP_CANCEL, STOP_LOST, STOP_TIMEOUT, DockerEnv, Stopped
+from builds.durations import format_duration
 from builds.errors import BuildError
 from builds.git import fetch_commit
 from builds.lifecycle import expand_matrix, remember_matrix
@@ -379,11 +380,3 @@ def render_script(commands):
         lines.append(f"printf '%s\\n' {shlex.quote('$ ' + command)}")
         lines.append(command)
     return "\n".join(lines) + "\n"
-
-
-def format_duration(seconds):
-    if seconds % 3600 == 0:
-        return f"{seconds // 3600} h"
-    if seconds % 60 == 0:
-        return f"{seconds // 60} min"
-    return f"{seconds} s"

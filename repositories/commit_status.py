@@ -11,6 +11,8 @@ import logging
 from django.conf import settings
 from django.db import transaction
 
+from builds.durations import format_duration
+
 log = logging.getLogger(__name__)
 
 TASK = "repositories.tasks.post_commit_status"
@@ -91,7 +93,7 @@ def describe(job, status):
     """'Build #12 passed in 41 s' and its siblings (at most 140 characters)."""
     n = f"Build #{job.number}"
     took = seconds(job)
-    took = f" in {format_seconds(took)}" if took is not None else ""
+    took = f" in {format_duration(took)}" if took is not None else ""
     text = {
         "blocked": f"{n} is waiting for approval by someone with push rights",
         "queued": f"{n} is queued",
@@ -104,13 +106,3 @@ def describe(job, status):
         "skipped": f"{n} skipped: nothing to run",
     }.get(status, f"{n}: {status}")
     return text if len(text) <= 140 else text[:139] + "…"
-
-
-def format_seconds(total):
-    if total < 60:
-        return f"{total} s"
-    minutes, secs = divmod(total, 60)
-    if minutes < 60:
-        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min" if minutes else f"{hours} h"

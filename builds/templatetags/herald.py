@@ -5,24 +5,13 @@ from datetime import timedelta
 from django import template
 
 from builds import constants as C
+from builds.durations import format_duration
 
 register = template.Library()
 
 
-@register.filter
-def duration(value):
-    """A timedelta (or seconds) the way people say it: 45 s, 3 min 05 s, 2 h 04 min."""
-    if value is None or value == "":
-        return ""
-    seconds = int(value.total_seconds() if isinstance(value, timedelta) else value)
-    seconds = max(seconds, 0)
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
+# 45 s, 3 min 5 s, 2 h 4 min (builds.durations).
+register.filter("duration", format_duration)
 
 
 @register.filter

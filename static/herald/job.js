@@ -59,14 +59,16 @@
     return (h ? h + ":" + (m < 10 ? "0" : "") : "") + m + ":" + (s < 10 ? "0" : "") + s;
   }
 
+  // The job page's one duration formatter, saying it as the server does
+  // (builds/durations.py): 45 s, 3 min 5 s, 3 min, 2 h 4 min, 2 h.
   function spoken(t) {
     if (t == null) return "";
     t = Math.max(0, Math.floor(t));
     if (t < 60) return t + " s";
     var m = Math.floor(t / 60), s = t % 60;
-    if (m < 60) return m + " min " + (s < 10 ? "0" : "") + s + " s";
+    if (m < 60) return m + " min" + (s ? " " + s + " s" : "");
     var h = Math.floor(m / 60); m = m % 60;
-    return h + " h " + (m < 10 ? "0" : "") + m + " min";
+    return h + " h" + (m ? " " + m + " min" : "");
   }
 
   function statusPill(status) {
