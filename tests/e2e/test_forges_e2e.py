@@ -6,14 +6,10 @@ import json
 
 import pytest
 
-from tests.forges.forge_kit import FLAVORS, PR, PUSH, aim_pr, aim_push, headers, provider_of
+from tests.forges.forge_kit import FLAVORS, PR, PR_REF, PUSH, aim_pr, aim_push, headers, provider_of
 from tests.support import git, herald_yml
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]
-
-PR_REFS = {"github": "refs/pull/{n}/head", "gitea": "refs/pull/{n}/head", "forgejo": "refs/pull/{n}/head",
-           "gitlab": "refs/merge-requests/{n}/head"}
-
 
 def send(herald, flavor, payload, event, delivery=None):
     body = json.dumps(payload).encode()
@@ -52,7 +48,7 @@ def test_a_pull_request_builds_its_head_from_the_forges_pr_ref(live_herald, git_
     herald = live_herald()
     src = git_repo()
     src.commit({".herald.yml": herald_yml("echo main")}, "main")
-    sha = pr_only_commit(src, 7, PR_REFS[flavor], f"{flavor}-pr-marker")
+    sha = pr_only_commit(src, 7, PR_REF[flavor], f"{flavor}-pr-marker")
     herald.add_repo("acme/widgets", src.url, provider=provider_of(flavor))
 
     event, name = PR[flavor]["opened"]

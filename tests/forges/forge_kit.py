@@ -1,168 +1,108 @@
 """Sending each forge's documented payloads the way that forge sends them.
 
-Payloads come unchanged from tests/forges/<forge>/payloads/ (see SOURCES.md there);
-`aim` only points them at a registered repository and a commit, touching
-the fields that name the repository, the ref and the sha.
+Payloads come unchanged from tests/forges/<forge>/payloads/ (see SOURCES.md
+there); `aim` only points them at a registered repository and a commit,
+touching the fields that name the repository, the ref and the sha.
+
+What differs from forge to forge is its flavor (tests/forges/flavor.py), in
+tests/forges/<id>/kit.py. The kits are collected here over the registry
+(forges.every()), so the tests common to all forges run over every forge
+that has one, and test_registry.py fails for a forge that has none: adding
+a forge's tests means adding its folder. A forge with sign-in also tells
+(OAUTH in its kit) how tests/oauth/ drives its fake server.
 """
 
 import copy
-import hashlib
-import hmac
+import importlib
 import json
 import uuid
 
 import pytest
 
+import forges
 from tests.support import fixture
 
-# A "flavor" is how a request looks on the wire; Forgejo posts to the
-# Gitea receiver with its own headers.
-PROVIDER = {"github": "github", "gitea": "gitea", "forgejo": "gitea", "gogs": "gogs", "gitlab": "gitlab",
-            "bitbucket": "bitbucket"}
-FLAVORS = list(PROVIDER)
-EVENT_HEADER = {"github": "X-GitHub-Event", "gitea": "X-Gitea-Event", "forgejo": "X-Forgejo-Event",
-                "gogs": "X-Gogs-Event", "gitlab": "X-Gitlab-Event", "bitbucket": "X-Event-Key"}
-DELIVERY_HEADER = {"github": "X-GitHub-Delivery", "gitea": "X-Gitea-Delivery", "forgejo": "X-Forgejo-Delivery",
-                   "gogs": "X-Gogs-Delivery", "gitlab": "Idempotency-Key", "bitbucket": "X-Request-UUID"}
-AUTH_HEADER = {"github": "X-Hub-Signature-256", "gitea": "X-Gitea-Signature", "forgejo": "X-Forgejo-Signature",
-               "gogs": "X-Gogs-Signature", "gitlab": "X-Gitlab-Token", "bitbucket": "X-Hub-Signature"}
-FIXTURE_DIR = {"forgejo": "gitea"}
 
-# Event header values and fixtures, per flavor.
-PUSH = {"github": ("push", "push__new_branch"), "gitea": ("push", "push__docs_example"),
-        "gogs": ("push", "push__docs_example"), "gitlab": ("Push Hook", "push__several_commits"),
-        "bitbucket": ("repo:push", "repo_push__branch")}
-TAG = {"github": ("push", "push__tag_created"), "gitea": ("push", "push__docs_example"),
-       "gogs": ("create", "create__tag"), "gitlab": ("Tag Push Hook", "tag_push__created"),
-       "bitbucket": ("repo:push", "repo_push__branch")}
-PR = {  # action → (event header, fixture)
-    "github": {"opened": ("pull_request", "pull_request__opened"),
-               "reopened": ("pull_request", "pull_request__reopened"),
-               "synchronize": ("pull_request", "pull_request__synchronize"),
-               "closed": ("pull_request", "pull_request__closed")},
-    "gitea": {"opened": ("pull_request", "pull_request__opened"),
-              "reopened": ("pull_request", "pull_request__reopened"),
-              "synchronize": ("pull_request", "pull_request__synchronized"),
-              "closed": ("pull_request", "pull_request__closed")},
-    "gogs": {"opened": ("pull_request", "pull_request__opened"),
-             "reopened": ("pull_request", "pull_request__reopened"),
-             "synchronize": ("pull_request", "pull_request__synchronized"),
-             "closed": ("pull_request", "pull_request__closed")},
-    "gitlab": {"opened": ("Merge Request Hook", "merge_request__opened"),
-               "reopened": ("Merge Request Hook", "merge_request__reopened"),
-               "synchronize": ("Merge Request Hook", "merge_request__updated"),
-               "closed": ("Merge Request Hook", "merge_request__closed")},
-    # Bitbucket names the change in X-Event-Key; the body is the same
-    # pullrequest object for every pullrequest:* event.
-    "bitbucket": {"opened": ("pullrequest:created", "pullrequest__created"),
-                  "synchronize": ("pullrequest:updated", "pullrequest__created"),
-                  "closed": ("pullrequest:rejected", "pullrequest__created")},
-}
-PR["forgejo"] = PR["gitea"]
-for table in (PUSH, TAG):
-    table["forgejo"] = table["gitea"]
+def _kits():
+    """forge id → its tests/forges/<id>/kit.py, over the registry."""
+    found = {}
+    for forge in forges.every():
+        name = f"tests.forges.{forge.id}.kit"
+        try:
+            found[forge.id] = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name != name:
+                raise
+            # test_registry.py names the missing kit.
+    return found
+
+
+def _flavors(kits):
+    found = {}
+    for forge_id, kit in kits.items():
+        for flavor in kit.FLAVORS:
+            assert flavor.forge == forge_id, f"{kit.__name__} describes {flavor.forge}"
+            found[flavor.name] = flavor
+    return found
+
+
+_KIT_MODULES = _kits()
+# Flavor name → Flavor, in the registry's order (Forgejo after Gitea).
+KITS = _flavors(_KIT_MODULES)
+FLAVORS = list(KITS)
+# Forge id → its OAuthFake, for every forge with sign-in (tests/oauth/).
+OAUTH = {forge.id: _KIT_MODULES[forge.id].OAUTH for forge in forges.every()
+         if forge.oauth_provider and hasattr(_KIT_MODULES.get(forge.id), "OAUTH")}
+
+# The kits' tables by flavor name, for parametrized tests.
+PROVIDER = {name: f.forge for name, f in KITS.items()}
+EVENT_HEADER = {name: f.event_header for name, f in KITS.items()}
+DELIVERY_HEADER = {name: f.delivery_header for name, f in KITS.items()}
+AUTH_HEADER = {name: f.auth_header for name, f in KITS.items()}
+PUSH = {name: f.push for name, f in KITS.items()}
+TAG = {name: f.tag for name, f in KITS.items()}
+PR = {name: f.pr for name, f in KITS.items()}
+PR_REF = {name: f.pr_ref for name, f in KITS.items()}
+PR_FACTS = {name: f.pr_facts for name, f in KITS.items()}
 
 
 def load(flavor, name):
-    return fixture(FIXTURE_DIR.get(flavor, flavor), name)
+    return fixture(KITS[flavor].payloads, name)
 
 
 def provider_of(flavor):
-    return PROVIDER[flavor]
-
-
-# --- pointing payloads at a repository and a commit ------------------------------
-
-def _set_repo(flavor, p, full_name):
-    if flavor == "gitlab":
-        p["project"]["path_with_namespace"] = full_name
-        for side in ("source", "target"):
-            if isinstance(p.get("object_attributes", {}).get(side), dict):
-                p["object_attributes"][side]["path_with_namespace"] = full_name
-    else:
-        p["repository"]["full_name"] = full_name
-    pr = p.get("pull_request") or {}
-    for side in ("base", "head"):
-        if isinstance((pr.get(side) or {}).get("repo"), dict):
-            pr[side]["repo"]["full_name"] = full_name
-    for side in ("base_repo", "head_repo"):
-        if isinstance(pr.get(side), dict):
-            pr[side]["full_name"] = full_name
-    bpr = p.get("pullrequest") or {}
-    for side in ("source", "destination"):
-        if isinstance((bpr.get(side) or {}).get("repository"), dict):
-            bpr[side]["repository"]["full_name"] = full_name
+    return KITS[flavor].forge
 
 
 def aim_push(flavor, name, full_name, sha, ref=None, message=None):
+    kit = KITS[flavor]
     p = copy.deepcopy(load(flavor, name))
-    _set_repo(flavor, p, full_name)
-    if flavor == "bitbucket":
-        change = p["push"]["changes"][0]
-        change["new"]["target"]["hash"] = sha
-        change["commits"][0]["hash"] = sha
-        if ref:
-            kind, _, short = ref.partition("/")[2].partition("/")
-            change["new"]["type"] = {"heads": "branch", "tags": "tag"}[kind]
-            change["new"]["name"] = short
-        if message is not None:
-            change["new"]["target"]["message"] = message
-        return p
-    if flavor == "gogs" and "ref_type" in p:  # a create event
-        p["sha"] = sha
-        if ref:
-            p["ref"] = ref.rpartition("/")[2]
-        return p
-    old = p["after"]
-    p["after"] = sha
-    if flavor == "gitlab":
-        p["checkout_sha"] = sha
-    if ref:
-        p["ref"] = ref
-    for commit in [p.get("head_commit")] + list(p.get("commits") or []):
-        if isinstance(commit, dict) and commit.get("id") == old:
-            commit["id"] = sha
-            if message is not None:
-                commit["message"] = message
-    return p
+    kit.set_repo(p, full_name)
+    return kit.aim_push(p, sha, ref=ref, message=message)
 
 
 def aim_pr(flavor, name, full_name, sha, number=None):
+    kit = KITS[flavor]
     p = copy.deepcopy(load(flavor, name))
-    _set_repo(flavor, p, full_name)
-    if flavor == "gitlab":
-        p["object_attributes"]["last_commit"]["id"] = sha
-        if number:
-            p["object_attributes"]["iid"] = number
-    elif flavor == "bitbucket":
-        p["pullrequest"]["source"]["commit"]["hash"] = sha[:12]
-        if number:
-            p["pullrequest"]["id"] = number
-    else:
-        if "head" in p["pull_request"]:
-            p["pull_request"]["head"]["sha"] = sha
-        if number:
-            p["number"] = p["pull_request"]["number"] = number
-    return p
+    kit.set_repo(p, full_name)
+    return kit.aim_pr(p, sha, number=number)
 
 
 # --- signing and sending ---------------------------------------------------------
 
 def auth_value(flavor, secret, body):
-    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return {"github": "sha256=" + digest, "bitbucket": "sha256=" + digest, "gitlab": secret}.get(flavor, digest)
+    return KITS[flavor].sign(secret, body)
 
 
 def headers(flavor, event, body, secret="s3cret", delivery=None):
+    kit = KITS[flavor]
     h = {
         "Content-Type": "application/json",
-        EVENT_HEADER[flavor]: event,
-        DELIVERY_HEADER[flavor]: delivery or str(uuid.uuid4()),
-        AUTH_HEADER[flavor]: auth_value(flavor, secret, body),
+        kit.event_header: event,
+        kit.delivery_header: delivery or str(uuid.uuid4()),
+        kit.auth_header: kit.sign(secret, body),
     }
-    if flavor == "forgejo":
-        # Forgejo also sends the Gitea names, with the same values.
-        h["X-Gitea-Event"], h["X-Gitea-Signature"] = event, h["X-Forgejo-Signature"]
+    h.update({name: h[same] for name, same in kit.copies.items()})
     return h
 
 
@@ -182,9 +122,8 @@ def post(client, flavor, payload=None, event=None, secret="s3cret", delivery=Non
 
 
 def soft(flavor, status):
-    """The status a refusal gets: GitLab disables a hook after repeated 4xx
-    answers, so it is told 200 (the delivery record keeps the reason)."""
-    return 200 if flavor == "gitlab" else status
+    """The status a refusal gets (GitLab is always told 200: see its kit)."""
+    return KITS[flavor].refusal_status(status)
 
 
 @pytest.fixture

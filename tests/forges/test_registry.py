@@ -8,7 +8,7 @@ from django.utils.module_loading import import_string
 
 import forges
 from repositories.models import Repository
-from tests.forges.forge_kit import PROVIDER
+from tests.forges.forge_kit import KITS, OAUTH
 
 FORGES = forges.every()
 IDS = [forge.id for forge in FORGES]
@@ -30,7 +30,8 @@ def test_every_forge_has_a_webhook_adapter_for_its_own_url(forge, client, db):
 
 @pytest.mark.parametrize("forge", FORGES, ids=IDS)
 def test_the_tests_common_to_all_forges_know_every_forge(forge):
-    assert forge.id in PROVIDER.values(), f"add {forge.id}'s headers and payload fields to tests/forges/forge_kit.py"
+    assert forge.id in {kit.forge for kit in KITS.values()}, (
+        f"add tests/forges/{forge.id}/kit.py: its headers, signature and payload fields (see tests/forges/flavor.py)")
 
 
 @pytest.mark.parametrize("forge", [f for f in FORGES if f.client], ids=[f.id for f in FORGES if f.client])
@@ -49,6 +50,13 @@ def test_oauth_providers_keep_the_forge_id_and_so_their_callback_url(forge):
     assert settings.SOCIALACCOUNT_PROVIDERS[forge.id]["provider_class"] == forge.oauth_provider
     # The URL registered on the forge as the OAuth application's callback.
     assert reverse(f"{forge.id}_callback") == f"/accounts/{forge.id}/login/callback/"
+
+
+@pytest.mark.parametrize("forge", [f for f in FORGES if f.oauth_provider],
+                         ids=[f.id for f in FORGES if f.oauth_provider])
+def test_the_sign_in_tests_know_every_forge_with_sign_in(forge):
+    assert forge.id in OAUTH, (
+        f"add OAUTH to tests/forges/{forge.id}/kit.py: how tests/oauth/ drives its fake (see tests/forges/flavor.py)")
 
 
 @pytest.mark.parametrize("provider, commit, pr", [

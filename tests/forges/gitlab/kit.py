@@ -1,0 +1,64 @@
+"""How GitLab's deliveries look (see tests/forges/flavor.py): the
+repository is the `project`, a merge request is `object_attributes`, and
+the "signature" is the secret token itself."""
+
+from tests.forges.flavor import Flavor, OAuthFake
+from tests.forges.gitlab.fake_server import MAINTAINER, FakeGitLab
+
+
+class GitLab(Flavor):
+    name = forge = "gitlab"
+    event_header = "X-Gitlab-Event"
+    delivery_header = "Idempotency-Key"
+    auth_header = "X-Gitlab-Token"
+    push = ("Push Hook", "push__several_commits")
+    tag = ("Tag Push Hook", "tag_push__created")
+    pr = {"opened": ("Merge Request Hook", "merge_request__opened"),
+          "reopened": ("Merge Request Hook", "merge_request__reopened"),
+          "synchronize": ("Merge Request Hook", "merge_request__updated"),
+          "closed": ("Merge Request Hook", "merge_request__closed")}
+    pr_ref = "refs/merge-requests/{n}/head"
+    pr_facts = dict(number=1, title="MS-Viewport", source="ms-viewport", target="master")
+
+    def sign(self, secret, body):
+        return secret
+
+    def refusal_status(self, status):
+        # GitLab disables a hook after repeated 4xx answers, so it is told
+        # 200 (the delivery record keeps the reason).
+        return 200
+
+    def set_repo(self, p, full_name):
+        p["project"]["path_with_namespace"] = full_name
+        for side in ("source", "target"):
+            if isinstance(p.get("object_attributes", {}).get(side), dict):
+                p["object_attributes"][side]["path_with_namespace"] = full_name
+
+    def aim_push(self, p, sha, ref=None, message=None):
+        p["checkout_sha"] = sha
+        return super().aim_push(p, sha, ref=ref, message=message)
+
+    def aim_pr(self, p, sha, number=None):
+        p["object_attributes"]["last_commit"]["id"] = sha
+        if number:
+            p["object_attributes"]["iid"] = number
+        return p
+
+
+FLAVORS = [GitLab()]
+
+
+class GitLabOAuth(OAuthFake):
+    forge = "gitlab"
+    fake_class = FakeGitLab
+    login = "john_smith"
+    org = "acme/platform"  # a group, by its full path
+    orgs_path = "^/api/v4/groups$"
+    # GitLab calls a commit status's context its name.
+    context_field = "name"
+
+    def add_admin_repo(self, fake, full_name):
+        fake.add_project(full_name, access_level=MAINTAINER)
+
+
+OAUTH = GitLabOAuth()
