@@ -3,6 +3,7 @@ import logging
 import re
 import secrets
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -10,6 +11,8 @@ from django.db import connection, connections, models, transaction
 from django.db.models.functions import Lower
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
+from django.urls import reverse
+from django.utils import timezone
 
 import forges
 from ciproject.crypto import EncryptedTextField
@@ -24,6 +27,12 @@ SECRET_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 def generate_webhook_secret():
     return secrets.token_hex(32)
+
+
+def webhook_url(provider):
+    """Where a forge posts a repository's events: what the hook Herald
+    installs points to, what addrepo prints and the repository page shows."""
+    return settings.HERALD_BASE_URL + reverse("webhook", args=[provider])
 
 
 def check_clone_url(url, allow_local=None):
@@ -162,17 +171,32 @@ class Repository(models.Model):
     def name(self):
         return self.full_name.split("/", 1)[-1]
 
-    def clean(self):
-        if not FULL_NAME_RE.match(self.full_name or ""):
-            raise ValidationError({"full_name": 'Use "owner/name".'})
+    def clean_fields(self, exclude=None):
+        # Here rather than in clean(), which cannot tell which fields a form
+        # edits: the settings form (four fields) must not fail on a clone
+        # URL that only later became unacceptable (local clones switched off).
+        errors = {}
         try:
-            check_clone_url(self.clone_url)
+            super().clean_fields(exclude)
         except ValidationError as e:
-            raise ValidationError({"clone_url": e.messages}) from None
-        if self.build_timeout < 1 or self.build_timeout > settings.HERALD_MAX_TIMEOUT_MINUTES:
-            raise ValidationError(
-                {"build_timeout": f"Between 1 and {settings.HERALD_MAX_TIMEOUT_MINUTES} minutes."}
-            )
+            errors = e.update_error_dict(errors)
+        exclude = {*(exclude or ()), *errors}
+        try:
+            if "full_name" not in exclude and not FULL_NAME_RE.match(self.full_name or ""):
+                raise ValidationError({"full_name": 'Use "owner/name".'})
+            if "clone_url" not in exclude:
+                try:
+                    check_clone_url(self.clone_url)
+                except ValidationError as e:
+                    raise ValidationError({"clone_url": e.messages}) from None
+            if "build_timeout" not in exclude and not 1 <= self.build_timeout <= settings.HERALD_MAX_TIMEOUT_MINUTES:
+                raise ValidationError(
+                    {"build_timeout": f"Between 1 and {settings.HERALD_MAX_TIMEOUT_MINUTES} minutes."}
+                )
+        except ValidationError as e:
+            errors = e.update_error_dict(errors)
+        if errors:
+            raise ValidationError(errors)
 
     def next_job_number(self):
         """Reserve the next per-repository job number (inside the transaction
@@ -217,7 +241,7 @@ class Repository(models.Model):
         return f"herald_repository_{int(self.pk)}_jobs"
 
     def webhook_url(self):
-        return f"{settings.HERALD_BASE_URL}/webhooks/{self.provider}/"
+        return webhook_url(self.provider)
 
     @property
     def forge(self):
@@ -246,8 +270,6 @@ class Repository(models.Model):
         url = self.clone_url.strip()
         if not url.lower().startswith(("https://", "http://")):
             return {}
-        from urllib.parse import urlsplit
-
         parts = urlsplit(url)
         header = client_class(self.provider).clone_auth_header(account.login, account.token)
         return {
@@ -419,8 +441,6 @@ class ForgeAccount(models.Model):
         return self.revoked_at is None and bool(self.refresh_token)
 
     def _expiring(self):
-        from django.utils import timezone
-
         return (self._renewable() and self.token_expires_at is not None
                 and self.token_expires_at <= timezone.now() + self.RENEW_MARGIN)
 
@@ -437,8 +457,6 @@ class ForgeAccount(models.Model):
         answered 401). Two processes renewing at once: the forge accepts the
         refresh token once, and the one it refuses takes the other's new
         token instead of marking the account revoked."""
-        from django.utils import timezone
-
         if not (self._expiring() or (force and self._renewable())):
             return
         fields = ["token", "refresh_token", "token_expires_at", "revoked_at", "updated"]
@@ -467,8 +485,6 @@ class ForgeAccount(models.Model):
         self.save(update_fields=["token", "refresh_token", "token_expires_at", "updated"])
 
     def mark_revoked(self, reason="the forge rejected the token"):
-        from django.utils import timezone
-
         if self.revoked_at is None:
             self.revoked_at = timezone.now()
             ForgeAccount.objects.filter(pk=self.pk).update(revoked_at=self.revoked_at)
@@ -485,8 +501,6 @@ class ForgeAccount(models.Model):
         return repos
 
     def sync_memberships(self, forge_repos):
-        from django.utils import timezone
-
         by_name = {r.full_name.lower(): r for r in forge_repos}
         known = Repository.objects.filter(provider=self.provider)
         with transaction.atomic():
@@ -537,8 +551,7 @@ class ForgeAccount(models.Model):
             except NotFound:
                 pass
         secret = generate_webhook_secret()
-        webhook_url = f"{settings.HERALD_BASE_URL}/webhooks/{self.provider}/"
-        hook_id = client.create_hook(forge_repo.full_name, webhook_url, secret)
+        hook_id = client.create_hook(forge_repo.full_name, webhook_url(self.provider), secret)
         with transaction.atomic():
             if repo is None:
                 repo = Repository(provider=self.provider, full_name=forge_repo.full_name)

@@ -2,6 +2,7 @@
 webhook and badge, and its settings form for admins); for forge users,
 their repositories on the forge, Enable, Disable."""
 
+from copy import copy
 from urllib.parse import quote
 
 from django.conf import settings
@@ -31,13 +32,15 @@ def repository(request, full_name):
     is_admin = permits(permission, Membership.ADMIN)
     if request.method == "POST":
         check(request, repo, Membership.ADMIN)
-        settings_form = RepositorySettingsForm(request.POST)
+        # A copy: the form sets what it validated on its instance, and the
+        # page shown again with its errors describes the repository as saved.
+        settings_form = RepositorySettingsForm(request.POST, instance=copy(repo))
         if settings_form.is_valid():
-            settings_form.save(repo)
+            settings_form.save()
             messages.info(request, "Settings saved.")
             return redirect(request.get_full_path())
     else:
-        settings_form = RepositorySettingsForm.for_repository(repo) if is_admin else None
+        settings_form = RepositorySettingsForm(instance=repo) if is_admin else None
 
     filters = JobFilterForm(request.GET)
     jobs = Job.objects.filter(repository=repo, **filters.filters()).order_by("-id")

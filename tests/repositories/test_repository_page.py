@@ -98,6 +98,19 @@ def test_admins_change_settings_others_may_not(client, users, member, make_repos
     r = client.post("/repos/acme/widgets/", {**form, "build_timeout": "100000"})
     assert r.status_code == 200 and "At most 360 minutes" in r.content.decode()
     assert Repository.objects.get(pk=repo.pk).build_timeout == 15
+    assert "This repository is inactive" not in client.post(
+        "/repos/acme/widgets/", {**form, "active": "", "build_timeout": "0"}
+    ).content.decode()  # the page describes the repository as saved, not as the refused form
+
+
+def test_settings_save_even_when_the_clone_url_is_no_longer_accepted(client, users, member, make_repository,
+                                                                     settings):
+    repo = make_repository("acme/widgets", clone_url="file:///srv/git/widgets")
+    member(users.admin, repo, "admin")
+    settings.HERALD_ALLOW_LOCAL_CLONES = False
+    client.force_login(users.admin)
+    r = client.post("/repos/acme/widgets/", {"active": "on", "build_timeout": "20", "max_concurrency": "0"})
+    assert r.status_code == 302 and Repository.objects.get(pk=repo.pk).build_timeout == 20
 
 
 def test_admins_see_the_webhook_help_and_secret_names_never_values(client, users, member, make_repository):
