@@ -46,9 +46,10 @@ class NotInMatrix(Exception):
     pipeline no longer has: it ends skipped."""
 
 
-class Supervisor:
-    """Called from every wait loop: flushes the log and says whether the job
-    must stop (cancelled, timed out, or taken from us by the reaper)."""
+class Watchdog:
+    """The job's watchdog, called from every wait loop: flushes the log and
+    says whether the job must stop (cancelled, timed out, or taken from us
+    by the reaper)."""
 
     tick_interval = 0.1
 
@@ -92,7 +93,7 @@ class Runner:
         self.job = job
         self.repository = job.repository
         self.log = None
-        self.supervisor = None
+        self.watchdog = None
         self.timeout = self.timeout_seconds()
 
     def timeout_seconds(self, pipeline=None):
@@ -105,18 +106,18 @@ class Runner:
         job = self.job
         writer = self.log = LogWriter(job, fresh=True)
         started = time.monotonic()
-        supervisor = self.supervisor = Supervisor(job, writer, started + self.timeout)
+        watchdog = self.watchdog = Watchdog(job, writer, started + self.timeout)
         workspace = workspace_for(job)
         status, exit_code, reason = C.ERRORED, None, "Herald stopped unexpectedly"
         ACTIVE.add(job.pk)
-        env = None
+        docker_env = None
         try:
             remove_workspace(workspace)
             workspace.parent.mkdir(parents=True, exist_ok=True)
             writer.note(f"Job #{job.number} of {self.repository.full_name} on {job.worker}, commit {job.commit}")
             commit = fetch_commit(
                 job.source_url or self.repository.clone_url, job.commit, workspace,
-                ref=job.ref, log=writer, timeout=max(30, int(supervisor.deadline - time.monotonic())),
+                ref=job.ref, log=writer, timeout=max(30, int(watchdog.deadline - time.monotonic())),
                 env=self.repository.clone_env() if not job.source_url else None,
             )
             if commit != job.commit:
@@ -129,12 +130,12 @@ class Runner:
                 raise BuildError("docker build steps are turned off on this server (HERALD_BUILD_STEPS=0): "
                                  "build the image in a command step, or ask the admin")
             self.timeout = self.timeout_seconds(pipeline)
-            supervisor.deadline = started + self.timeout
+            watchdog.deadline = started + self.timeout
             writer.note(f"Build definition: {pipeline.source}")
             matrix = self.matrix_values(pipeline)
             pipeline = pipeline.for_combination(matrix)
-            env = DockerEnv(job, writer, supervisor, checkout=str(workspace)).open()
-            status, exit_code, reason = self.execute(pipeline, env, matrix, secrets)
+            docker_env = DockerEnv(job, writer, watchdog, checkout=str(workspace)).open()
+            status, exit_code, reason = self.execute(pipeline, docker_env, matrix, secrets)
         except NotInMatrix as e:
             status, exit_code, reason = C.SKIPPED, None, str(e)
             writer.note(f"Skipped: {e}")
@@ -164,8 +165,8 @@ class Runner:
                 close_steps(job, status)
                 job.finish(status, exit_code=exit_code, reason=reason)
             ACTIVE.discard(job.pk)
-            if env is not None:
-                env.cleanup()
+            if docker_env is not None:
+                docker_env.cleanup()
             remove_workspace(workspace)
         return status
 
@@ -222,9 +223,10 @@ class Runner:
         self.log.note("Matrix: " + _describe(job.matrix))
         return dict(job.matrix)
 
-    def base_env(self, pipeline, matrix):
+    def base_variables(self, pipeline, matrix):
+        """The environment variables every step gets."""
         job = self.job
-        env = {
+        variables = {
             "CI": "true",
             "HERALD": "true",
             "HERALD_REPO": self.repository.full_name,
@@ -236,18 +238,18 @@ class Runner:
             "HERALD_JOB_URL": job.absolute_url(),
         }
         if job.event == C.PULL_REQUEST:
-            env.update({
+            variables.update({
                 "HERALD_PULL_REQUEST": str(job.pr_number or ""),
                 "HERALD_SOURCE_BRANCH": job.source_branch,
                 "HERALD_TARGET_BRANCH": job.target_branch,
             })
-        env.update(pipeline.env)
-        env.update(matrix)
-        return env
+        variables.update(pipeline.env)
+        variables.update(matrix)
+        return variables
 
     # --- the steps -------------------------------------------------------------
 
-    def execute(self, pipeline, env, matrix, secrets):
+    def execute(self, pipeline, docker_env, matrix, secrets):
         job = self.job
         steps = pipeline.steps
         JobStep.objects.bulk_create(JobStep(job=job, number=i + 1, name=s.name[:100]) for i, s in enumerate(steps))
@@ -260,13 +262,13 @@ class Runner:
         if not any(selected):
             return C.SKIPPED, None, "Every step was filtered out by when:"
 
-        base_env = self.base_env(pipeline, matrix)
+        variables = self.base_variables(pipeline, matrix)
         failure = None  # (status, exit_code, reason) of the first step that did not succeed
         stopped = None
         broken = False  # Herald could not even set up: run nothing, not even always: steps
         try:
-            env.check_stop()
-            env.start_services(pipeline.services)
+            docker_env.check_stop()
+            docker_env.start_services(pipeline.services)
         except Stopped as e:
             stopped = e.reason
         except BuildError as e:
@@ -282,21 +284,21 @@ class Runner:
                 why = "the job was stopped" if stopped else "an earlier step failed"
                 self.log.note(f"Step {step.name}: skipped ({why})")
                 continue
-            status, exit_code, reason, stop = self.run_step(i + 1, total, step, row, env, base_env, secrets)
+            status, exit_code, reason, stop = self.run_step(i + 1, total, step, row, docker_env, variables, secrets)
             if stop:
                 stopped = stop
             elif status != C.SUCCESS and failure is None:
                 failure = (status, exit_code, reason)
 
         if stopped or failure:
-            env.report_services()
+            docker_env.report_services()
         if stopped:
             return self.stop_outcome(stopped)
         if failure:
             return failure
         return C.SUCCESS, 0, ""
 
-    def run_step(self, number, total, step, row, env, base_env, secrets):
+    def run_step(self, number, total, step, row, docker_env, variables, secrets):
         """Run one step; returns (status, exit_code, reason, stop reason)."""
         first_seq = self.log.section()
         started = time.monotonic()
@@ -306,11 +308,11 @@ class Runner:
         stop = None
         try:
             if step.build:
-                result = env.build(number, step.build["context"], step.build["dockerfile"])
+                result = docker_env.build(number, step.build["context"], step.build["dockerfile"])
             else:
-                step_env = {**base_env, **step.env, **self.step_secrets(step, secrets)}
-                result = env.run(step.name, step.image, render_script(step.commands), env=step_env,
-                                 user=settings.HERALD_BUILD_USER)
+                step_variables = {**variables, **step.env, **self.step_secrets(step, secrets)}
+                result = docker_env.run(step.name, step.image, render_script(step.commands), env=step_variables,
+                                        user=settings.HERALD_BUILD_USER)
             if result.stopped:
                 stop = result.stopped
                 status, exit_code, reason = self.stop_outcome(stop)

@@ -43,7 +43,7 @@ class StepResult:
 
 
 class Stopped(Exception):
-    """The supervisor said stop (cancel, timeout, lost) while we were not
+    """The watchdog said stop (cancel, timeout, lost) while we were not
     inside a step: pulling an image, starting services."""
 
     def __init__(self, reason):
@@ -52,10 +52,10 @@ class Stopped(Exception):
 
 
 class DockerEnv:
-    def __init__(self, job, log_writer, supervisor, checkout=None):
+    def __init__(self, job, log_writer, watchdog, checkout=None):
         self.job = job
         self.log = log_writer
-        self.supervisor = supervisor
+        self.watchdog = watchdog
         self.checkout = checkout  # the worker's directory holding the clone
         self.client = None
         self.labels = {**job_labels(job.pk), LABEL_PID: str(os.getpid())}
@@ -99,7 +99,7 @@ class DockerEnv:
         return {**self.labels, LABEL_ROLE: role}
 
     def check_stop(self):
-        stopped = self.supervisor.tick()
+        stopped = self.watchdog.tick()
         if stopped:
             raise Stopped(stopped)
 
@@ -195,7 +195,7 @@ class DockerEnv:
         return StepResult(exit_code=exit_code, stopped=stopped, oom=oom)
 
     def _pump(self, stream, on_stop):
-        """Copy a byte stream into the log until it ends or the supervisor
+        """Copy a byte stream into the log until it ends or the watchdog
         says stop; returns the stop reason or None."""
         done = threading.Event()
         failure = []
@@ -212,8 +212,8 @@ class DockerEnv:
         thread = threading.Thread(target=reader, name=f"log-job-{self.job.pk}", daemon=True)
         thread.start()
         stopped = None
-        while not done.wait(self.supervisor.tick_interval):
-            stopped = self.supervisor.tick()
+        while not done.wait(self.watchdog.tick_interval):
+            stopped = self.watchdog.tick()
             if stopped:
                 on_stop()
                 done.wait(10)
