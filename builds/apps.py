@@ -1,3 +1,4 @@
+import sys
 import threading
 
 from django.apps import AppConfig
@@ -8,14 +9,15 @@ class BuildsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        import sys
-
+        # Here, not at the top: django_q.signals imports django-q2's models,
+        # which exist only once the app registry is ready.
         from django_q.signals import post_spawn
 
         post_spawn.connect(start_housekeeping, dispatch_uid="herald-housekeeping")
         if sys.argv[1:2] == ["qcluster"]:
             # Import what builds need before django-q2 forks its workers, so
-            # the pages are shared between them instead of copied into each.
+            # the pages are shared between them instead of copied into each
+            # (and only in a worker: the web server never runs a build).
             import builds.housekeeping  # noqa: F401
             import builds.runner  # noqa: F401
             import builds.tasks  # noqa: F401

@@ -1,12 +1,14 @@
 """Herald CI settings: everything comes from the environment, with defaults
 that work for `make run` (SQLite under ./data, the ORM broker, local Docker)."""
 
+import re
 import secrets
 import socket
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
 
 import forges
 from ciproject.env import (
@@ -197,8 +199,6 @@ HERALD_PULL_POLICY = envstr("HERALD_PULL_POLICY") or "if-not-present"
 HERALD_NETWORK_SANDBOX = envbool("HERALD_NETWORK_SANDBOX", True)
 HERALD_WORKSPACE_MODE = envstr("HERALD_WORKSPACE_MODE") or "auto"
 if HERALD_WORKSPACE_MODE not in ("auto", "bind", "copy"):
-    from django.core.exceptions import ImproperlyConfigured
-
     raise ImproperlyConfigured("HERALD_WORKSPACE_MODE must be auto, bind or copy")
 
 # --- Build containment --------------------------------------------------------
@@ -209,10 +209,6 @@ if HERALD_WORKSPACE_MODE not in ("auto", "bind", "copy"):
 
 def _envsize(name, default):
     """Bytes from '512m', '2g', '1048576'; 0 means no limit."""
-    import re
-
-    from django.core.exceptions import ImproperlyConfigured
-
     raw = (envstr(name) or default).strip().lower()
     m = re.fullmatch(r"(\d+)\s*([kmg]?)i?b?", raw)
     if not m:
@@ -239,10 +235,6 @@ HERALD_BUILD_USER = envstr("HERALD_BUILD_USER") or ""
 
 
 def _check_containment():
-    import re
-
-    from django.core.exceptions import ImproperlyConfigured
-
     if HERALD_CPUS < 0:
         raise ImproperlyConfigured("HERALD_CPUS must not be negative")
     for cap in HERALD_CAP_ADD:
@@ -357,8 +349,6 @@ def _forge_names(name):
     """'github:octocat,gitlab:alice' as [("github", "octocat"), …], names
     lower-cased. A bare name is allowed only while one forge is configured:
     "acme" on a self-hosted Gitea need not be the "acme" on GitHub."""
-    from django.core.exceptions import ImproperlyConfigured
-
     # Forges one can sign in with: a client id and a base URL (Gitea has no default one).
     signing_in = [f.id for f in forges.every() if f.oauth_provider
                   and globals().get(f"HERALD_{f.id.upper()}_CLIENT_ID") and globals().get(f"HERALD_{f.id.upper()}_URL")]

@@ -1,9 +1,14 @@
 """Who may see and do what, in one place for views and the API."""
 
+from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from django.utils import timezone
 
-from repositories.models import Membership, Repository, permits
+from builds.models import Job
+from forges.client import BadCredentials, ForgeError
+from repositories.models import ForgeAccount, Membership, Repository, permits
 
 
 def repository_for(request, full_name, need=Membership.PULL, provider=None):
@@ -33,8 +38,6 @@ NO_SUCH_JOB = "No such job"
 
 
 def job_for(request, job_id, need=Membership.PULL):
-    from builds.models import Job
-
     job = Job.objects.select_related("repository").filter(pk=job_id).first()
     if job is None:
         raise Http404(NO_SUCH_JOB)
@@ -52,12 +55,6 @@ def refresh_from_forge(user, repository):
     """Ask the forge again what the user may do with an OAuth-enabled
     repository, at most once per HERALD_FORGE_PERMISSION_TTL per user and
     repository; when the forge can't answer, the last answer stands."""
-    from django.conf import settings
-    from django.core.cache import cache
-
-    from forges.client import BadCredentials, ForgeError
-    from repositories.models import ForgeAccount
-
     if not user.is_authenticated or not repository.forge_id or not settings.HERALD_FORGE_PERMISSION_TTL:
         return
     key = f"herald:perm:{user.pk}:{repository.pk}"
@@ -67,8 +64,6 @@ def refresh_from_forge(user, repository):
     if account is None:
         return
     fresh = Membership.objects.filter(user=user, repository=repository).values_list("refreshed_at", flat=True).first()
-    from django.utils import timezone
-
     if fresh and (timezone.now() - fresh).total_seconds() < settings.HERALD_FORGE_PERMISSION_TTL:
         cache.set(key, 1, settings.HERALD_FORGE_PERMISSION_TTL)
         return

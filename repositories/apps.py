@@ -1,3 +1,5 @@
+from allauth.account.signals import user_logged_in
+from allauth.socialaccount.signals import social_account_added, social_account_updated
 from django.apps import AppConfig
 
 
@@ -6,9 +8,8 @@ class RepositoriesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from allauth.account.signals import user_logged_in
-        from allauth.socialaccount.signals import social_account_added, social_account_updated
-
+        # Here, not at the top: the receiver's module imports models, which
+        # exist only once the app registry is ready.
         from repositories.oauth.signals import remember_forge_account
 
         user_logged_in.connect(remember_forge_account, dispatch_uid="herald-forge-login")

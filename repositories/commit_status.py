@@ -7,11 +7,16 @@ backoff, so a forge that is slow, down or rate-limiting never delays or
 fails a build."""
 
 import logging
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
+from django_q.models import Schedule
+from django_q.tasks import async_task, schedule
 
 from builds.durations import format_duration
+from repositories.models import CommitStatus, Repository
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +51,6 @@ def _record_and_enqueue(job, status):
 def record(job, status):
     """The CommitStatus row for this change, or None when the repository has
     no forge account to post with (added by hand, not enabled through OAuth)."""
-    from repositories.models import CommitStatus, Repository
-
     repo = Repository.objects.select_related("enabled_by").filter(pk=job.repository_id).first()
     if repo is None or repo.enabled_by is None:
         return None
@@ -59,16 +62,9 @@ def record(job, status):
 
 
 def enqueue(status_id, delay=0, attempt=0):
-    from django_q.tasks import async_task, schedule
-
     if delay <= 0:
         async_task(TASK, status_id, task_name=f"herald-status-{status_id}", group="forge-status")
         return
-    from datetime import timedelta
-
-    from django.utils import timezone
-    from django_q.models import Schedule
-
     # A ONCE schedule runs the task at next_run and is deleted afterwards.
     schedule(TASK, status_id, schedule_type=Schedule.ONCE, repeats=-1,
              next_run=timezone.now() + timedelta(seconds=delay), name=f"herald-status-{status_id}-retry-{attempt}")

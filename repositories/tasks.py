@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from forges.client import TRANSIENT, BadCredentials, ForgeError
 from repositories import commit_status
+from repositories.models import CommitStatus
 
 log = logging.getLogger(__name__)
 
@@ -17,8 +18,6 @@ def post_commit_status(status_id):
 
     Always returns normally: a failed post is recorded on the row (the
     admin's CommitStatus list), not raised into the queue."""
-    from repositories.models import CommitStatus
-
     row = CommitStatus.objects.select_related("job__repository__enabled_by").filter(pk=status_id).first()
     if row is None or row.outcome in (CommitStatus.SENT, CommitStatus.SUPERSEDED, CommitStatus.FAILED):
         return "nothing to do"

@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 from django.utils.html import format_html_join
 
 from webhooks.models import Delivery
+from webhooks.replay import replay
 
 
 @admin.register(Delivery)
@@ -24,8 +25,6 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     @admin.action(description="Replay selected deliveries")
     def replay(self, request, queryset):
-        from webhooks.replay import replay
-
         for delivery in queryset:
             response, new = replay(delivery)
             level = messages.INFO if response.status_code < 400 else messages.WARNING

@@ -11,6 +11,7 @@ from builds.models import Job
 from repositories.access import check, repository_for
 from repositories.models import Membership
 from webhooks.models import Delivery
+from webhooks.replay import replay
 
 
 def deliveries(request, full_name):
@@ -27,8 +28,6 @@ def deliveries(request, full_name):
 
 @require_POST
 def replay_delivery(request, delivery_id):
-    from webhooks.replay import replay
-
     delivery = Delivery.objects.select_related("repository").filter(pk=delivery_id).first()
     if delivery is None or delivery.repository is None:
         raise Http404("No such delivery")

@@ -5,9 +5,11 @@ import logging
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from allauth.socialaccount.models import SocialApp
 from django.http import Http404
 
 import forges
+from repositories.models import ForgeEvent
 from repositories.oauth.gate import admit
 
 log = logging.getLogger(__name__)
@@ -28,8 +30,6 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         admit(request, sociallogin)
 
     def list_apps(self, request, provider=None, client_id=None):
-        from allauth.socialaccount.models import SocialApp
-
         apps = []
         for forge in forges.configured():
             if provider and forge.id != provider:
@@ -47,8 +47,6 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         return apps[0]
 
     def on_authentication_error(self, request, provider, error=None, exception=None, extra_context=None):
-        from repositories.models import ForgeEvent
-
         provider_id = getattr(provider, "id", str(provider or ""))
         reason = describe_error(request, error, exception, extra_context)
         log.warning("sign-in with %s failed: %s", provider_id, reason)

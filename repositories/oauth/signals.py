@@ -4,6 +4,7 @@ user may do with the repositories Herald knows."""
 import logging
 
 from forges.client import BadCredentials, ForgeError
+from repositories.models import ForgeAccount, ForgeEvent
 
 log = logging.getLogger(__name__)
 
@@ -11,8 +12,6 @@ log = logging.getLogger(__name__)
 def remember_forge_account(sender, request=None, user=None, sociallogin=None, **kwargs):
     if sociallogin is None or sociallogin.token is None:
         return
-    from repositories.models import ForgeAccount, ForgeEvent
-
     account = sociallogin.account
     user = user or account.user
     extra = account.extra_data or {}
