@@ -75,6 +75,14 @@ class Job(models.Model):
             models.Index(fields=["repository", "branch", "-id"], name="job_repo_branch"),
             models.Index(fields=["repository", "status"], name="job_repo_status"),
             models.Index(fields=["repository", "event", "ref", "commit"], name="job_repo_dedupe"),
+            # The active jobs a new push or pull request supersedes (every
+            # webhook looks): small, since only active jobs are in them, and
+            # more specific than job_repo_dedupe, which SQLite took for these
+            # lookups and so read every push of the repository.
+            models.Index(fields=["repository", "event", "branch"], condition=models.Q(status__in=C.ACTIVE_STATUSES),
+                         name="job_active_branch"),
+            models.Index(fields=["repository", "event", "pr_number"], condition=models.Q(status__in=C.ACTIVE_STATUSES),
+                         name="job_active_pr"),
             # A plain index (db_index=True would add a LIKE index on PostgreSQL).
             models.Index(fields=["status"], name="job_status"),
         ]

@@ -165,7 +165,7 @@ def database_from_url(url, base_dir):
                 f"DATABASE_URL: prepare_threshold must be a number of executions or 'none', not {threshold!r}"
             )
         return {
-            "ENGINE": "ciproject.backends.postgresql",
+            "ENGINE": "django.db.backends.postgresql",
             "NAME": unquote(parts.path.lstrip("/")),
             "USER": unquote(parts.username or ""),
             "PASSWORD": unquote(parts.password or ""),

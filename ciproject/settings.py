@@ -276,7 +276,6 @@ if HERALD_REDIS_URL:
     Q_CLUSTER["redis"] = HERALD_REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
-    Q_CLUSTER["broker_class"] = "builds.broker.HeraldORM"
 
 # --- Forges -----------------------------------------------------------------
 # Base URLs are settings so GitHub Enterprise, self-hosted Gitea/Forgejo/Gogs

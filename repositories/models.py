@@ -16,7 +16,6 @@ from django.utils import timezone
 
 import forges
 from ciproject.crypto import EncryptedTextField
-from ciproject.db import fetch_one
 from forges.client import BadCredentials, ForgeError, NotAdmin, NotFound, client_class, client_for
 
 log = logging.getLogger(__name__)
@@ -88,9 +87,14 @@ class RepositoryQuerySet(models.QuerySet):
         )
 
     def for_webhook(self, provider, full_name):
-        """by_name(...).first() for the webhook's hot path: the same index
-        (provider, lower(full_name)), without the ORM's query building."""
-        return fetch_one(self.model, "provider = %s AND lower(full_name) = %s LIMIT 1", [provider, full_name.lower()])
+        """by_name(...).first() for every webhook, through Manager.raw():
+        measured, 95 µs against 310-460 µs for the ORM's query building (a
+        fifth of an accepted webhook's 1.4 ms, make bench (a)). The same
+        index: (provider, lower(full_name))."""
+        table = self.model._meta.db_table
+        rows = self.raw(f"SELECT * FROM {table} WHERE provider = %s AND lower(full_name) = %s LIMIT 1",
+                        [provider, full_name.lower()])
+        return next(iter(rows), None)
 
     def visible_to(self, user):
         if user.is_authenticated and user.is_staff:

@@ -1,10 +1,9 @@
 from django.conf import settings
-from django.db import connection, models
+from django.db import models
 from django.utils import timezone
 
 import forges
 from builds.models import Job
-from ciproject.db import insert
 from repositories.models import Repository
 
 ACCEPTED, IGNORED, REJECTED, DUPLICATE, ERROR = "accepted", "ignored", "rejected", "duplicate", "error"
@@ -58,31 +57,13 @@ class Delivery(models.Model):
     def __str__(self):
         return f"{self.provider} {self.event} {self.delivery_id or self.pk}"
 
-    def insert_with_jobs(self, job_ids):
-        """Save this new delivery and link its jobs: on PostgreSQL in one
-        statement (this runs for every accepted webhook)."""
-        if connection.vendor != "postgresql" or not job_ids:
-            insert(self)
-            self.link_jobs(job_ids)
-            return self
-        link = connection.ops.quote_name(Delivery.jobs.through._meta.db_table)
-        return insert(self, wrap=lambda sql: (
-            f"WITH d AS ({sql}), l AS (INSERT INTO {link} (delivery_id, job_id)"
-            " SELECT d.id, j FROM d, unnest(%s::bigint[]) AS j) SELECT id FROM d"
-        ), extra_params=[list(job_ids)])
-
-    def link_jobs(self, job_ids):
-        """Record the jobs this delivery made or matched: plain INSERTs, where
-        jobs.add() would first SELECT what is already linked (this runs
-        for every accepted webhook)."""
-        through = Delivery.jobs.through
-        table = connection.ops.quote_name(through._meta.db_table)
-        if not job_ids:
-            return
-        with connection.cursor() as cursor:
-            cursor.executemany(
-                f"INSERT INTO {table} (delivery_id, job_id) VALUES (%s, %s)", [(self.pk, j) for j in job_ids]
-            )
+    def save_with_jobs(self, job_ids):
+        """Save this new delivery and link the jobs it made or matched."""
+        self.save(force_insert=True)
+        # One INSERT: a new delivery has no links yet for jobs.add() to look up.
+        Delivery.jobs.through.objects.bulk_create(
+            [Delivery.jobs.through(delivery_id=self.pk, job_id=job_id) for job_id in job_ids])
+        return self
 
     @classmethod
     def trim(cls, keep=None):

@@ -230,7 +230,7 @@ class Receiver:
             body_truncated=len(self.body) > keep,
             replay_of=self.replay_of,
             authenticated=self.authenticated,
-        ).insert_with_jobs(jobs)
+        ).save_with_jobs(jobs)
 
     def answer(self, outcome, reason, status, jobs=None, public_reason=None):
         reason = one_line(reason)[:500]
