@@ -107,14 +107,20 @@ class OAuthFake:
     def __repr__(self):
         return f"<OAuthFake {self.forge}>"
 
-    def start(self, settings):
-        """The fake, started, with Herald's settings pointed at it."""
+    def start(self, settings=None):
+        """The fake, started, with a pytest-django `settings` pointed at it
+        (a LiveHerald takes `fake.env()` instead)."""
         fake = self.fake_class().start()
-        fake.configure(settings)
+        if settings is not None:
+            fake.configure(settings)
         fake.login_as = self.login
         fake.add_user(self.login)
         return fake
 
-    def add_admin_repo(self, fake, full_name):
+    def add_admin_repo(self, fake, full_name, clone_url=None):
         """A repository the signed-in user may add a hook to."""
-        fake.add_repo(full_name, permission="admin")
+        fake.add_repo(full_name, permission="admin", clone_url=clone_url)
+
+    def hook_secret(self, fake, full_name):
+        """The secret Herald gave the forge with the repository's hook."""
+        return fake.hook_secret(full_name)

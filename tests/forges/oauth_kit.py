@@ -1,8 +1,12 @@
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 
+import forges
+from tests.forges.flavor import OAuthFake
+from tests.forges.forge_kit import OAUTH
 from tests.forges.github.fake_server import FakeGitHub
 
 
@@ -43,6 +47,37 @@ def sign_in(client, fake, login="octocat", provider="github", status=302):
     fake.login_as = login
     fake.add_user(login)
     return client.get(follow_forge(start_sign_in(client, provider=provider), status=status))
+
+
+@dataclass
+class OnForge:
+    """One forge with sign-in, its fake server running: what the tests
+    common to those forges are parametrized with (`oauth_forge`)."""
+
+    kit: OAuthFake
+    fake: object
+
+    @property
+    def id(self):
+        return self.kit.forge
+
+    @property
+    def forge(self):
+        return forges.get(self.id)
+
+    def sign_in(self, client, login=None):
+        return sign_in(client, self.fake, login or self.kit.login, provider=self.id, status=self.kit.redirect)
+
+
+@pytest.fixture(params=[forge.id for forge in forges.every() if forge.oauth_provider])
+def oauth_forge(request, settings):
+    """Each forge of the registry that has sign-in, through its fake (the
+    OAUTH of tests/forges/<id>/kit.py)."""
+    if request.param not in OAUTH:
+        pytest.fail(f"add OAUTH to tests/forges/{request.param}/kit.py")
+    on = OnForge(OAUTH[request.param], OAUTH[request.param].start(settings))
+    yield on
+    on.fake.stop()
 
 
 @pytest.fixture

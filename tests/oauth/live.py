@@ -1,4 +1,4 @@
-"""Helpers for tests that drive a real Herald (LiveHerald) and the fake GitHub."""
+"""Helpers for tests that drive a real Herald (LiveHerald) and a fake forge."""
 
 import json
 import time
@@ -6,19 +6,19 @@ import time
 import requests
 
 
-def sign_in(herald):
-    """Sign in through the fake GitHub with a plain HTTP session (as a browser would)."""
+def sign_in(herald, provider="github"):
+    """Sign in through the fake forge with a plain HTTP session (as a browser would)."""
     s = requests.Session()
     s.get(herald.url + "/login/", timeout=10).raise_for_status()
-    r = s.post(herald.url + "/accounts/github/login/", timeout=30,
+    r = s.post(herald.url + f"/accounts/{provider}/login/", timeout=30,
                data={"process": "login", "csrfmiddlewaretoken": s.cookies["csrftoken"]},
                headers={"Referer": herald.url + "/login/"})
     assert r.status_code == 200 and r.url == herald.url + "/", (r.status_code, r.url, r.text[:2000])
     return s
 
 
-def enable(herald, session, full_name):
-    r = session.post(herald.url + "/account/repositories/github/enable", timeout=30,
+def enable(herald, session, full_name, provider="github"):
+    r = session.post(herald.url + f"/account/repositories/{provider}/enable", timeout=30,
                      data={"full_name": full_name, "csrfmiddlewaretoken": session.cookies["csrftoken"]},
                      headers={"Referer": herald.url + "/account/repositories/"})
     assert r.status_code == 200 and f"{full_name} is enabled" in r.text, r.text[:3000]

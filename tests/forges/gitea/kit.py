@@ -1,6 +1,6 @@
 """How Gitea's and Forgejo's deliveries look (see tests/forges/flavor.py).
 Forgejo posts the same bodies to the Gitea receiver with its own headers,
-and the X-Gitea-* ones alongside."""
+and the X-Gitea-* ones alongside. OAUTH: how tests/oauth/ signs in with it."""
 
 from tests.forges.flavor import Flavor, OAuthFake
 from tests.forges.gitea.fake_server import FakeGitea

@@ -1,5 +1,6 @@
 """How GitHub's deliveries look (see tests/forges/flavor.py): its payloads
-set the shape the defaults follow, so only the headers and fixtures are here."""
+set the shape the defaults follow, so only the headers and fixtures are here;
+and how tests/oauth/ signs in with it (OAUTH)."""
 
 from tests.forges.flavor import Flavor, OAuthFake
 from tests.forges.github.fake_server import FakeGitHub

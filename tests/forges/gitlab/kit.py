@@ -1,6 +1,7 @@
 """How GitLab's deliveries look (see tests/forges/flavor.py): the
 repository is the `project`, a merge request is `object_attributes`, and
-the "signature" is the secret token itself."""
+the "signature" is the secret token itself. OAUTH: how tests/oauth/ signs
+in with it."""
 
 from tests.forges.flavor import Flavor, OAuthFake
 from tests.forges.gitlab.fake_server import MAINTAINER, FakeGitLab
@@ -57,8 +58,12 @@ class GitLabOAuth(OAuthFake):
     # GitLab calls a commit status's context its name.
     context_field = "name"
 
-    def add_admin_repo(self, fake, full_name):
-        fake.add_project(full_name, access_level=MAINTAINER)
+    def add_admin_repo(self, fake, full_name, clone_url=None):
+        # Public, as the other fakes' repositories are by default.
+        fake.add_project(full_name, access_level=MAINTAINER, visibility="public", http_url_to_repo=clone_url)
+
+    def hook_secret(self, fake, full_name):
+        return fake.hook_token(full_name)
 
 
 OAUTH = GitLabOAuth()

@@ -76,6 +76,21 @@ def test_the_gitlab_button_shows_only_when_configured(client, fake_gitlab, setti
     assert client.post("/accounts/gitlab/login/", {"process": "login"}).status_code == 404
 
 
+def test_it_admits_members_of_a_gitlab_group_by_full_path(client, fake_gitlab, settings, db):
+    # The sign-in gate every forge has is tested in tests/oauth/test_signin_gate.py;
+    # on GitLab an organisation is a group, named by its full path.
+    settings.HERALD_OPEN = False
+    settings.HERALD_ORGS = [("gitlab", "acme/platform")]
+    fake_gitlab.add_member("acme", "john_smith")
+    refused = sign_in(client, fake_gitlab)
+    assert refused.status_code == 403 and "GitLab group" in refused.content.decode()
+
+    fake_gitlab.add_member("acme/platform", "john_smith")
+    assert sign_in(client, fake_gitlab).status_code == 302
+    assert client.get("/").wsgi_request.user.username == "john_smith"
+    assert fake_gitlab.received("GET", "^/api/v4/groups$")[-1].query["min_access_level"] == "10"
+
+
 def test_it_sends_the_browser_to_the_configured_gitlab_with_a_state(client, fake_gitlab, db):
     authorize = urlsplit(start_sign_in(client))
     assert f"{authorize.scheme}://{authorize.netloc}{authorize.path}" == f"{fake_gitlab.url}/oauth/authorize"

@@ -1,5 +1,6 @@
-"""What a user sees and may do follows the forge: pull to read, push to
-restart or cancel, admin for settings; refreshed on sign-in, cached briefly."""
+"""What a user sees and may do follows the forge, here GitHub: pull to read,
+push to restart or cancel, admin for settings; refreshed on sign-in, cached
+briefly."""
 
 import pytest
 from django.contrib.auth.models import User

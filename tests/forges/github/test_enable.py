@@ -1,4 +1,4 @@
-"""Your repositories page: list from the forge, Enable, Disable."""
+"""Your repositories page with GitHub: list from the forge, Enable, Disable."""
 
 from django.contrib.auth.models import User
 from django.contrib.messages import get_messages
