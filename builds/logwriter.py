@@ -16,10 +16,10 @@ import threading
 import time
 
 from django.conf import settings
-from django.db.models import Max
+from django.db.models import F, Max
 
 import forges
-from builds.models import LogChunk
+from builds.models import Job, LogChunk
 
 MASK = "****"
 MIN_SECRET_LENGTH = 3
@@ -201,6 +201,8 @@ class LogWriter:
             )
             self.seq += 1
             LogChunk.objects.create(job=self.job, seq=self.seq, text=note)
+            self.stored += len(note.encode())
+        Job.objects.filter(pk=self.job.pk).update(log_bytes=F("log_bytes") + self.stored)
 
     def note(self, text):
         """A line from Herald itself, set apart from the build's output."""

@@ -65,6 +65,8 @@ class Job(models.Model):
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="matrix_jobs"
     )
     matrix = models.JSONField(default=dict, blank=True)
+    # Bytes of log stored, counted when the log is closed (/metrics sums it).
+    log_bytes = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         ordering = ["-id"]

@@ -96,6 +96,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "ciproject.context_processors.version",
             ],
         },
     },
@@ -161,7 +162,17 @@ WORKSPACE_DIR = Path(envstr("HERALD_WORKSPACE_DIR") or default_workspace_dir(HER
 # file:// and local-path clone URLs let anyone who can register a repository
 # read the server's disk; only for single-user setups and tests.
 HERALD_ALLOW_LOCAL_CLONES = envbool("HERALD_ALLOW_LOCAL_CLONES", False)
+# /metrics answers only with this as a Bearer token (404 while unset).
+HERALD_METRICS_TOKEN = envstr("HERALD_METRICS_TOKEN") or ""
 HERALD_WEBHOOK_MAX_BYTES = envint("HERALD_WEBHOOK_MAX_BYTES", 25 * 1024 * 1024, minimum=1024)
+# While the database is unavailable or locked, webhooks are written to a
+# journal in DATA_DIR/journal (webhooks/journal.py) and replayed when it is
+# back: at most this many bytes of them (then 503), retried this often.
+HERALD_JOURNAL_MAX_BYTES = envint("HERALD_JOURNAL_MAX_BYTES", 256 * 1024 * 1024, minimum=1024)
+HERALD_JOURNAL_RETRY_SECONDS = envfloat("HERALD_JOURNAL_RETRY_SECONDS", 1.0)
+# How long a webhook waits for SQLite's write lock before it journals
+# instead (forges give up on an answer after 10 s; GitHub does not resend).
+HERALD_WEBHOOK_DB_WAIT_SECONDS = envfloat("HERALD_WEBHOOK_DB_WAIT_SECONDS", 2.0)
 HERALD_DELIVERIES_KEPT = envint("HERALD_DELIVERIES_KEPT", 200, minimum=1)
 # Forge events (sign-ins, hooks, refused tokens) kept for the admin, newest first.
 HERALD_FORGE_EVENTS_KEPT = envint("HERALD_FORGE_EVENTS_KEPT", 5000, minimum=1)

@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from builds import api, badges, views
+from ciproject import health
 from repositories import views as repository_views
 from webhooks import pages as webhook_pages
 from webhooks import views as webhook_views
@@ -40,4 +41,7 @@ urlpatterns = [
     # django-allauth: /accounts/<forge>/login/ and …/login/callback/ (OAuth).
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", health.metrics, name="metrics"),
 ]

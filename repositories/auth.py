@@ -15,6 +15,8 @@ from django.utils import timezone
 from repositories.models import ApiToken
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+# Paths that check a Bearer token of their own (ciproject.health.metrics).
+OWN_TOKEN_PATHS = ("/metrics",)
 
 
 def unauthorized(reason):
@@ -27,7 +29,7 @@ class BearerTokenMiddleware:
 
     def __call__(self, request):
         header = request.headers.get("Authorization", "")
-        if header[:7].lower() != "bearer ":
+        if header[:7].lower() != "bearer " or request.path in OWN_TOKEN_PATHS:
             return self.get_response(request)
         # The token itself is never a credential axes stores or logs.
         credentials = {"username": None}
