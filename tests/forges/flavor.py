@@ -14,8 +14,11 @@ Gogs' follow (`repository.full_name`, a push's `after`, `ref` and
 This module imports no kit, so the kits and forge_kit.py can import it.
 """
 
+import copy
 import hashlib
 import hmac
+
+from tests.support import fixture
 
 
 class Flavor:
@@ -37,8 +40,17 @@ class Flavor:
     # The ref a pull request's job fetches ({n}: its number, {branch}: the
     # source branch).
     pr_ref = "refs/pull/{n}/head"
-    # What the documented "opened" sample says about itself.
+    # What the documented "opened" sample says about itself (and the other
+    # actions' samples too, when they describe the same pull request).
     pr_facts = {}
+    pr_facts_every_action = False
+    # Whether auth_header covers the body (GitLab's token does not), and a
+    # top-level field a push cannot do without.
+    signs_body = True
+    required = "ref"
+    # (event header value, payload fixture) of deliveries Herald records and
+    # does not build.
+    ignored = []
 
     @property
     def payloads(self):
@@ -59,6 +71,19 @@ class Flavor:
         return status
 
     # --- pointing payloads at a repository and a commit ---------------------------
+
+    def load(self, name):
+        return fixture(self.payloads, name)
+
+    def aimed_push(self, name, full_name, sha, ref=None, message=None):
+        p = copy.deepcopy(self.load(name))
+        self.set_repo(p, full_name)
+        return self.aim_push(p, sha, ref=ref, message=message)
+
+    def aimed_pr(self, name, full_name, sha, number=None):
+        p = copy.deepcopy(self.load(name))
+        self.set_repo(p, full_name)
+        return self.aim_pr(p, sha, number=number)
 
     def set_repo(self, p, full_name):
         p["repository"]["full_name"] = full_name
@@ -84,6 +109,26 @@ class Flavor:
         if number:
             p["number"] = p["pull_request"]["number"] = number
         return p
+
+    def set_pr_source_branch(self, p, branch):
+        p["pull_request"]["head"]["ref"] = branch
+
+    def pr_commit(self, sha):
+        """The commit a pull request's job records when the payload names `sha`."""
+        return sha
+
+    # --- the deliveries the common tests send besides pushes and pull requests ----
+
+    def branch_deleted(self, full_name, sha):
+        """(event, payload) of a branch deletion: by default a push to the
+        zero sha (Gitea, Gogs)."""
+        event, name = self.push
+        return event, self.aimed_push(name, full_name, "0" * 40)
+
+    def hook_test(self, full_name, sha):
+        """(event, payload) of the forge's "test the hook" delivery, or None
+        when it has none Herald answers specially."""
+        return None
 
 
 class OAuthFake:

@@ -12,7 +12,6 @@ a forge's tests means adding its folder. A forge with sign-in also tells
 (OAUTH in its kit) how tests/oauth/ drives its fake server.
 """
 
-import copy
 import importlib
 import json
 import uuid
@@ -20,7 +19,6 @@ import uuid
 import pytest
 
 import forges
-from tests.support import fixture
 
 
 def _kits():
@@ -67,7 +65,7 @@ PR_FACTS = {name: f.pr_facts for name, f in KITS.items()}
 
 
 def load(flavor, name):
-    return fixture(KITS[flavor].payloads, name)
+    return KITS[flavor].load(name)
 
 
 def provider_of(flavor):
@@ -75,17 +73,11 @@ def provider_of(flavor):
 
 
 def aim_push(flavor, name, full_name, sha, ref=None, message=None):
-    kit = KITS[flavor]
-    p = copy.deepcopy(load(flavor, name))
-    kit.set_repo(p, full_name)
-    return kit.aim_push(p, sha, ref=ref, message=message)
+    return KITS[flavor].aimed_push(name, full_name, sha, ref=ref, message=message)
 
 
 def aim_pr(flavor, name, full_name, sha, number=None):
-    kit = KITS[flavor]
-    p = copy.deepcopy(load(flavor, name))
-    kit.set_repo(p, full_name)
-    return kit.aim_pr(p, sha, number=number)
+    return KITS[flavor].aimed_pr(name, full_name, sha, number=number)
 
 
 # --- signing and sending ---------------------------------------------------------
@@ -104,6 +96,12 @@ def headers(flavor, event, body, secret="s3cret", delivery=None):
     }
     h.update({name: h[same] for name, same in kit.copies.items()})
     return h
+
+
+def carrying(flavor, header):
+    """`header` and the others the flavor sends with the same value (Forgejo:
+    X-Forgejo-Signature and X-Gitea-Signature)."""
+    return [header] + [name for name, same in KITS[flavor].copies.items() if same == header]
 
 
 def as_meta(h):

@@ -5,7 +5,7 @@ What only one forge does is tested in its folder (tests/forges/<id>/test_webhook
 import pytest
 
 from builds.models import Job
-from tests.forges.forge_kit import FLAVORS, PR, PR_FACTS, PR_REF, PUSH, TAG, aim_pr, aim_push, load, post
+from tests.forges.forge_kit import FLAVORS, KITS, PR, PR_FACTS, PR_REF, PUSH, TAG, aim_pr, aim_push, load, post
 from webhooks.models import Delivery
 
 SHA = "1234567890abcdef1234567890abcdef12345678"
@@ -47,17 +47,14 @@ def test_it_builds_pull_requests(client, repo_for, flavor, action):
     r = post(client, flavor, aim_pr(flavor, name, REPO, SHA), event)
     assert r.status_code == 202, r.content
     job = Job.objects.get()
-    facts = PR_FACTS[flavor] if action == "opened" or flavor == "gitlab" else None
+    kit = KITS[flavor]
+    facts = PR_FACTS[flavor] if action == "opened" or kit.pr_facts_every_action else None
     assert job.event == "pull_request" and job.pr_number and job.source_branch and job.target_branch
     assert job.ref == PR_REF[flavor].format(n=job.pr_number, branch=job.source_branch)
     assert not job.from_fork and job.source_url == ""
-    if flavor == "gogs":
-        # Gogs sends no commit with a pull request: the worker builds the ref.
-        assert job.commit == ""
-    elif flavor == "bitbucket":
-        assert job.commit == SHA[:12]
-    else:
-        assert job.commit == SHA
+    # Gogs sends no commit with a pull request (the worker builds the ref),
+    # Bitbucket a 12-character one.
+    assert job.commit == kit.pr_commit(SHA)
     if facts:
         assert (job.pr_number, job.pr_title, job.source_branch, job.target_branch) == (
             facts["number"], facts["title"], facts["source"], facts["target"])
@@ -78,36 +75,17 @@ def test_it_ignores_closed_pull_requests(client, repo_for, flavor):
 @pytest.mark.parametrize("flavor", FLAVORS)
 def test_it_ignores_branch_deletion(client, repo_for, flavor):
     repo_for(flavor)
-    if flavor == "github":
-        p, event = load("github", "push__tag_deleted"), "push"
-        p["repository"]["full_name"] = REPO
-    elif flavor == "gitlab":
-        p, event = load("gitlab", "push__branch_deleted"), "Push Hook"
-        p["project"]["path_with_namespace"] = REPO
-    elif flavor == "bitbucket":
-        # Atlassian: a deleted branch's change has "new": null.
-        event, name = PUSH[flavor]
-        p = aim_push(flavor, name, REPO, SHA)
-        p["push"]["changes"][0]["new"] = None
-    else:
-        p, event = aim_push(flavor, PUSH[flavor][1], REPO, "0" * 40), "push"
+    event, p = KITS[flavor].branch_deleted(REPO, SHA)
     r = post(client, flavor, p, event)
     assert r.status_code == 200, r.content
     assert r.json()["outcome"] == "ignored" and "deleted" in r.json()["reason"]
     assert not Job.objects.exists()
 
 
-@pytest.mark.parametrize("flavor", ["github", "gitea", "forgejo", "gogs"])
+@pytest.mark.parametrize("flavor", [f for f in FLAVORS if KITS[f].hook_test(REPO, SHA)])
 def test_it_answers_the_forges_hook_test(client, repo_for, flavor):
     repo_for(flavor)
-    if flavor == "github":
-        p, event = load("github", "ping__payload"), "ping"
-        p["repository"]["full_name"] = REPO
-    else:
-        # Gitea's and Gogs' "Test Delivery" sends a push of the default
-        # branch's head with before == after.
-        p, event = aim_push(flavor, PUSH[flavor][1], REPO, SHA), "push"
-        p["before"] = SHA
+    event, p = KITS[flavor].hook_test(REPO, SHA)
     r = post(client, flavor, p, event)
     assert r.status_code == 200, r.content
     assert "the hook is set up" in r.json()["reason"]
@@ -125,22 +103,11 @@ def test_it_skips_pushes_whose_head_commit_asks_to(client, repo_for, flavor, mar
     assert not Job.objects.exists()
 
 
-@pytest.mark.parametrize("flavor,event,name", [
-    ("github", "star", "star__created"),
-    ("gitea", "create", "create__tag"),  # Gitea builds tags from the push event it also sends
-    ("forgejo", "create", "create__tag"),
-    ("gogs", "create", "create__branch"),
-    ("gitlab", "Wiki Page Hook", "wiki_page__created"),
-    ("bitbucket", "pullrequest:fulfilled", "pullrequest__created"),
-    ("gitea", "issues", "create__tag"),
-])
+@pytest.mark.parametrize("flavor,event,name", [(f, event, name) for f in FLAVORS for event, name in KITS[f].ignored])
 def test_it_records_events_that_do_not_build(client, repo_for, flavor, event, name):
     repo_for(flavor)
     p = load(flavor, name)
-    if flavor == "gitlab":
-        p["project"]["path_with_namespace"] = REPO
-    else:
-        p["repository"]["full_name"] = REPO
+    KITS[flavor].set_repo(p, REPO)
     r = post(client, flavor, p, event)
     assert r.status_code == 200, r.content
     assert r.json()["outcome"] == "ignored" and event in r.json()["reason"]

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from builds.models import Job
-from tests.forges.forge_kit import DELIVERY_HEADER, FLAVORS, PR, PUSH, aim_pr, aim_push, post, soft
+from tests.forges.forge_kit import DELIVERY_HEADER, FLAVORS, KITS, PR, PUSH, aim_pr, aim_push, post, soft
 from webhooks.models import Delivery
 
 SHA = "1234567890abcdef1234567890abcdef12345678"
@@ -117,15 +117,7 @@ def test_a_pull_request_naming_values_longer_than_their_columns_is_refused(clien
     repo_for(flavor)
     event, name = PR[flavor]["opened"]
     p = aim_pr(flavor, name, REPO, SHA)
-    long_branch = "s" * 300
-    if flavor == "gitlab":
-        p["object_attributes"]["source_branch"] = long_branch
-    elif flavor == "bitbucket":
-        p["pullrequest"]["source"]["branch"]["name"] = long_branch
-    elif "head" in p["pull_request"]:
-        p["pull_request"]["head"]["ref"] = long_branch
-    else:  # Gogs names the branches only
-        p["pull_request"]["head_branch"] = long_branch
+    KITS[flavor].set_pr_source_branch(p, "s" * 300)
     assert_refused(post(client, flavor, p, event), flavor, "longer than 255")
 
 

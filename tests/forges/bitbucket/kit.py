@@ -21,6 +21,8 @@ class Bitbucket(Flavor):
     # Bitbucket has no pull request refs: the source branch is fetched.
     pr_ref = "refs/heads/{branch}"
     pr_facts = dict(number=2, title="aha", source="wen-emos", target="niam")
+    required = "push"
+    ignored = [("pullrequest:fulfilled", "pullrequest__created")]
 
     def sign(self, secret, body):
         return "sha256=" + super().sign(secret, body)
@@ -50,6 +52,19 @@ class Bitbucket(Flavor):
         if number:
             p["pullrequest"]["id"] = number
         return p
+
+    def set_pr_source_branch(self, p, branch):
+        p["pullrequest"]["source"]["branch"]["name"] = branch
+
+    def pr_commit(self, sha):
+        return sha[:12]  # stored as sent
+
+    def branch_deleted(self, full_name, sha):
+        # Atlassian: a deleted branch's change has "new": null.
+        event, name = self.push
+        p = self.aimed_push(name, full_name, sha)
+        p["push"]["changes"][0]["new"] = None
+        return event, p
 
 
 FLAVORS = [Bitbucket()]

@@ -19,6 +19,15 @@ class Gitea(Flavor):
           "closed": ("pull_request", "pull_request__closed")}
     pr_facts = dict(number=1, title="Update the README with new information", source="feature/changes",
                     target="main")
+    # Gitea builds tags from the push event it also sends.
+    ignored = [("create", "create__tag"), ("issues", "create__tag")]
+
+    def hook_test(self, full_name, sha):
+        # "Test Delivery" sends a push of the default branch's head with
+        # before == after.
+        p = self.aimed_push(self.push[1], full_name, sha)
+        p["before"] = sha
+        return "push", p
 
 
 class Forgejo(Gitea):

@@ -2,6 +2,8 @@
 set the shape the defaults follow, so only the headers and fixtures are here;
 and how tests/oauth/ signs in with it (OAUTH)."""
 
+import copy
+
 from tests.forges.flavor import Flavor, OAuthFake
 from tests.forges.github.fake_server import FakeGitHub
 
@@ -18,9 +20,20 @@ class GitHub(Flavor):
           "synchronize": ("pull_request", "pull_request__synchronize"),
           "closed": ("pull_request", "pull_request__closed")}
     pr_facts = dict(number=2, title="Update the README with new information.", source="changes", target="master")
+    ignored = [("star", "star__created")]
 
     def sign(self, secret, body):
         return "sha256=" + super().sign(secret, body)
+
+    def branch_deleted(self, full_name, sha):
+        p = copy.deepcopy(self.load("push__tag_deleted"))
+        self.set_repo(p, full_name)
+        return "push", p
+
+    def hook_test(self, full_name, sha):
+        p = copy.deepcopy(self.load("ping__payload"))
+        self.set_repo(p, full_name)
+        return "ping", p
 
 
 FLAVORS = [GitHub()]

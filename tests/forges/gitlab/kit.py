@@ -3,6 +3,8 @@ repository is the `project`, a merge request is `object_attributes`, and
 the "signature" is the secret token itself. OAUTH: how tests/oauth/ signs
 in with it."""
 
+import copy
+
 from tests.forges.flavor import Flavor, OAuthFake
 from tests.forges.gitlab.fake_server import MAINTAINER, FakeGitLab
 
@@ -20,6 +22,9 @@ class GitLab(Flavor):
           "closed": ("Merge Request Hook", "merge_request__closed")}
     pr_ref = "refs/merge-requests/{n}/head"
     pr_facts = dict(number=1, title="MS-Viewport", source="ms-viewport", target="master")
+    ignored = [("Wiki Page Hook", "wiki_page__created")]
+    pr_facts_every_action = True  # the samples all describe the same merge request
+    signs_body = False  # the token is the secret itself
 
     def sign(self, secret, body):
         return secret
@@ -44,6 +49,14 @@ class GitLab(Flavor):
         if number:
             p["object_attributes"]["iid"] = number
         return p
+
+    def set_pr_source_branch(self, p, branch):
+        p["object_attributes"]["source_branch"] = branch
+
+    def branch_deleted(self, full_name, sha):
+        p = copy.deepcopy(self.load("push__branch_deleted"))
+        self.set_repo(p, full_name)
+        return "Push Hook", p
 
 
 FLAVORS = [GitLab()]

@@ -16,6 +16,7 @@ class Gogs(Flavor):
           "synchronize": ("pull_request", "pull_request__synchronized"),
           "closed": ("pull_request", "pull_request__closed")}
     pr_facts = dict(number=2, title="huge improvements", source="feature", target="master")
+    ignored = [("create", "create__branch")]
 
     def set_repo(self, p, full_name):
         super().set_repo(p, full_name)
@@ -38,6 +39,19 @@ class Gogs(Flavor):
         if number:
             p["number"] = p["pull_request"]["number"] = number
         return p
+
+    def set_pr_source_branch(self, p, branch):
+        p["pull_request"]["head_branch"] = branch  # Gogs names the branches only
+
+    def pr_commit(self, sha):
+        return ""  # the worker builds the pull request's ref
+
+    def hook_test(self, full_name, sha):
+        # "Test Delivery" sends a push of the default branch's head with
+        # before == after, as Gitea's does.
+        p = self.aimed_push(self.push[1], full_name, sha)
+        p["before"] = sha
+        return "push", p
 
 
 FLAVORS = [Gogs()]
