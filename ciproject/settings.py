@@ -65,10 +65,12 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    # Before django_q: its qcluster command (a cluster that drains on
+    # SIGTERM, builds.drain) replaces django-q2's.
+    "builds",
     "django_q",
     "repositories",
     "webhooks",
-    "builds",
 ]
 
 MIDDLEWARE = [
@@ -130,11 +132,24 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = not (STATIC_ROOT / "staticfiles.json").exists()
 
+HERALD_LOG_FORMAT = (envstr("HERALD_LOG_FORMAT") or "plain").lower()
+if HERALD_LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"HERALD_LOG_FORMAT must be plain or json, not {HERALD_LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "filters": {"job": {"()": "ciproject.logs.JobFilter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": HERALD_LOG_FORMAT, "filters": ["job"]},
+    },
     "root": {"handlers": ["console"], "level": envstr("HERALD_LOG_LEVEL") or "INFO"},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
@@ -194,6 +209,9 @@ HERALD_LOG_LINE_MAX = envint("HERALD_LOG_LINE_MAX", 16 * 1024, minimum=80)
 HERALD_LOG_MAX_BYTES = envint("HERALD_LOG_MAX_BYTES", 50 * 1024 * 1024, minimum=1024)
 # A running job whose heartbeat is older than this is "worker lost".
 HERALD_WORKER_LOST_SECONDS = envint("HERALD_WORKER_LOST_SECONDS", 30, minimum=5)
+# A worker told to stop (SIGTERM, Ctrl-C) lets running builds go on this long,
+# then stops them and puts them back in the queue (builds.drain).
+HERALD_DRAIN_SECONDS = envint("HERALD_DRAIN_SECONDS", 600, minimum=0)
 # Builds one worker machine runs at once (its django-q2 cluster gets one
 # more worker than this, kept free for short tasks).
 HERALD_CONCURRENCY = envint("HERALD_CONCURRENCY", 2, minimum=1)
