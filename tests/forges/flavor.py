@@ -169,3 +169,8 @@ class OAuthFake:
     def hook_secret(self, fake, full_name):
         """The secret Herald gave the forge with the repository's hook."""
         return fake.hook_secret(full_name)
+
+    def clone_user(self, login):
+        """The user name git sends with the token over HTTP Basic (Gitea: the
+        account's login)."""
+        return login

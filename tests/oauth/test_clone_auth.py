@@ -1,5 +1,6 @@
 """Private repositories are cloned with the enabling account's token, sent
-as an HTTP header scoped to the forge's host: never in a URL or the log."""
+as an HTTP header scoped to the forge's host: never in a URL or the log. On
+every forge with sign-in, with the user name it expects (each kit's OAUTH)."""
 
 import base64
 import threading
@@ -7,9 +8,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+import forges
 from builds.errors import CloneError
 from builds.git import fetch_commit
 from repositories.models import ForgeAccount, Repository
+from tests.forges.forge_kit import OAUTH
+
+SIGN_IN_FORGES = [forge.id for forge in forges.every() if forge.oauth_provider]
 
 
 class GitServer:
@@ -52,20 +57,23 @@ def git_server():
     server.stop()
 
 
-def make(db_user, private, clone_url):
-    account = ForgeAccount.objects.create(user=db_user, provider="github", uid="1", login="octocat",
+def make(db_user, private, clone_url, provider="github"):
+    account = ForgeAccount.objects.create(user=db_user, provider=provider, uid="1", login="octocat",
                                           token="gho_secret_token_123")
     return Repository.objects.create(full_name="acme/secret", clone_url=clone_url, private=private,
-                                     enabled_by=account)
+                                     enabled_by=account, provider=provider)
 
 
-def test_git_sends_the_token_as_a_header_and_never_logs_it(git_server, django_user_model, tmp_path):
+@pytest.mark.parametrize("forge", SIGN_IN_FORGES)
+def test_git_sends_the_token_as_a_header_and_never_logs_it(git_server, django_user_model, tmp_path, forge):
     user = django_user_model.objects.create(username="octocat")
-    repo = make(user, True, f"{git_server.url}/acme/secret.git")
+    repo = make(user, True, f"{git_server.url}/acme/secret.git", provider=forge)
     log = Log()
     with pytest.raises(CloneError) as e:
         fetch_commit(repo.clone_url, "a" * 40, tmp_path / "ws", log=log, timeout=30, env=repo.clone_env())
-    expected = "Basic " + base64.b64encode(b"x-access-token:gho_secret_token_123").decode()
+    # GitHub: x-access-token, Gitea: the login, GitLab: oauth2.
+    user_name = OAUTH[forge].clone_user("octocat")
+    expected = "Basic " + base64.b64encode(f"{user_name}:gho_secret_token_123".encode()).decode()
     assert git_server.seen and all(auth == expected for _, auth in git_server.seen)
     assert "gho_secret_token_123" not in log.text and "gho_secret_token_123" not in str(e.value)
     assert "gho_secret_token_123" not in repo.clone_url
@@ -80,9 +88,10 @@ def test_public_repositories_and_revoked_tokens_clone_anonymously(git_server, dj
     assert repo.clone_env() == {}
 
 
-def test_the_header_is_scoped_to_the_forge_host(django_user_model):
+@pytest.mark.parametrize("forge", SIGN_IN_FORGES)
+def test_the_header_is_scoped_to_the_forge_host(django_user_model, forge):
     user = django_user_model.objects.create(username="octocat")
-    repo = make(user, True, "https://github.example:8443/acme/secret.git")
+    repo = make(user, True, "https://github.example:8443/acme/secret.git", provider=forge)
     env = repo.clone_env()
     assert env["GIT_CONFIG_COUNT"] == "1"
     assert env["GIT_CONFIG_KEY_0"] == "http.https://github.example:8443/.extraHeader"

@@ -45,5 +45,8 @@ class GitHubOAuth(OAuthFake):
     login = "octocat"
     orgs_path = "^/api/v3/user/orgs$"
 
+    def clone_user(self, login):
+        return "x-access-token"  # GitHub takes an OAuth token with this user name
+
 
 OAUTH = GitHubOAuth()

@@ -78,5 +78,8 @@ class GitLabOAuth(OAuthFake):
     def hook_secret(self, fake, full_name):
         return fake.hook_token(full_name)
 
+    def clone_user(self, login):
+        return "oauth2"  # GitLab takes an OAuth token with this user name
+
 
 OAUTH = GitLabOAuth()
