@@ -53,7 +53,6 @@ OAUTH = {forge.id: _KIT_MODULES[forge.id].OAUTH for forge in forges.every()
          if forge.oauth_provider and hasattr(_KIT_MODULES.get(forge.id), "OAUTH")}
 
 # The kits' tables by flavor name, for parametrized tests.
-PROVIDER = {name: f.forge for name, f in KITS.items()}
 EVENT_HEADER = {name: f.event_header for name, f in KITS.items()}
 DELIVERY_HEADER = {name: f.delivery_header for name, f in KITS.items()}
 AUTH_HEADER = {name: f.auth_header for name, f in KITS.items()}
