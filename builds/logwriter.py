@@ -7,10 +7,15 @@ build writes a handful of rows a second, not one per line.
 
 Before storing: invalid UTF-8 replaced, NUL bytes stripped, over-long lines
 cut, secret values masked (also across chunk boundaries), and the whole log
-capped; output past the cap is dropped with a note, the build goes on.
+capped at HERALD_LOG_MAX_BYTES. Past the cap the build goes on and the log
+keeps its head and its tail (where failures are): the first three quarters
+of the cap are stored as they come, then output is held back in memory, at
+most the last quarter of it, and stored when the log closes, after a line
+saying how much of the middle was left out.
 """
 
 import codecs
+import collections
 import re
 import threading
 import time
@@ -48,7 +53,15 @@ class LogWriter:
         # A job just claimed has no log yet: spare the query on the hot path.
         self.seq = 0 if fresh else LogChunk.objects.filter(job=job).aggregate(m=Max("seq"))["m"] or 0
         self.stored = 0
-        self.dropped = 0
+        # Past the head, the last `tail_bytes` of output wait in `_tail`.
+        self.tail_bytes = self.max_bytes // 4
+        self.head_bytes = self.max_bytes - self.tail_bytes
+        self._tail = collections.deque()
+        self._tail_len = 0
+        self._cap_seq = None  # the seq of the line saying the cap was reached
+        self._stored_whole_line = True
+        self.omitted_bytes = 0
+        self.omitted_lines = 0
         self._lock = threading.Lock()
         self._pending = []
         self._pending_len = 0
@@ -165,46 +178,89 @@ class LogWriter:
     def section(self):
         """End what came before (a step's output is complete when its
         container exits) and return the seq of the chunk the next output
-        starts: the steps' sections of the log."""
+        starts: the steps' sections of the log. Past the cap, a step starts
+        at the line saying so."""
         tail = self._decoder.decode(b"", final=True)
         self._decoder.reset()
         if tail:
             self.write(tail)
         self.flush(final=True)
-        return self.seq + 1
+        return self._cap_seq or self.seq + 1
 
     def _store(self, text):
-        data = text.encode()
-        room = self.max_bytes - self.stored
-        if room <= 0:
-            self.dropped += len(data)
-            return
-        if len(data) > room:
-            self.dropped += len(data) - room
-            text = data[:room].decode(errors="ignore")
+        if self._cap_seq is None:
             data = text.encode()
+            room = self.head_bytes - self.stored
+            if len(data) <= room:
+                self._insert(text)
+                return
+            fits = data[:room]
+            # End the head on a whole line where there is one.
+            head = fits[:fits.rfind(b"\n") + 1 or room].decode(errors="ignore")
+            self._insert(head)
+            text = text[len(head):]
+            self._insert(self._cap_note())
+            self._cap_seq = self.seq
+        self._hold(text)
+
+    def _insert(self, text):
         for start in range(0, len(text), self.chunk_bytes):
             self.seq += 1
             LogChunk.objects.create(job=self.job, seq=self.seq, text=text[start:start + self.chunk_bytes])
-        self.stored += len(data)
+        self.stored += len(text.encode())
+        if text:
+            self._stored_whole_line = text[-1] in "\r\n"
+
+    def _cap_note(self):
+        start = "" if self._stored_whole_line else "\n"
+        return (f"{start}\033[1;36m[herald]\033[0m The log reached {_mib(self.head_bytes)} of its"
+                f" {_mib(self.max_bytes)} limit (HERALD_LOG_MAX_BYTES): the build goes on, and the last"
+                f" {_mib(self.tail_bytes)} of its output will follow here when it ends.\n")
+
+    def _hold(self, text):
+        """Keep the last tail_bytes of output past the head."""
+        self._tail.append(text)
+        self._tail_len += len(text.encode())
+        while self._tail_len > self.tail_bytes:
+            first = self._tail[0]
+            size = len(first.encode())
+            if self._tail_len - size >= self.tail_bytes:
+                self._tail.popleft()
+                self._omit(first, size)
+            else:
+                excess = self._tail_len - self.tail_bytes
+                cut = first.encode()[:excess].decode(errors="ignore") or first[:1]
+                self._tail[0] = first[len(cut):]
+                self._omit(cut, len(cut.encode()))
+
+    def _omit(self, text, size):
+        self._tail_len -= size
+        self.omitted_bytes += size
+        self.omitted_lines += text.count("\n")
 
     def close(self):
         tail = self._decoder.decode(b"", final=True)
         if tail:
             self.write(tail)
         self.flush(final=True)
-        if self.dropped:
-            mib = self.max_bytes / (1024 * 1024)
-            note = (
-                f"\n[herald] The log reached its {mib:g} MiB limit; "
-                f"{self.dropped:,} more bytes of output were dropped. The build ran to the end.\n"
-            )
-            self.seq += 1
-            LogChunk.objects.create(job=self.job, seq=self.seq, text=note)
-            self.stored += len(note.encode())
+        if self._cap_seq is not None:
+            held = "".join(self._tail)
+            if self.omitted_bytes and "\n" in held:
+                # Start the tail on a whole line.
+                partial, _, held = held.partition("\n")
+                self._omit(partial + "\n", len(partial.encode()) + 1)
+            self._tail.clear()
+            if self.omitted_bytes:
+                self._insert(f"\033[1;36m[herald]\033[0m {self.omitted_lines:,} lines ({self.omitted_bytes:,} bytes)"
+                             " of output were left out here; the last part follows.\n")
+            self._insert(held)
         Job.objects.filter(pk=self.job.pk).update(log_bytes=F("log_bytes") + self.stored)
 
     def note(self, text):
         """A line from Herald itself, set apart from the build's output."""
         start = "" if self._at_line_start else "\n"  # the build's last line had no newline
         self.write(f"{start}\033[1;36m[herald]\033[0m {text}\n")
+
+
+def _mib(size):
+    return f"{size / (1024 * 1024):g} MiB"

@@ -84,13 +84,13 @@ def test_the_timeout_is_the_files_else_the_repositorys_within_the_installations_
 
 
 @pytest.mark.docker
-def test_output_past_the_log_cap_is_dropped_with_a_note_and_the_job_finishes(setup, settings):
+def test_past_the_log_cap_the_head_and_the_tail_are_kept_and_the_job_finishes(setup, settings):
     settings.HERALD_LOG_MAX_BYTES = 8 * 1024
     repo, sha = setup({".herald.yml": f"""\
 image: {TEST_IMAGE}
 steps:
   - name: chatty
-    commands: ["seq 1 50000", "echo the-build-went-on > /repo/marker"]
+    commands: ["seq 1 50000", "echo the-build-went-on > /repo/marker", "echo THE-LAST-LINE-OF-CHATTY"]
   - name: after
     commands: [cat marker]
 """})
@@ -98,11 +98,24 @@ steps:
     assert job.status == "success"
     assert steps_of(job) == [("chatty", "success", 0), ("after", "success", 0)]
     text = log_of(job)
-    body, _, note = text.rpartition("\n[herald] ")
-    assert len(body.encode()) <= 8 * 1024
-    assert note.startswith("The log reached its 0.0078125 MiB limit;")
-    assert note.endswith("more bytes of output were dropped. The build ran to the end.\n")
-    assert "\n50000\n" not in text
+    assert len(text.encode()) <= 8 * 1024 + 1024  # the cap, and Herald's two lines about it
+    # The head: the first lines, as they came.
+    assert "\n1\n2\n3\n" in text
+    assert "The log reached 0.0078125 MiB of its 0.0078125 MiB limit" not in text
+    assert "The log reached 0.00585938 MiB of its 0.0078125 MiB limit (HERALD_LOG_MAX_BYTES)" in text
+    # The middle, left out and counted.
+    head, _, rest = text.partition(" lines (")
+    left_out = int(head.rsplit(" ", 1)[-1].replace(",", ""))
+    assert 40000 < left_out < 50000 and "of output were left out here; the last part follows." in rest
+    assert "\n25000\n" not in text
+    # The tail: where failures are, starting on a whole line.
+    tail = rest.split("the last part follows.\n", 1)[1]
+    assert tail.split("\n", 1)[0].isdigit()
+    assert "\n50000\n" in tail and "\nTHE-LAST-LINE-OF-CHATTY\n" in tail
+    assert "the-build-went-on" in tail and "success" in tail.splitlines()[-1]
+    # The steps' sections still lead somewhere: "after" starts at the cap's line.
+    job.refresh_from_db()
+    assert job.log_bytes == len(text.encode())
 
 
 # --- cancel and restart through the API ----------------------------------------------
