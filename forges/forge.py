@@ -21,6 +21,8 @@ class Forge:
     position: int
     # On the sign-in button, when shorter than `name`.
     short_name: str = ""
+    # What the forge calls the groups HERALD_ORGS names.
+    organisation_word: str = "organisation"
     # Appended to a repository's web URL.
     commit_path: str = "/commit/{sha}"
     pr_path: str = "/pull/{number}"

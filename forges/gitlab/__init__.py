@@ -6,6 +6,7 @@ FORGE = Forge(
     id="gitlab",
     name="GitLab",
     position=40,
+    organisation_word="group",
     commit_path="/-/commit/{sha}",
     pr_path="/-/merge_requests/{number}",
     # https://docs.gitlab.com/api/commits/#set-the-pipeline-status-of-a-commit

@@ -21,13 +21,22 @@ from allauth.core.exceptions import ImmediateHttpResponse
 from django.conf import settings
 from django.shortcuts import render
 
+import forges
 from forges.client import ForgeError, client_for
 from repositories.models import ForgeEvent
 
 log = logging.getLogger(__name__)
 
-FORGE_NAMES = {"github": "GitHub", "gitea": "Gitea", "gitlab": "GitLab"}
-GROUP_WORD = {"gitlab": "group"}
+
+
+def forge_name(provider):
+    forge = forges.get(provider)
+    return forge.name if forge else provider
+
+
+def organisation_word(provider):
+    forge = forges.get(provider)
+    return forge.organisation_word if forge else "organisation"
 
 
 def login_of(sociallogin):
@@ -51,14 +60,14 @@ def admit(request, sociallogin):
         try:
             theirs = {o.lower() for o in client_for(provider, sociallogin.token.token).organizations()}
         except ForgeError as e:
-            refuse(request, provider, login, f"{FORGE_NAMES[provider]} did not say which organisations "
+            refuse(request, provider, login, f"{forge_name(provider)} did not say which organisations "
                    f"{login} belongs to ({e.message}); try again later", status=503)
         if theirs.intersection(orgs):
             return
-        word = GROUP_WORD.get(provider, "organisation")
-        refuse(request, provider, login, f"{login} is not a member of the {FORGE_NAMES[provider]} {word}"
+        word = organisation_word(provider)
+        refuse(request, provider, login, f"{login} is not a member of the {forge_name(provider)} {word}"
                f"{'s' if len(orgs) > 1 else ''} {', '.join(orgs)} this Herald admits", orgs=orgs)
-    refuse(request, provider, login, f"this Herald admits only the {FORGE_NAMES.get(provider, provider)} "
+    refuse(request, provider, login, f"this Herald admits only the {forge_name(provider)} "
            f"accounts its administrator has listed, and {login} is not one of them")
 
 
@@ -78,7 +87,7 @@ def refuse(request, provider, login, reason, orgs=(), status=403):
     ForgeEvent.record(provider, "signin", f"{login} refused: {reason}", ok=False)
     admins = [name for p, name in settings.HERALD_ADMINS if p == provider]
     response = render(request, "socialaccount/refused.html", {
-        "reason": reason, "forge": FORGE_NAMES.get(provider, provider), "login": login, "admins": admins,
-        "orgs": orgs, "group_word": GROUP_WORD.get(provider, "organisation"),
+        "reason": reason, "forge": forge_name(provider), "login": login, "admins": admins,
+        "orgs": orgs, "group_word": organisation_word(provider),
     }, status=status)
     raise ImmediateHttpResponse(response)
