@@ -42,16 +42,27 @@ def job_json(job, steps=False):
     }
     if steps:
         data["steps"] = [
-            {"number": s.number, "name": s.name, "status": s.status, "exit_code": s.exit_code,
-             "started_at": _iso(s.started_at), "finished_at": _iso(s.finished_at), "first_seq": s.first_seq}
+            {
+                "number": s.number,
+                "name": s.name,
+                "status": s.status,
+                "exit_code": s.exit_code,
+                "started_at": _iso(s.started_at),
+                "finished_at": _iso(s.finished_at),
+                "first_seq": s.first_seq,
+            }
             for s in job.steps.order_by("number")
         ]
     if job.event == C.PULL_REQUEST:
         # Names of its own (the API's contract); source_url, the clone URL
         # Herald builds for a fork, stays inside.
         data["pull_request"] = {
-            "number": job.pr_number, "title": job.pr_title, "source_branch": job.source_branch,
-            "target_branch": job.target_branch, "source_repo": job.source_repo, "from_fork": job.from_fork,
+            "number": job.pr_number,
+            "title": job.pr_title,
+            "source_branch": job.source_branch,
+            "target_branch": job.target_branch,
+            "source_repo": job.source_repo,
+            "from_fork": job.from_fork,
         }
     return data
 
@@ -116,16 +127,18 @@ def _sections(job, index):
     """The job's steps with the line each starts on (once it has output)."""
     sections = []
     for step in job.steps.all():
-        sections.append({
-            "number": step.number,
-            "name": step.name,
-            "status": step.status,
-            "exit_code": step.exit_code,
-            "line": index.line_of_seq(step.first_seq) if step.first_seq else None,
-            "started_at": _iso(step.started_at),
-            "finished_at": _iso(step.finished_at),
-            "duration": step.duration.total_seconds() if step.duration else None,
-        })
+        sections.append(
+            {
+                "number": step.number,
+                "name": step.name,
+                "status": step.status,
+                "exit_code": step.exit_code,
+                "line": index.line_of_seq(step.first_seq) if step.first_seq else None,
+                "started_at": _iso(step.started_at),
+                "finished_at": _iso(step.finished_at),
+                "duration": step.duration.total_seconds() if step.duration else None,
+            }
+        )
     return sections
 
 
@@ -152,21 +165,23 @@ def job_log_lines(request, job_id):
     html, _ = render_lines(lines, state)
     t0 = job.started_at or (index.created[0] if index.created else None)
     times = [round((index.created[i] - t0).total_seconds(), 1) for i in starts] if t0 else []
-    return JsonResponse({
-        "status": job.status,
-        "reason": job.reason,
-        "started_at": _iso(job.started_at),
-        "finished_at": _iso(job.finished_at),
-        "duration": job.duration.total_seconds() if job.duration else None,
-        "complete": final,
-        "total": total,
-        "partial": index.partial,
-        "start": start,
-        "lines": html,
-        "times": times,
-        "sections": _sections(job, index),
-        "waiting": why_waiting(job),
-    })
+    return JsonResponse(
+        {
+            "status": job.status,
+            "reason": job.reason,
+            "started_at": _iso(job.started_at),
+            "finished_at": _iso(job.finished_at),
+            "duration": job.duration.total_seconds() if job.duration else None,
+            "complete": final,
+            "total": total,
+            "partial": index.partial,
+            "start": start,
+            "lines": html,
+            "times": times,
+            "sections": _sections(job, index),
+            "waiting": why_waiting(job),
+        }
+    )
 
 
 @require_GET
@@ -206,8 +221,7 @@ def _decide(request, job_id, decide):
     job = job_for(request, job_id, need=Membership.PUSH)
     if not decide(job, request.user):
         job.refresh_from_db()
-        return JsonResponse({**job_json(job), "reason": f"job is {job.status}, not waiting for approval"},
-                            status=409)
+        return JsonResponse({**job_json(job), "reason": f"job is {job.status}, not waiting for approval"}, status=409)
     job.refresh_from_db()
     return JsonResponse(job_json(job), status=202)
 
@@ -242,10 +256,12 @@ def repo_jobs(request, full_name):
         page = paginator.page(_int_param(request, "page", 1) or 1)
     except EmptyPage:
         raise Http404("no such page") from None
-    return JsonResponse({
-        "repository": repo.full_name,
-        "count": paginator.count,
-        "page": page.number,
-        "pages": paginator.num_pages,
-        "jobs": [job_json(j) for j in page.object_list],
-    })
+    return JsonResponse(
+        {
+            "repository": repo.full_name,
+            "count": paginator.count,
+            "page": page.number,
+            "pages": paginator.num_pages,
+            "jobs": [job_json(j) for j in page.object_list],
+        }
+    )

@@ -44,7 +44,13 @@ EVENT_CHOICES = [
 # them all (Job.trigger_fields); a pull request adds the second set.
 EVENT_FIELDS = ("event", "ref", "branch", "tag", "commit", "message", "author")
 PULL_REQUEST_FIELDS = (
-    "pr_number", "pr_title", "source_branch", "target_branch", "source_repo", "from_fork", "source_url",
+    "pr_number",
+    "pr_title",
+    "source_branch",
+    "target_branch",
+    "source_repo",
+    "from_fork",
+    "source_url",
 )
 TRIGGER_FIELDS = EVENT_FIELDS + PULL_REQUEST_FIELDS
 

@@ -19,13 +19,20 @@ SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 PREFIX_RE = re.compile(r"^[0-9a-f]{7,39}$")
 
 SAFE_CONFIG = [
-    "-c", "core.hooksPath=/dev/null",
-    "-c", "protocol.ext.allow=never",
-    "-c", "protocol.fd.allow=never",
-    "-c", "submodule.recurse=false",
-    "-c", "core.fsmonitor=false",
-    "-c", "credential.helper=",
-    "-c", "advice.detachedHead=false",
+    "-c",
+    "core.hooksPath=/dev/null",
+    "-c",
+    "protocol.ext.allow=never",
+    "-c",
+    "protocol.fd.allow=never",
+    "-c",
+    "submodule.recurse=false",
+    "-c",
+    "core.fsmonitor=false",
+    "-c",
+    "credential.helper=",
+    "-c",
+    "advice.detachedHead=false",
 ]
 
 
@@ -104,8 +111,19 @@ def fetch_commit(url, sha, dest, *, ref="", log=None, timeout=600, allow_local=N
         return _fetch_ref(run, ref, sha, url)
     attempts = [["fetch", "--depth=1", "--no-tags", "--no-recurse-submodules", "origin", sha]]
     if ref:
-        attempts.append(["fetch", "--depth=50", "--no-tags", "--no-recurse-submodules", "origin", f"+{ref}:refs/herald/fetched"])
-    attempts.append(["fetch", "--no-tags", "--no-recurse-submodules", "origin", "+refs/heads/*:refs/remotes/origin/*", *([f"+{ref}:refs/herald/fetched"] if ref else [])])
+        attempts.append(
+            ["fetch", "--depth=50", "--no-tags", "--no-recurse-submodules", "origin", f"+{ref}:refs/herald/fetched"]
+        )
+    attempts.append(
+        [
+            "fetch",
+            "--no-tags",
+            "--no-recurse-submodules",
+            "origin",
+            "+refs/heads/*:refs/remotes/origin/*",
+            *([f"+{ref}:refs/herald/fetched"] if ref else []),
+        ]
+    )
     last_error = None
     for i, args in enumerate(attempts):
         try:
@@ -134,7 +152,6 @@ def _fetch_ref(run, ref, prefix, url):
         raise CloneError(f"Clone failed: {_redact(_last_line(e), url)}") from None
     full = run("rev-parse", "refs/herald/fetched^{commit}", show=False).strip()
     if not full.startswith(prefix):
-        raise CloneError(f"{ref} now points to {full[:12]}, not {prefix}: the branch moved on; "
-                         "a newer push builds it.")
+        raise CloneError(f"{ref} now points to {full[:12]}, not {prefix}: the branch moved on; a newer push builds it.")
     run("checkout", "--force", "--detach", full)
     return full

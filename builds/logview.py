@@ -31,7 +31,9 @@ SEARCH_MAX_MATCHES = 1000
 
 # CSI (colours, cursor moves, erase), OSC (titles, hyperlinks) and the
 # two-byte escapes; only SGR ("…m") changes what is shown.
-_ESCAPE = re.compile(r"\x1b(?:\[([0-9;:]*)[ -/]*([@-~])|\[[<=>?][0-9;:]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_]|$)")
+_ESCAPE = re.compile(
+    r"\x1b(?:\[([0-9;:]*)[ -/]*([@-~])|\[[<=>?][0-9;:]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_]|$)"
+)
 _SGR = re.compile(r"\x1b\[([0-9;:]*)m")
 # Control characters a terminal would not print (tab stays).
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -105,7 +107,7 @@ def apply_sgr(state, params):
                 colour = codes[i + 2] if 0 <= codes[i + 2] <= 255 else None
                 i += 2
             elif i + 4 < len(codes) and codes[i + 1] == 2:
-                colour = tuple(max(0, min(255, v)) for v in codes[i + 2:i + 5])
+                colour = tuple(max(0, min(255, v)) for v in codes[i + 2 : i + 5])
                 i += 4
             else:
                 i = len(codes)  # malformed: ignore the rest, as terminals do
@@ -166,7 +168,7 @@ def _render_segment(text, state):
     pos = 0
     for m in _ESCAPE.finditer(text):
         if m.start() > pos:
-            piece = _CONTROL.sub("", text[pos:m.start()])
+            piece = _CONTROL.sub("", text[pos : m.start()])
             if piece:
                 visible = True
                 body = html.escape(piece, quote=False)
@@ -371,7 +373,10 @@ def state_before_chunk(job, index, i):
                 # harmless: an SGR code sets attributes to fixed values.
                 head = (
                     LogChunk.objects.filter(job=job, seq=index.seqs[k + 1])
-                    .annotate(head=Substr("text", 1, 40)).values_list("head", flat=True).first() or ""
+                    .annotate(head=Substr("text", 1, 40))
+                    .values_list("head", flat=True)
+                    .first()
+                    or ""
                 )
                 text += _SGR_REST.match(head).group()
             pending.append((k, text))
@@ -430,9 +435,7 @@ def chunk_batches(job, size=32, after=0):
     time: keyset pagination, so memory stays flat whatever the log's size."""
     last = after
     while True:
-        batch = list(
-            LogChunk.objects.filter(job=job, seq__gt=last).order_by("seq").values_list("seq", "text")[:size]
-        )
+        batch = list(LogChunk.objects.filter(job=job, seq__gt=last).order_by("seq").values_list("seq", "text")[:size])
         if not batch:
             return
         yield batch

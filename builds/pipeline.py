@@ -101,6 +101,7 @@ class Pipeline:
     def for_combination(self, values):
         """The pipeline with ${NAME} in image names replaced by the matrix
         values (the parser already checked every name is a matrix key)."""
+
         def sub(image):
             return substitute(image, values) if image else image
 
@@ -153,7 +154,9 @@ class _Loader(yaml.SafeLoader):
             size = self.sizes.get(node)
             if size is None:
                 # The anchor is still being composed: `&a [*a]`.
-                raise _Problem(event.start_mark.line + 1, "", f"alias *{event.anchor} refers to a node that contains it")
+                raise _Problem(
+                    event.start_mark.line + 1, "", f"alias *{event.anchor} refers to a node that contains it"
+                )
             self._grow(size, event)
             return node
         if isinstance(node, yaml.ScalarNode):
@@ -170,9 +173,12 @@ class _Loader(yaml.SafeLoader):
         self.expanded += size
         if self.expanded > MAX_EXPANDED_BYTES:
             at = f"alias *{event.anchor}: " if isinstance(event, yaml.AliasEvent) else ""
-            raise _Problem(event.start_mark.line + 1, "",
-                           f"{at}the document grows past {MAX_EXPANDED_BYTES // 2**20} MiB once its aliases "
-                           "are expanded (each *alias repeats the whole of its &anchor)")
+            raise _Problem(
+                event.start_mark.line + 1,
+                "",
+                f"{at}the document grows past {MAX_EXPANDED_BYTES // 2**20} MiB once its aliases "
+                "are expanded (each *alias repeats the whole of its &anchor)",
+            )
 
 
 def _construct_mapping(loader, node, deep=False):
@@ -284,7 +290,13 @@ class _Checker:
                 self.fail(self.line_of(value, name), f"{where}{key}.{name}", "is not a valid variable name")
             if isinstance(v, (dict, list)) or v is None:
                 self.fail(self.line_of(value, name), f"{where}{key}.{name}", "must be a string or number")
-            out[name] = "true" if v is True else "false" if v is False else _as_written(v, value.raw.get(name) if hasattr(value, "raw") else None)
+            out[name] = (
+                "true"
+                if v is True
+                else "false"
+                if v is False
+                else _as_written(v, value.raw.get(name) if hasattr(value, "raw") else None)
+            )
         return out
 
     def mapping(self, value, line, key):
@@ -372,9 +384,12 @@ def parse_herald(data, filename, known_secrets=None):
         for name, spec in svc.items():
             where = f"services.{name}"
             if not isinstance(name, str) or not SERVICE_NAME_RE.match(name):
-                c.fail(c.line_of(svc, name), where,
-                       "a service name is the host name steps reach it by: lower-case letters, digits and '-' "
-                       "(at most 63, not starting or ending with '-'), no dots, so it cannot stand for a real host")
+                c.fail(
+                    c.line_of(svc, name),
+                    where,
+                    "a service name is the host name steps reach it by: lower-case letters, digits and '-' "
+                    "(at most 63, not starting or ending with '-'), no dots, so it cannot stand for a real host",
+                )
             if not isinstance(spec, dict):
                 c.fail(c.line_of(svc, name), where, "must be a mapping with image:")
             c.keys(spec, SERVICE_KEYS, where + ".")
@@ -391,8 +406,7 @@ def parse_herald(data, filename, known_secrets=None):
                     c.fail(c.line_of(spec, "command"), where + ".command", "must not be empty")
             svc_image = c.string(spec, "image", where + ".", required=True)
             check_vars(svc_image, c.line_of(spec, "image"), where + ".image")
-            services.append(Service(name=name, image=svc_image,
-                                    env=c.env(spec, "env", where + "."), command=command))
+            services.append(Service(name=name, image=svc_image, env=c.env(spec, "env", where + "."), command=command))
 
     steps = []
     if "steps" in data and "commands" in data:
@@ -423,15 +437,21 @@ def parse_herald(data, filename, known_secrets=None):
             seen.add(name)
             step_image = c.string(raw, "image", where + ".")
             check_vars(step_image, c.line_of(raw, "image"), where + ".image")
-            step = Step(name=name, image=step_image or image,
-                        env=c.env(raw, "env", where + "."),
-                        secrets=c.string_list(raw, "secrets", where + "."))
+            step = Step(
+                name=name,
+                image=step_image or image,
+                env=c.env(raw, "env", where + "."),
+                secrets=c.string_list(raw, "secrets", where + "."),
+            )
             for s in step.secrets:
                 if not ENV_NAME_RE.match(s):
                     c.fail(c.line_of(raw, "secrets"), where + ".secrets", f"{s!r} is not a valid secret name")
                 if known_secrets is not None and s not in known_secrets:
-                    c.fail(c.line_of(raw, "secrets"), where + ".secrets",
-                           f"unknown secret {s!r}; add it in the repository's settings")
+                    c.fail(
+                        c.line_of(raw, "secrets"),
+                        where + ".secrets",
+                        f"unknown secret {s!r}; add it in the repository's settings",
+                    )
             if "always" in raw:
                 if not isinstance(raw["always"], bool):
                     c.fail(c.line_of(raw, "always"), where + ".always", "must be true or false")
@@ -439,26 +459,37 @@ def parse_herald(data, filename, known_secrets=None):
             if "when" in raw:
                 w = c.mapping(raw["when"], c.line_of(raw, "when"), where + ".when")
                 c.keys(w, WHEN_KEYS, where + ".when.")
-                step.when = When(branch=c.string_list(w, "branch", where + ".when."),
-                                 event=c.string_list(w, "event", where + ".when."),
-                                 tag=c.string_list(w, "tag", where + ".when."))
+                step.when = When(
+                    branch=c.string_list(w, "branch", where + ".when."),
+                    event=c.string_list(w, "event", where + ".when."),
+                    tag=c.string_list(w, "tag", where + ".when."),
+                )
                 for ev in step.when.event:
                     if ev not in EVENTS:
-                        c.fail(c.line_of(w, "event"), where + ".when.event",
-                               f"unknown event {ev!r} (one of {', '.join(sorted(EVENTS))})")
+                        c.fail(
+                            c.line_of(w, "event"),
+                            where + ".when.event",
+                            f"unknown event {ev!r} (one of {', '.join(sorted(EVENTS))})",
+                        )
             if "build" in raw:
                 b = raw["build"]
                 if isinstance(b, str):
                     b = {"dockerfile": b}
                 b = c.mapping(b, c.line_of(raw, "build"), where + ".build")
                 c.keys(b, {"dockerfile", "context"}, where + ".build.")
-                step.build = {"dockerfile": c.string(b, "dockerfile", where + ".build.") or "Dockerfile",
-                              "context": c.string(b, "context", where + ".build.") or "."}
+                step.build = {
+                    "dockerfile": c.string(b, "dockerfile", where + ".build.") or "Dockerfile",
+                    "context": c.string(b, "context", where + ".build.") or ".",
+                }
                 for k in ("dockerfile", "context"):
                     _check_relative(c, step.build[k], c.line_of(b, k), f"{where}.build.{k}")
                 for key in ("commands", "secrets", "env"):
                     if key in raw:
-                        c.fail(c.line_of(raw, key), f"{where}.{key}", f"a build step has no {key} (the Dockerfile says what it runs)")
+                        c.fail(
+                            c.line_of(raw, key),
+                            f"{where}.{key}",
+                            f"a build step has no {key} (the Dockerfile says what it runs)",
+                        )
             else:
                 step.commands = c.string_list(raw, "commands", where + ".")
                 if not step.commands:
@@ -485,7 +516,9 @@ def _check_relative(c, value, line, key):
 
 
 def dockerfile_pipeline(source):
-    return Pipeline(source=source, steps=[Step(name="docker-build", build={"dockerfile": "Dockerfile", "context": "."})])
+    return Pipeline(
+        source=source, steps=[Step(name="docker-build", build={"dockerfile": "Dockerfile", "context": "."})]
+    )
 
 
 def _find(root, name):
@@ -505,8 +538,10 @@ def _find(root, name):
         except OSError:
             raise PipelineError(f"{name} is a symbolic link that leads nowhere (a missing file or a loop)") from None
         if not target.is_relative_to(Path(os.path.realpath(root))):
-            raise PipelineError(f"{name} is a symbolic link that leads outside the repository: "
-                                "Herald reads only files inside the checkout") from None
+            raise PipelineError(
+                f"{name} is a symbolic link that leads outside the repository: "
+                "Herald reads only files inside the checkout"
+            ) from None
         path, info = target, target.stat()
     if not stat.S_ISREG(info.st_mode):
         raise PipelineError(f"{name} is not a regular file: a build definition must be a file in the repository")
@@ -577,4 +612,3 @@ def load_pipeline(workspace, known_secrets=None):
         "No build definition: add a .herald.yml (image: and commands:, or steps:) or a Dockerfile "
         "at the repository root."
     )
-

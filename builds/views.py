@@ -44,22 +44,32 @@ def dashboard(request):
     recent = list(jobs.select_related("repository").order_by("-id")[:20])
     counts = dict(jobs.filter(status__in=C.ACTIVE_STATUSES).values_list("status").annotate(n=Count("id")).order_by())
     workers = list(Worker.online())
-    busy = dict(
-        Job.objects.filter(status=C.RUNNING, worker__in=[w.host for w in workers])
-        .values_list("worker").annotate(n=Count("id")).order_by()
-    ) if workers else {}
+    busy = (
+        dict(
+            Job.objects.filter(status=C.RUNNING, worker__in=[w.host for w in workers])
+            .values_list("worker")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
+        if workers
+        else {}
+    )
     for w in workers:
         w.busy = busy.get(w.host, 0)
     last_worker = None if workers else Worker.objects.order_by("-last_seen").first()
-    return render(request, "builds/dashboard.html", {
-        "repositories": repos,
-        "jobs": recent,
-        "running": counts.get(C.RUNNING, 0),
-        "queued": counts.get(C.QUEUED, 0),
-        "blocked": counts.get(C.BLOCKED, 0),
-        "workers": workers,
-        "last_worker": last_worker,
-    })
+    return render(
+        request,
+        "builds/dashboard.html",
+        {
+            "repositories": repos,
+            "jobs": recent,
+            "running": counts.get(C.RUNNING, 0),
+            "queued": counts.get(C.QUEUED, 0),
+            "blocked": counts.get(C.BLOCKED, 0),
+            "workers": workers,
+            "last_worker": last_worker,
+        },
+    )
 
 
 def job(request, job_id):
@@ -69,13 +79,17 @@ def job(request, job_id):
     matrix = []
     if job.group_id or job.matrix:
         matrix = list(Job.objects.filter(Q(pk=group.pk) | Q(group=group)).order_by("id"))
-    return render(request, "builds/job.html", {
-        "job": job,
-        "steps": list(job.steps.all()),
-        "matrix_jobs": matrix,
-        "waiting": why_waiting(job),
-        "can_control": permits(permission, Membership.PUSH),
-    })
+    return render(
+        request,
+        "builds/job.html",
+        {
+            "job": job,
+            "steps": list(job.steps.all()),
+            "matrix_jobs": matrix,
+            "waiting": why_waiting(job),
+            "can_control": permits(permission, Membership.PUSH),
+        },
+    )
 
 
 def job_log_txt(request, job_id):

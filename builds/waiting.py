@@ -28,9 +28,7 @@ def why_waiting(job):
                 "It starts when a worker (manage.py qcluster or serve) is running again."
             )
         else:
-            reasons.append(
-                "No worker has connected yet: start one with manage.py qcluster (or manage.py serve)."
-            )
+            reasons.append("No worker has connected yet: start one with manage.py qcluster (or manage.py serve).")
     running = Job.objects.filter(status=C.RUNNING)
     # From the job's own limit outwards (the claim checks them the other
     # way round, the ones that can refuse everything first).
@@ -40,8 +38,11 @@ def why_waiting(job):
             reasons.append(sentence)
     ahead = claimable_jobs().filter(id__lt=job.id).count()
     if ahead:
-        reasons.insert(0, f"It is number {ahead + 1} in the queue: {ahead} job{'' if ahead == 1 else 's'} "
-                          f"queued before it start{'s' if ahead == 1 else ''} first.")
+        reasons.insert(
+            0,
+            f"It is number {ahead + 1} in the queue: {ahead} job{'' if ahead == 1 else 's'} "
+            f"queued before it start{'s' if ahead == 1 else ''} first.",
+        )
     elif not reasons:
         reasons.append("It is next in the queue and starts as soon as a worker picks it up.")
     else:

@@ -25,8 +25,7 @@ from forges.forge import Forge  # noqa: F401
 
 @cache
 def _registry():
-    found = [importlib.import_module(f"{__name__}.{m.name}").FORGE
-             for m in pkgutil.iter_modules(__path__) if m.ispkg]
+    found = [importlib.import_module(f"{__name__}.{m.name}").FORGE for m in pkgutil.iter_modules(__path__) if m.ispkg]
     return {forge.id: forge for forge in sorted(found, key=lambda forge: forge.position)}
 
 
@@ -60,5 +59,8 @@ def allauth_providers():
     """SOCIALACCOUNT_PROVIDERS: Herald's provider class for each forge that
     has one (the provider id, and so the callback URL registered on the
     forge, stays the forge's id)."""
-    return {forge.id: {"provider_class": forge.oauth_provider, **forge.oauth_settings}
-            for forge in every() if forge.oauth_provider}
+    return {
+        forge.id: {"provider_class": forge.oauth_provider, **forge.oauth_settings}
+        for forge in every()
+        if forge.oauth_provider
+    }

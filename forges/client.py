@@ -118,8 +118,10 @@ class Client:
         try:
             return response.json()
         except ValueError:
-            raise Unavailable(f"{self.name} answered HTTP {response.status_code} with a body that is not JSON",
-                              status=response.status_code) from None
+            raise Unavailable(
+                f"{self.name} answered HTTP {response.status_code} with a body that is not JSON",
+                status=response.status_code,
+            ) from None
 
     def paginate(self, path, params=None, max_pages=20):
         """Items of a list endpoint, following `Link: <…>; rel="next"`."""
@@ -141,8 +143,9 @@ class Client:
         if not isinstance(body, dict):
             return ""
         message = str(body.get("message") or body.get("error_description") or body.get("error") or "")
-        details = [str(e.get("message") or e.get("code") or "") for e in body.get("errors") or []
-                   if isinstance(e, dict)]
+        details = [
+            str(e.get("message") or e.get("code") or "") for e in body.get("errors") or [] if isinstance(e, dict)
+        ]
         details = [d for d in details if d]
         return "; ".join([message, *details]) if details else message
 
@@ -199,11 +202,16 @@ class Client:
         client.session.headers.pop("Authorization", None)
         client.session.headers["Accept"] = "application/json"
         try:
-            data = client.json("POST", cls.token_url(), data={
-                "grant_type": "refresh_token", "refresh_token": refresh_token,
-                "client_id": getattr(settings, f"HERALD_{provider}_CLIENT_ID", ""),
-                "client_secret": getattr(settings, f"HERALD_{provider}_CLIENT_SECRET", ""),
-            })
+            data = client.json(
+                "POST",
+                cls.token_url(),
+                data={
+                    "grant_type": "refresh_token",
+                    "refresh_token": refresh_token,
+                    "client_id": getattr(settings, f"HERALD_{provider}_CLIENT_ID", ""),
+                    "client_secret": getattr(settings, f"HERALD_{provider}_CLIENT_SECRET", ""),
+                },
+            )
         except Refused as e:
             # Section 5.2: 400 with invalid_grant, invalid_client, …
             raise BadCredentials(e.message, e.status) from None

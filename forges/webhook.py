@@ -74,8 +74,19 @@ class BuildRequest:
     # the same-push window would then merge two different pushes.
     dedupe: bool = True
 
-    TEXT_FIELDS = ("ref", "branch", "tag", "message", "author", "pr_title", "source_branch", "target_branch",
-                   "source_repo", "source_url", "author_login")
+    TEXT_FIELDS = (
+        "ref",
+        "branch",
+        "tag",
+        "message",
+        "author",
+        "pr_title",
+        "source_branch",
+        "target_branch",
+        "source_repo",
+        "source_url",
+        "author_login",
+    )
 
     def __post_init__(self):
         # Payload text of another type (a number, an object) is dropped
@@ -90,8 +101,9 @@ class BuildRequest:
         fields = {name: getattr(self, name) for name in C.EVENT_FIELDS}
         if self.event == C.PULL_REQUEST:
             fields.update({name: getattr(self, name) for name in C.PULL_REQUEST_FIELDS})
-            fields.update(pr_title=self.pr_title[:500], author_id=str(self.author_id or ""),
-                          author_login=self.author_login)
+            fields.update(
+                pr_title=self.pr_title[:500], author_id=str(self.author_id or ""), author_login=self.author_login
+            )
         return fields
 
 
@@ -165,8 +177,11 @@ def skip_requested(message):
 def check_sha(sha, what="commit", shortest=40):
     """The payload's commit, lower-cased; `shortest` admits abbreviated
     hashes for forges that send nothing longer (Bitbucket pull requests)."""
-    if (not isinstance(sha, str) or not shortest <= len(sha) <= 40
-            or any(c not in "0123456789abcdef" for c in sha.lower())):
+    if (
+        not isinstance(sha, str)
+        or not shortest <= len(sha) <= 40
+        or any(c not in "0123456789abcdef" for c in sha.lower())
+    ):
         size = "40-character" if shortest == 40 else f"{shortest}- to 40-character"
         raise Rejected(400, f"payload {what} is not a {size} commit sha")
     return sha.lower()
@@ -186,9 +201,9 @@ def check_branch(name, what="branch"):
 def branch_or_tag(ref):
     """(event, branch, tag) for a pushed ref, or Ignored for other refs."""
     if ref.startswith("refs/heads/"):
-        return C.PUSH, ref[len("refs/heads/"):], ""
+        return C.PUSH, ref[len("refs/heads/") :], ""
     if ref.startswith("refs/tags/"):
-        return C.TAG, "", ref[len("refs/tags/"):]
+        return C.TAG, "", ref[len("refs/tags/") :]
     raise Ignored(f"pushes to {ref} do not trigger builds")
 
 

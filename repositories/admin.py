@@ -20,7 +20,9 @@ def _show_secret_once(request, repo, secret):
         format_html(
             "Webhook secret for {}: <code class='secret'>{}</code> — copy it into the forge's hook now; "
             "Herald will not show it again. Payload URL: <code>{}</code>",
-            repo.full_name, secret, repo.webhook_url(),
+            repo.full_name,
+            secret,
+            repo.webhook_url(),
         ),
     )
 
@@ -33,7 +35,8 @@ class SecretInline(admin.TabularInline):
 
     class form(forms.ModelForm):
         new_value = forms.CharField(
-            required=False, widget=forms.PasswordInput(render_value=False),
+            required=False,
+            widget=forms.PasswordInput(render_value=False),
             help_text="Write-only: leave empty to keep the stored value.",
         )
 
@@ -107,9 +110,14 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if not change:
             token = obj.set_new_token()
-            messages.warning(request, format_html(
-                "API token for {}: <code class='secret'>{}</code> — copy it now; it is not shown again.",
-                obj.user, token))
+            messages.warning(
+                request,
+                format_html(
+                    "API token for {}: <code class='secret'>{}</code> — copy it now; it is not shown again.",
+                    obj.user,
+                    token,
+                ),
+            )
         super().save_model(request, obj, form, change)
 
 
@@ -126,8 +134,16 @@ class ForgeAccountAdmin(admin.ModelAdmin):
     list_filter = ("provider",)
     search_fields = ("login", "user__username")
     # The token is never shown: it is write-only, set by signing in.
-    readonly_fields = ("user", "provider", "uid", "login", "token_expires_at", "permissions_refreshed_at",
-                       "created", "updated")
+    readonly_fields = (
+        "user",
+        "provider",
+        "uid",
+        "login",
+        "token_expires_at",
+        "permissions_refreshed_at",
+        "created",
+        "updated",
+    )
     fields = readonly_fields + ("revoked_at",)
 
     def has_add_permission(self, request):

@@ -34,8 +34,9 @@ class BearerTokenMiddleware:
         # The token itself is never a credential axes stores or logs.
         credentials = {"username": None}
         if AxesProxyHandler.is_locked(request, credentials):
-            return JsonResponse({"reason": "too many invalid API tokens from this address; try again later"},
-                                status=429)
+            return JsonResponse(
+                {"reason": "too many invalid API tokens from this address; try again later"}, status=429
+            )
         token = header[7:].strip()
         row = ApiToken.objects.select_related("user").filter(digest=ApiToken.hash(token)).first() if token else None
         if row is None or not row.user.is_active:
@@ -43,8 +44,10 @@ class BearerTokenMiddleware:
             return unauthorized("invalid or revoked API token")
         now = timezone.now()
         if row.expires_at and row.expires_at <= now:
-            return unauthorized(f"this API token expired on {row.expires_at:%Y-%m-%d %H:%M} UTC; "
-                                "ask for a new one (manage.py createtoken)")
+            return unauthorized(
+                f"this API token expired on {row.expires_at:%Y-%m-%d %H:%M} UTC; "
+                "ask for a new one (manage.py createtoken)"
+            )
         if row.read_only and request.method not in SAFE_METHODS:
             return JsonResponse({"reason": "this API token is read-only: it may only read (GET)"}, status=403)
         request.user = row.user

@@ -55,9 +55,13 @@ def record(job, status):
     if repo is None or repo.enabled_by is None:
         return None
     return CommitStatus.objects.create(
-        job=job, job_status=status, rank=RANKS.get(status, 2),
+        job=job,
+        job_status=status,
+        rank=RANKS.get(status, 2),
         state=repo.forge.state_for(status),
-        description=describe(job, status), target_url=job.absolute_url(), context=context_for(job),
+        description=describe(job, status),
+        target_url=job.absolute_url(),
+        context=context_for(job),
     )
 
 
@@ -66,8 +70,14 @@ def enqueue(status_id, delay=0, attempt=0):
         async_task(TASK, status_id, task_name=f"herald-status-{status_id}", group="forge-status")
         return
     # A ONCE schedule runs the task at next_run and is deleted afterwards.
-    schedule(TASK, status_id, schedule_type=Schedule.ONCE, repeats=-1,
-             next_run=timezone.now() + timedelta(seconds=delay), name=f"herald-status-{status_id}-retry-{attempt}")
+    schedule(
+        TASK,
+        status_id,
+        schedule_type=Schedule.ONCE,
+        repeats=-1,
+        next_run=timezone.now() + timedelta(seconds=delay),
+        name=f"herald-status-{status_id}-retry-{attempt}",
+    )
 
 
 def context_for(job):

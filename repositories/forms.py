@@ -9,7 +9,8 @@ class RepositorySettingsForm(forms.ModelForm):
 
     # Declared for its own minimum, label and help: the column allows 0.
     build_timeout = forms.IntegerField(
-        min_value=1, label="Timeout (minutes)",
+        min_value=1,
+        label="Timeout (minutes)",
         help_text="A running build is stopped as timed_out after this long.",
     )
 

@@ -59,14 +59,10 @@ def check_clone_url(url, allow_local=None):
     if lower.startswith("file://") or url.startswith(("/", ".", "~")):
         if allow_local:
             return url
-        raise ValidationError(
-            "Local clone URLs (file:// or a path) are refused unless HERALD_ALLOW_LOCAL_CLONES=1."
-        )
+        raise ValidationError("Local clone URLs (file:// or a path) are refused unless HERALD_ALLOW_LOCAL_CLONES=1.")
     if re.match(r"^[A-Za-z0-9_.-]+@[A-Za-z0-9_.-]+:[^/]", url):
         return url  # scp-like ssh: git@host:owner/name.git
-    raise ValidationError(
-        "Unsupported clone URL; use https://, ssh://, git:// or git@host:owner/name.git."
-    )
+    raise ValidationError("Unsupported clone URL; use https://, ssh://, git:// or git@host:owner/name.git.")
 
 
 # Which pull requests wait for approval (status `blocked`) before they run.
@@ -82,9 +78,7 @@ class RepositoryQuerySet(models.QuerySet):
     def by_name(self, provider, full_name):
         # Forges treat owner/name case-insensitively; the unique constraint
         # below indexes lower(full_name), and this filter uses that index.
-        return self.alias(lname=Lower("full_name")).filter(
-            provider=provider, lname=full_name.lower()
-        )
+        return self.alias(lname=Lower("full_name")).filter(provider=provider, lname=full_name.lower())
 
     def for_webhook(self, provider, full_name):
         """by_name(...).first() for every webhook, through Manager.raw():
@@ -92,8 +86,10 @@ class RepositoryQuerySet(models.QuerySet):
         fifth of an accepted webhook's 1.4 ms, make bench (a)). The same
         index: (provider, lower(full_name))."""
         table = self.model._meta.db_table
-        rows = self.raw(f"SELECT * FROM {table} WHERE provider = %s AND lower(full_name) = %s LIMIT 1",
-                        [provider, full_name.lower()])
+        rows = self.raw(
+            f"SELECT * FROM {table} WHERE provider = %s AND lower(full_name) = %s LIMIT 1",
+            [provider, full_name.lower()],
+        )
         return next(iter(rows), None)
 
     def visible_to(self, user):
@@ -110,9 +106,7 @@ class RepositoryQuerySet(models.QuerySet):
 
 class Repository(models.Model):
     provider = models.CharField(max_length=20, choices=forges.choices(), default="github")
-    full_name = models.CharField(
-        max_length=200, help_text='"owner/name" exactly as the forge shows it.'
-    )
+    full_name = models.CharField(max_length=200, help_text='"owner/name" exactly as the forge shows it.')
     clone_url = models.CharField(max_length=500, help_text="Where the worker clones from.")
     html_url = models.URLField(blank=True, help_text="The repository's page on the forge.")
     default_branch = models.CharField(max_length=200, default="main")
@@ -132,7 +126,9 @@ class Repository(models.Model):
         default=0, help_text="Builds of this repository running at once; 0 means no limit of its own."
     )
     approval = models.CharField(
-        max_length=20, choices=APPROVAL_CHOICES, default=APPROVE_FORKS,
+        max_length=20,
+        choices=APPROVAL_CHOICES,
+        default=APPROVE_FORKS,
         help_text="Which pull requests wait for someone with push rights to approve them before anything runs.",
     )
     accept_sha1_signature = models.BooleanField(
@@ -147,7 +143,11 @@ class Repository(models.Model):
     forge_id = models.CharField(max_length=100, blank=True)
     hook_id = models.CharField(max_length=100, blank=True)
     enabled_by = models.ForeignKey(
-        "ForgeAccount", null=True, blank=True, on_delete=models.SET_NULL, related_name="enabled_repositories",
+        "ForgeAccount",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="enabled_repositories",
         help_text="The forge account whose token installs the hook, posts commit statuses and clones.",
     )
     created = models.DateTimeField(auto_now_add=True)
@@ -158,11 +158,7 @@ class Repository(models.Model):
     class Meta:
         verbose_name_plural = "repositories"
         ordering = ["full_name"]
-        constraints = [
-            models.UniqueConstraint(
-                "provider", Lower("full_name"), name="repository_unique_provider_name"
-            )
-        ]
+        constraints = [models.UniqueConstraint("provider", Lower("full_name"), name="repository_unique_provider_name")]
 
     def __str__(self):
         return self.full_name
@@ -335,9 +331,7 @@ class Secret(models.Model):
     repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="secrets")
     name = models.CharField(max_length=100)
     value = EncryptedTextField()
-    allow_forks = models.BooleanField(
-        default=False, help_text="Pull requests from forks may read this secret."
-    )
+    allow_forks = models.BooleanField(default=False, help_text="Pull requests from forks may read this secret.")
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -420,10 +414,15 @@ class ForgeAccount(models.Model):
     def remember(cls, user, provider, uid, login, token, refresh_token="", expires_at=None):
         """Store (or replace) the token a successful sign-in produced."""
         account, _ = cls.objects.update_or_create(
-            provider=provider, uid=str(uid),
+            provider=provider,
+            uid=str(uid),
             defaults={
-                "user": user, "login": login or "", "token": token or "",
-                "refresh_token": refresh_token or "", "token_expires_at": expires_at, "revoked_at": None,
+                "user": user,
+                "login": login or "",
+                "token": token or "",
+                "refresh_token": refresh_token or "",
+                "token_expires_at": expires_at,
+                "revoked_at": None,
             },
         )
         return account
@@ -445,8 +444,11 @@ class ForgeAccount(models.Model):
         return self.revoked_at is None and bool(self.refresh_token)
 
     def _expiring(self):
-        return (self._renewable() and self.token_expires_at is not None
-                and self.token_expires_at <= timezone.now() + self.RENEW_MARGIN)
+        return (
+            self._renewable()
+            and self.token_expires_at is not None
+            and self.token_expires_at <= timezone.now() + self.RENEW_MARGIN
+        )
 
     def _token_after_unauthorized(self):
         old = self.token
@@ -492,8 +494,9 @@ class ForgeAccount(models.Model):
         if self.revoked_at is None:
             self.revoked_at = timezone.now()
             ForgeAccount.objects.filter(pk=self.pk).update(revoked_at=self.revoked_at)
-            ForgeEvent.record(self.provider, "token", f"{self.login}: {reason}; must sign in again",
-                              ok=False, user=self.user)
+            ForgeEvent.record(
+                self.provider, "token", f"{self.login}: {reason}; must sign in again", ok=False, user=self.user
+            )
 
     # --- what the forge says about repositories --------------------------
 
@@ -545,7 +548,9 @@ class ForgeAccount(models.Model):
         try:
             clone_url = check_clone_url(forge_repo.clone_url)
         except ValidationError as e:
-            raise NotAdmin(f"{forge_repo.full_name}: the forge's clone URL is unusable: {' '.join(e.messages)}") from None
+            raise NotAdmin(
+                f"{forge_repo.full_name}: the forge's clone URL is unusable: {' '.join(e.messages)}"
+            ) from None
         repo = Repository.objects.by_name(self.provider, forge_repo.full_name).first()
         if repo is not None and repo.hook_id:
             # Replace rather than trust the old hook: it carries the old
@@ -571,8 +576,13 @@ class ForgeAccount(models.Model):
             repo.active = True
             repo.save()
             Membership.set(self.user, repo, Membership.ADMIN)
-        ForgeEvent.record(self.provider, "hook", f"{repo.full_name} enabled by {self.login} (hook {hook_id})",
-                          user=self.user, repository=repo)
+        ForgeEvent.record(
+            self.provider,
+            "hook",
+            f"{repo.full_name} enabled by {self.login} (hook {hook_id})",
+            user=self.user,
+            repository=repo,
+        )
         return repo
 
     def disable(self, repository):
@@ -592,9 +602,14 @@ class ForgeAccount(models.Model):
                     self.mark_revoked()
         Repository.objects.filter(pk=repository.pk).update(active=False, hook_id="")
         repository.active, repository.hook_id = False, ""
-        ForgeEvent.record(self.provider, "hook", f"{repository.full_name} disabled by {self.login}"
-                          + (f"; {warning}" if warning else ""), ok=not warning, user=self.user,
-                          repository=repository)
+        ForgeEvent.record(
+            self.provider,
+            "hook",
+            f"{repository.full_name} disabled by {self.login}" + (f"; {warning}" if warning else ""),
+            ok=not warning,
+            user=self.user,
+            repository=repository,
+        )
         return warning
 
 
@@ -606,8 +621,9 @@ class ForgeEvent(models.Model):
     kind = models.CharField(max_length=20)  # signin, token, hook, permission
     ok = models.BooleanField(default=True)
     message = models.CharField(max_length=500)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                             related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     repository = models.ForeignKey(Repository, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created = models.DateTimeField(auto_now_add=True, db_index=True)
 
@@ -620,14 +636,15 @@ class ForgeEvent(models.Model):
     @classmethod
     def record(cls, provider, kind, message, ok=True, user=None, repository=None):
         user = user if getattr(user, "is_authenticated", False) else None
-        return cls.objects.create(provider=provider or "", kind=kind, ok=ok, message=str(message)[:500],
-                                  user=user, repository=repository)
+        return cls.objects.create(
+            provider=provider or "", kind=kind, ok=ok, message=str(message)[:500], user=user, repository=repository
+        )
 
     @classmethod
     def trim(cls, keep=None):
         """Keep the newest `keep` events (housekeeping runs this)."""
         keep = keep or settings.HERALD_FORGE_EVENTS_KEPT
-        oldest_kept = list(cls.objects.order_by("-id").values_list("id", flat=True)[keep - 1:keep])
+        oldest_kept = list(cls.objects.order_by("-id").values_list("id", flat=True)[keep - 1 : keep])
         if oldest_kept:
             cls.objects.filter(id__lt=oldest_kept[0]).delete()
 
@@ -637,7 +654,13 @@ class CommitStatus(models.Model):
     finished), with what became of it; the posting is a queued task."""
 
     QUEUED, RETRYING, SENT, FAILED, SUPERSEDED, SKIPPED = (
-        "queued", "retrying", "sent", "failed", "superseded", "skipped")
+        "queued",
+        "retrying",
+        "sent",
+        "failed",
+        "superseded",
+        "skipped",
+    )
     OUTCOMES = [(o, o) for o in (QUEUED, RETRYING, SENT, FAILED, SUPERSEDED, SKIPPED)]
 
     job = models.ForeignKey("builds.Job", on_delete=models.CASCADE, related_name="commit_statuses")

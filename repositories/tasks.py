@@ -28,13 +28,15 @@ def post_commit_status(status_id):
         return _finish(row, CommitStatus.SUPERSEDED, "a later status was already posted")
     account = repo.enabled_by
     if account is None or not account.usable:
-        return _finish(row, CommitStatus.SKIPPED,
-                       "no usable forge account: whoever enabled the repository must sign in again")
+        return _finish(
+            row, CommitStatus.SKIPPED, "no usable forge account: whoever enabled the repository must sign in again"
+        )
     row.attempts += 1
     started = timezone.now()
     try:
-        account.client().post_status(repo.full_name, job.commit, row.state, row.description, row.target_url,
-                                     row.context)
+        account.client().post_status(
+            repo.full_name, job.commit, row.state, row.description, row.target_url, row.context
+        )
     except BadCredentials as e:
         account.mark_revoked()
         return _finish(row, CommitStatus.FAILED, str(e), e.status)
@@ -56,13 +58,21 @@ def post_commit_status(status_id):
     # other: the older one finds the newer already sent, or the newer one finds
     # an older one that finished after it began. Either way the newest is
     # posted once more.
-    newest = CommitStatus.objects.filter(job=job, rank__gt=row.rank, outcome=CommitStatus.SENT).order_by(
-        "-rank", "-id").first()
-    if newest is None and CommitStatus.objects.filter(
-            job=job, rank__lt=row.rank, outcome=CommitStatus.SENT, sent_at__gte=started).exists():
+    newest = (
+        CommitStatus.objects.filter(job=job, rank__gt=row.rank, outcome=CommitStatus.SENT)
+        .order_by("-rank", "-id")
+        .first()
+    )
+    if (
+        newest is None
+        and CommitStatus.objects.filter(
+            job=job, rank__lt=row.rank, outcome=CommitStatus.SENT, sent_at__gte=started
+        ).exists()
+    ):
         newest = row
     if newest is not None and CommitStatus.objects.filter(pk=newest.pk, outcome=CommitStatus.SENT).update(
-            outcome=CommitStatus.QUEUED):
+        outcome=CommitStatus.QUEUED
+    ):
         commit_status.enqueue(newest.pk)
     return outcome
 

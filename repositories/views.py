@@ -52,37 +52,47 @@ def repository(request, full_name):
 
     # Last job of each branch, most recently active first.
     last_ids = list(
-        Job.objects.filter(repository=repo).exclude(branch="")
-        .values("branch").annotate(last=Max("id")).order_by("-last").values_list("last", flat=True)[:12]
+        Job.objects.filter(repository=repo)
+        .exclude(branch="")
+        .values("branch")
+        .annotate(last=Max("id"))
+        .order_by("-last")
+        .values_list("last", flat=True)[:12]
     )
     branch_jobs = Job.objects.in_bulk(last_ids)
     branches = [branch_jobs[i] for i in last_ids if i in branch_jobs]
     chart_jobs = list(Job.objects.filter(repository=repo).order_by("-id")[:50])
 
     forge = repo.forge.webhook
-    return render(request, "repositories/repository.html", {
-        "repo": repo,
-        "page": page,
-        "filters": filters,
-        "query": query.urlencode(),
-        "branches": branches,
-        "chart_jobs": chart_jobs,
-        "hook": forge.instructions(repo) if forge else None,
-        "permission": permission,
-        "is_admin": is_admin,
-        "settings_form": settings_form,
-        "badge_url": f"{settings.HERALD_BASE_URL}{reverse('badge', args=[repo.full_name])}?branch={quote(repo.default_branch)}",
-        "page_url": settings.HERALD_BASE_URL + reverse("repository", args=[repo.full_name]),
-        "secrets": list(repo.secrets.values("name", "allow_forks", "updated")) if is_admin else [],
-    })
-
+    return render(
+        request,
+        "repositories/repository.html",
+        {
+            "repo": repo,
+            "page": page,
+            "filters": filters,
+            "query": query.urlencode(),
+            "branches": branches,
+            "chart_jobs": chart_jobs,
+            "hook": forge.instructions(repo) if forge else None,
+            "permission": permission,
+            "is_admin": is_admin,
+            "settings_form": settings_form,
+            "badge_url": f"{settings.HERALD_BASE_URL}{reverse('badge', args=[repo.full_name])}?branch={quote(repo.default_branch)}",
+            "page_url": settings.HERALD_BASE_URL + reverse("repository", args=[repo.full_name]),
+            "secrets": list(repo.secrets.values("name", "allow_forks", "updated")) if is_admin else [],
+        },
+    )
 
 
 def _sign_in_again(request, account):
     account.mark_revoked()
-    messages.error(request, f"{account.get_provider_display()} no longer accepts Herald's access for "
-                            f"{account.login} (revoked or expired): sign in with "
-                            f"{account.get_provider_display()} again.")
+    messages.error(
+        request,
+        f"{account.get_provider_display()} no longer accepts Herald's access for "
+        f"{account.login} (revoked or expired): sign in with "
+        f"{account.get_provider_display()} again.",
+    )
     return redirect(reverse("login") + "?" + urlencode({"next": reverse("forge-repositories")}))
 
 
@@ -100,10 +110,7 @@ def forge_repositories(request):
         except ForgeError as e:
             sections.append({"account": account, "error": str(e)})
             continue
-        known = {
-            r.full_name.lower(): r
-            for r in Repository.objects.filter(provider=account.provider)
-        }
+        known = {r.full_name.lower(): r for r in Repository.objects.filter(provider=account.provider)}
         rows = [{"forge": f, "herald": known.get(f.full_name.lower())} for f in forge_repos]
         sections.append({"account": account, "rows": rows})
     return render(request, "repositories/forge_repositories.html", {"sections": sections})
@@ -136,11 +143,16 @@ def forge_repository_enable(request, provider):
     except NotAdmin as e:
         messages.error(request, str(e))
     except NotFound as e:
-        messages.error(request, f"Could not enable {full_name}: {account.get_provider_display()} does not "
-                                f"show it to {account.login}, or refused to create its webhook ({e}).")
+        messages.error(
+            request,
+            f"Could not enable {full_name}: {account.get_provider_display()} does not "
+            f"show it to {account.login}, or refused to create its webhook ({e}).",
+        )
     except Refused as e:
-        messages.error(request, f"Could not enable {full_name}: {account.get_provider_display()} refused to "
-                                f"create the webhook ({e}).")
+        messages.error(
+            request,
+            f"Could not enable {full_name}: {account.get_provider_display()} refused to create the webhook ({e}).",
+        )
     except ForgeError as e:
         messages.error(request, f"Could not enable {full_name}: {e}. Nothing was changed; try again later.")
     else:

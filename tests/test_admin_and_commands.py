@@ -15,22 +15,42 @@ def staff_client(client, db):
     return client
 
 
-@pytest.mark.parametrize("url", [
-    "/admin/", "/admin/repositories/repository/", "/admin/repositories/repository/add/",
-    "/admin/builds/job/", "/admin/builds/logchunk/", "/admin/builds/worker/",
-    "/admin/webhooks/delivery/", "/admin/repositories/apitoken/", "/admin/repositories/membership/",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/",
+        "/admin/repositories/repository/",
+        "/admin/repositories/repository/add/",
+        "/admin/builds/job/",
+        "/admin/builds/logchunk/",
+        "/admin/builds/worker/",
+        "/admin/webhooks/delivery/",
+        "/admin/repositories/apitoken/",
+        "/admin/repositories/membership/",
+    ],
+)
 def test_admin_pages_open(staff_client, url):
     assert staff_client.get(url).status_code == 200
 
 
 def test_adding_a_repository_in_the_admin_shows_its_secret_once(staff_client):
-    r = staff_client.post("/admin/repositories/repository/add/", {
-        "provider": "github", "full_name": "acme/widgets", "clone_url": "https://github.com/acme/widgets.git",
-        "default_branch": "main", "active": "on", "build_timeout": 60, "max_concurrency": 0,
-        "secrets-TOTAL_FORMS": 0, "secrets-INITIAL_FORMS": 0, "memberships-TOTAL_FORMS": 0,
-        "memberships-INITIAL_FORMS": 0,
-    }, follow=True)
+    r = staff_client.post(
+        "/admin/repositories/repository/add/",
+        {
+            "provider": "github",
+            "full_name": "acme/widgets",
+            "clone_url": "https://github.com/acme/widgets.git",
+            "default_branch": "main",
+            "active": "on",
+            "build_timeout": 60,
+            "max_concurrency": 0,
+            "secrets-TOTAL_FORMS": 0,
+            "secrets-INITIAL_FORMS": 0,
+            "memberships-TOTAL_FORMS": 0,
+            "memberships-INITIAL_FORMS": 0,
+        },
+        follow=True,
+    )
     repo = Repository.objects.get()
     assert repo.webhook_secret and repo.webhook_secret in r.content.decode()
     page = staff_client.get(f"/admin/repositories/repository/{repo.pk}/change/").content.decode()
@@ -39,12 +59,21 @@ def test_adding_a_repository_in_the_admin_shows_its_secret_once(staff_client):
 
 def test_the_admin_refuses_a_dangerous_clone_url(staff_client, settings):
     settings.HERALD_ALLOW_LOCAL_CLONES = False
-    r = staff_client.post("/admin/repositories/repository/add/", {
-        "provider": "github", "full_name": "acme/widgets", "clone_url": "ext::sh%20-c%20evil",
-        "default_branch": "main", "build_timeout": 60, "max_concurrency": 0,
-        "secrets-TOTAL_FORMS": 0, "secrets-INITIAL_FORMS": 0, "memberships-TOTAL_FORMS": 0,
-        "memberships-INITIAL_FORMS": 0,
-    })
+    r = staff_client.post(
+        "/admin/repositories/repository/add/",
+        {
+            "provider": "github",
+            "full_name": "acme/widgets",
+            "clone_url": "ext::sh%20-c%20evil",
+            "default_branch": "main",
+            "build_timeout": 60,
+            "max_concurrency": 0,
+            "secrets-TOTAL_FORMS": 0,
+            "secrets-INITIAL_FORMS": 0,
+            "memberships-TOTAL_FORMS": 0,
+            "memberships-INITIAL_FORMS": 0,
+        },
+    )
     assert r.status_code == 200 and "Remote-helper URLs" in r.content.decode()
     assert not Repository.objects.exists()
 
@@ -71,8 +100,15 @@ def test_addrepo_refuses_bad_input(db, settings):
 
 
 def test_the_webhook_secret_is_encrypted_at_rest(db):
-    call_command("addrepo", "acme/widgets", "--clone-url", "https://example.com/w.git", "--secret", "plain-secret",
-                 stdout=io.StringIO())
+    call_command(
+        "addrepo",
+        "acme/widgets",
+        "--clone-url",
+        "https://example.com/w.git",
+        "--secret",
+        "plain-secret",
+        stdout=io.StringIO(),
+    )
     from django.db import connection
 
     with connection.cursor() as c:

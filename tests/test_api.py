@@ -13,15 +13,38 @@ from repositories.models import ApiToken, Membership
 def job(make_repository):
     repo = make_repository("acme/widgets")
     with transaction.atomic():
-        job, _ = create_job(repo, event="push", commit="a" * 40, ref="refs/heads/main", branch="main",
-                            message="Add feature", author="Ada")
+        job, _ = create_job(
+            repo,
+            event="push",
+            commit="a" * 40,
+            ref="refs/heads/main",
+            branch="main",
+            message="Add feature",
+            author="Ada",
+        )
     return job
 
 
 def test_it_shows_a_job(client, job):
     data = client.get(f"/api/jobs/{job.pk}/").json()
-    for key in ("id", "number", "repository", "status", "reason", "event", "ref", "branch", "commit", "message",
-                "author", "created_at", "started_at", "finished_at", "exit_code", "url"):
+    for key in (
+        "id",
+        "number",
+        "repository",
+        "status",
+        "reason",
+        "event",
+        "ref",
+        "branch",
+        "commit",
+        "message",
+        "author",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "exit_code",
+        "url",
+    ):
         assert key in data
     assert (data["repository"], data["status"], data["number"]) == ("acme/widgets", "queued", 1)
     assert data["url"].endswith(f"/jobs/{job.pk}/")
@@ -43,7 +66,11 @@ def test_the_log_is_complete_once_the_job_is_final_and_read_to_the_end(client, j
     job.finish("success", exit_code=0)
     assert client.get(f"/api/jobs/{job.pk}/log").json()["complete"] is True
     assert client.get(f"/api/jobs/{job.pk}/log?after=1").json() == {
-        "chunks": [], "status": "success", "complete": True, "last": 1}
+        "chunks": [],
+        "status": "success",
+        "complete": True,
+        "last": 1,
+    }
 
 
 def test_bad_parameters_are_answered_not_crashed(client, job):
@@ -129,6 +156,7 @@ def test_numbers_continue_past_jobs_numbered_some_other_way(job):
 
 # --- API tokens: expiry, read-only scope, throttling --------------------------
 
+
 def _bearer(token):
     return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
 
@@ -159,8 +187,9 @@ def test_a_read_only_token_reads_but_does_not_act(client, job, writer):
     for action in ("cancel", "restart", "approve", "decline"):
         r = client.post(f"/api/jobs/{job.pk}/{action}", **_bearer(token))
         assert r.status_code == 403 and "read-only" in r.json()["reason"], action
-    r = client.post("/api/repos/acme/widgets/builds", {"branch": "main"}, content_type="application/json",
-                    **_bearer(token))
+    r = client.post(
+        "/api/repos/acme/widgets/builds", {"branch": "main"}, content_type="application/json", **_bearer(token)
+    )
     assert r.status_code == 403 and "read-only" in r.json()["reason"]
     job.refresh_from_db()
     assert job.status == "queued"
@@ -180,6 +209,7 @@ def test_bad_tokens_from_one_address_are_locked_out_with_429(client, job, writer
 
 
 # --- "No such job" tells nothing about private repositories ------------------
+
 
 def test_a_private_job_and_a_missing_job_get_the_same_answer(client, make_repository, job):
     private = make_repository("acme/secret", private=True)

@@ -65,6 +65,7 @@ def api(client, action, job, token):
 
 # --- what waits --------------------------------------------------------------------
 
+
 def test_it_blocks_a_pull_request_from_a_fork_and_runs_nothing(client, repo):
     [job] = send_pr(client)
     assert job.status == "blocked" and job.from_fork
@@ -108,10 +109,16 @@ def test_outsiders_policy_runs_pull_requests_by_people_with_push_rights_only(cli
     assert impostor.status == "blocked"
 
 
-@pytest.mark.parametrize("flavor, event_name", [
-    ("github", "pull_request__opened"), ("gitea", "pull_request__opened"), ("gogs", "pull_request__opened"),
-    ("gitlab", "merge_request__opened"), ("bitbucket", "pullrequest__created"),
-])
+@pytest.mark.parametrize(
+    "flavor, event_name",
+    [
+        ("github", "pull_request__opened"),
+        ("gitea", "pull_request__opened"),
+        ("gogs", "pull_request__opened"),
+        ("gitlab", "merge_request__opened"),
+        ("bitbucket", "pullrequest__created"),
+    ],
+)
 def test_every_forge_says_who_opened_a_pull_request(flavor, event_name):
     from tests.forges.forge_kit import load, provider_of
 
@@ -137,6 +144,7 @@ def test_a_github_pull_request_whose_fork_is_gone_counts_as_from_a_fork():
 
 
 # --- approve and decline ---------------------------------------------------------------
+
 
 def test_approving_over_the_api_queues_the_job_and_it_runs(client, repo, people):
     [job] = send_pr(client)
@@ -199,6 +207,7 @@ def test_a_rebuild_by_someone_with_push_rights_runs_without_a_new_approval(clien
 
 # --- where people see it -----------------------------------------------------------------
 
+
 def test_the_job_page_offers_approve_and_decline_to_people_with_push_rights(client, repo, people):
     [job] = send_pr(client)
     html = client.get(f"/jobs/{job.pk}/").content.decode()
@@ -238,8 +247,7 @@ def test_blocked_is_a_status_filter_dashboard_count_and_never_a_badge(client, re
 
 def test_the_forge_is_told_the_build_waits_for_approval(client, repo, people):
     ada, token = people["ada"]
-    repo.enabled_by = ForgeAccount.objects.create(user=ada, provider="github", uid="101", login="ada-gh",
-                                                  token="t")
+    repo.enabled_by = ForgeAccount.objects.create(user=ada, provider="github", uid="101", login="ada-gh", token="t")
     repo.save()
     [job] = send_pr(client)
     status = CommitStatus.objects.get(job=job)

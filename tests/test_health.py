@@ -48,10 +48,18 @@ def test_readyz_says_ready_with_the_version(client, db):
 
 def readyz_of(tmp_path, database_url, migrate=False, **env):
     """/readyz of a Herald whose database is `database_url`, in its own process."""
-    code = ("import django, json; django.setup(); from django.test import Client; "
-            "r = Client().get('/readyz'); print(json.dumps([r.status_code, r.json()]))")
-    env = {**os.environ, "DATABASE_URL": database_url, "HERALD_DATA_DIR": str(tmp_path),
-           "HERALD_ALLOWED_HOSTS": "testserver", "DJANGO_SETTINGS_MODULE": "ciproject.settings", **env}
+    code = (
+        "import django, json; django.setup(); from django.test import Client; "
+        "r = Client().get('/readyz'); print(json.dumps([r.status_code, r.json()]))"
+    )
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "HERALD_DATA_DIR": str(tmp_path),
+        "HERALD_ALLOWED_HOSTS": "testserver",
+        "DJANGO_SETTINGS_MODULE": "ciproject.settings",
+        **env,
+    }
     if migrate:
         subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
@@ -72,8 +80,9 @@ def test_readyz_is_503_when_the_database_does_not_answer(tmp_path):
 
 
 def test_readyz_is_503_when_the_queues_redis_does_not_answer(tmp_path):
-    status, body = readyz_of(tmp_path, f"sqlite:///{tmp_path / 'herald.sqlite3'}", migrate=True,
-                             HERALD_REDIS_URL="redis://127.0.0.1:1/0")
+    status, body = readyz_of(
+        tmp_path, f"sqlite:///{tmp_path / 'herald.sqlite3'}", migrate=True, HERALD_REDIS_URL="redis://127.0.0.1:1/0"
+    )
     assert status == 503 and body["reason"].startswith("the queue's Redis does not answer")
 
 
@@ -91,17 +100,24 @@ def test_metrics_count_what_the_database_holds(client, settings, make_repository
     repo = make_repository("acme/api")
     now = timezone.now()
     for n, (status, seconds) in enumerate([(C.SUCCESS, 3), (C.SUCCESS, 100), (C.FAILED, 20)], start=1):
-        Job.objects.create(repository=repo, number=n, commit="a" * 40, status=status,
-                           started_at=now - timezone.timedelta(seconds=seconds), finished_at=now)
-    Job.objects.create(repository=repo, number=4, commit="b" * 40, status=C.QUEUED,
-                       created_at=now - timezone.timedelta(seconds=90))
-    Job.objects.create(repository=repo, number=5, commit="c" * 40, status=C.RUNNING, worker="box-1",
-                       started_at=now)
+        Job.objects.create(
+            repository=repo,
+            number=n,
+            commit="a" * 40,
+            status=status,
+            started_at=now - timezone.timedelta(seconds=seconds),
+            finished_at=now,
+        )
+    Job.objects.create(
+        repository=repo, number=4, commit="b" * 40, status=C.QUEUED, created_at=now - timezone.timedelta(seconds=90)
+    )
+    Job.objects.create(repository=repo, number=5, commit="c" * 40, status=C.RUNNING, worker="box-1", started_at=now)
     Worker.objects.create(host="box-1", slots=2)
     Delivery.objects.create(provider="github", event="push", outcome="accepted", repository=repo)
     Delivery.objects.create(provider="gitlab", event="push", outcome="rejected")
-    CommitStatus.objects.create(job=Job.objects.get(number=1), job_status=C.SUCCESS, state="success",
-                                outcome=CommitStatus.SENT)
+    CommitStatus.objects.create(
+        job=Job.objects.get(number=1), job_status=C.SUCCESS, state="success", outcome=CommitStatus.SENT
+    )
     writer = LogWriter(Job.objects.get(number=1), fresh=True)
     writer.write("héllo\n")
     writer.close()

@@ -10,10 +10,14 @@ def test_housekeeping_keeps_the_newest_deliveries_per_repository_and_forge_event
     settings.HERALD_DELIVERIES_KEPT = 3
     settings.HERALD_FORGE_EVENTS_KEPT = 4
     busy, quiet = make_repository("acme/busy"), make_repository("acme/quiet")
-    busy_ids = [Delivery.objects.create(provider="github", event="push", outcome="accepted", repository=busy).pk
-                for _ in range(7)]
-    quiet_ids = [Delivery.objects.create(provider="github", event="push", outcome="accepted", repository=quiet).pk
-                 for _ in range(2)]
+    busy_ids = [
+        Delivery.objects.create(provider="github", event="push", outcome="accepted", repository=busy).pk
+        for _ in range(7)
+    ]
+    quiet_ids = [
+        Delivery.objects.create(provider="github", event="push", outcome="accepted", repository=quiet).pk
+        for _ in range(2)
+    ]
     events = [ForgeEvent.record("github", "hook", f"event {i}").pk for i in range(9)]
 
     _trim_records()
@@ -35,8 +39,11 @@ def test_a_flood_of_unsigned_requests_does_not_push_the_forges_deliveries_out(cl
 
     def send(sha, secret):
         body = json.dumps(github_push("acme/widgets", sha)).encode()
-        meta = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in github_headers(secret, body).items()
-                if k != "Content-Type"}
+        meta = {
+            f"HTTP_{k.upper().replace('-', '_')}": v
+            for k, v in github_headers(secret, body).items()
+            if k != "Content-Type"
+        }
         return client.post("/webhooks/github/", data=body, content_type="application/json", **meta)
 
     accepted = [send(f"{i + 1:040x}", "s3cret").json()["delivery"] for i in range(3)]

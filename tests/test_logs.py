@@ -51,5 +51,7 @@ def test_a_running_server_logs_json_lines(live_herald):
             lines.append(json.loads(raw))
         except ValueError:
             continue
-    assert any(line.get("logger") == "django.request" and "/no-such-page" in line["message"]
-               and line["level"] == "WARNING" for line in lines), herald.log_path.read_text()[-2000:]
+    assert any(
+        line.get("logger") == "django.request" and "/no-such-page" in line["message"] and line["level"] == "WARNING"
+        for line in lines
+    ), herald.log_path.read_text()[-2000:]

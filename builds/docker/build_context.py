@@ -155,7 +155,7 @@ def _info(rel, st, kind):
     info.type = kind
     info.mode = stat.S_IMODE(st.st_mode)
     info.uid, info.gid = st.st_uid, st.st_gid
-    info.mtime = int(st.st_mtime) if 0 <= st.st_mtime < 8 ** 11 else 0
+    info.mtime = int(st.st_mtime) if 0 <= st.st_mtime < 8**11 else 0
     info.size = st.st_size if kind == tarfile.REGTYPE else 0
     return info
 
@@ -178,14 +178,14 @@ def retar_volume_context(raw, top, dockerfile):
             for member in members.values():
                 if not member.name.startswith(prefix):
                     continue
-                rel = member.name[len(prefix):]
+                rel = member.name[len(prefix) :]
                 if not rel or (matcher and matcher.matches(rel)):
                     continue
                 member.name = rel
                 if member.islnk():
                     if not member.linkname.startswith(prefix):
                         continue
-                    member.linkname = member.linkname[len(prefix):]
+                    member.linkname = member.linkname[len(prefix) :]
                 dst.addfile(member, src.extractfile(member) if member.isfile() else None)
     out.seek(0)
     return out, dockerfile
@@ -201,6 +201,8 @@ def _dockerfile_in_archive(members, prefix, dockerfile):
             return name
         target = posixpath.normpath(posixpath.join(posixpath.dirname(name), member.linkname))
         if member.linkname.startswith("/") or target == ".." or target.startswith("../"):
-            raise BuildError(f"The Dockerfile {dockerfile!r} leads outside the build context (through a symbolic link).")
+            raise BuildError(
+                f"The Dockerfile {dockerfile!r} leads outside the build context (through a symbolic link)."
+            )
         name = target
     raise BuildError(f"The Dockerfile {dockerfile!r} is a chain of symbolic links.")

@@ -68,9 +68,14 @@ class DockerBuild:
             # response in a generator: cancelling needs it (see interrupt).
             # docker-py's _post, not requests' post: it adds the HttpHeaders
             # of the user's Docker config, as every docker-py call does.
-            self.response = api._post(f"{api.base_url}/v{api.api_version}/build", data=self.archive,
-                                      params=self.params, headers={"Content-Type": "application/tar"},
-                                      stream=True, timeout=None)
+            self.response = api._post(
+                f"{api.base_url}/v{api.api_version}/build",
+                data=self.archive,
+                params=self.params,
+                headers={"Content-Type": "application/tar"},
+                stream=True,
+                timeout=None,
+            )
             _raise_for_status(self.response)
         except derrors.APIError as e:
             self.close()

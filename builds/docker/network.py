@@ -86,9 +86,11 @@ def network_error(what, e):
     defaults give about 30)."""
     text = short_error(e)
     if "address pool" in text:
-        text += (" (every address pool the Docker engine has is taken by other networks:"
-                 " remove unused ones with `docker network prune`, or give dockerd more"
-                 " with `default-address-pools` in /etc/docker/daemon.json)")
+        text += (
+            " (every address pool the Docker engine has is taken by other networks:"
+            " remove unused ones with `docker network prune`, or give dockerd more"
+            " with `default-address-pools` in /etc/docker/daemon.json)"
+        )
     return BuildError(f"Docker could not create {what}: {text}")
 
 
@@ -121,7 +123,9 @@ def _isolated_network_locked(client, name, existing):
     if not found:
         try:
             client.networks.create(
-                name, driver="bridge", check_duplicate=True,
+                name,
+                driver="bridge",
+                check_duplicate=True,
                 labels={C.LABEL_INSTANCE: settings.HERALD_INSTANCE, LABEL_ROLE: "isolated"},
                 # No traffic between containers on this bridge: one job
                 # cannot reach another's, though both reach the outside.
@@ -160,8 +164,12 @@ def network_sandbox(client, image):
     then joins the bridge itself).
     """
     cached = remembered.get("sandbox")
-    if cached and cached["pid"] == os.getpid() and cached["client"] == id(client) \
-            and time.monotonic() - cached["since"] < SANDBOX_MAX_AGE:
+    if (
+        cached
+        and cached["pid"] == os.getpid()
+        and cached["client"] == id(client)
+        and time.monotonic() - cached["since"] < SANDBOX_MAX_AGE
+    ):
         try:
             if client.api.inspect_container(cached["id"])["State"]["Running"]:
                 return cached["id"]
@@ -174,24 +182,37 @@ def network_sandbox(client, image):
         except Exception:
             pass
     labels = {
-        C.LABEL_INSTANCE: settings.HERALD_INSTANCE, C.LABEL_WORKER: settings.HERALD_HOSTNAME,
-        LABEL_PID: str(os.getpid()), LABEL_ROLE: "sandbox",
+        C.LABEL_INSTANCE: settings.HERALD_INSTANCE,
+        C.LABEL_WORKER: settings.HERALD_HOSTNAME,
+        LABEL_PID: str(os.getpid()),
+        LABEL_ROLE: "sandbox",
     }
     limits = {**containment_options(), "mem_limit": "32m", "memswap_limit": "32m", "pids_limit": 8}
     limits.pop("nano_cpus", None)
     try:
         container = client.containers.create(
-            image, entrypoint=["/bin/sh", "-c", "read -r _ || true"], command=[], stdin_open=True,
-            auto_remove=True, name=f"herald-{settings.HERALD_INSTANCE}-sandbox-{os.getpid()}-{os.urandom(3).hex()}",
+            image,
+            entrypoint=["/bin/sh", "-c", "read -r _ || true"],
+            command=[],
+            stdin_open=True,
+            auto_remove=True,
+            name=f"herald-{settings.HERALD_INSTANCE}-sandbox-{os.getpid()}-{os.urandom(3).hex()}",
             # Not detach=True: docker-py then sets StdinOnce, which is what
             # closes the sandbox's stdin when this process lets go of it.
-            labels=labels, network=isolated_network(client), **limits,
+            labels=labels,
+            network=isolated_network(client),
+            **limits,
         )
         stdin = client.api.attach_socket(container.id, params={"stdin": 1, "stream": 1})
         container.start()
     except (derrors.APIError, BuildError) as e:
         log.warning("no network sandbox (%s); steps join the build bridge directly", short_error(e))
         return None
-    remembered["sandbox"] = {"id": container.id, "pid": os.getpid(), "client": id(client),
-                             "since": time.monotonic(), "stdin": stdin}
+    remembered["sandbox"] = {
+        "id": container.id,
+        "pid": os.getpid(),
+        "client": id(client),
+        "since": time.monotonic(),
+        "stdin": stdin,
+    }
     return container.id

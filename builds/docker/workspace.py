@@ -83,8 +83,14 @@ class Workspace:
         files are read from and copied into."""
         if self.holder is None:
             self.holder = create_container(
-                self.client, image, self.volume, what="the workspace", command=["herald-workspace"],
-                labels=self.labels, volumes=self.mounts(), network_mode="none",
+                self.client,
+                image,
+                self.volume,
+                what="the workspace",
+                command=["herald-workspace"],
+                labels=self.labels,
+                volumes=self.mounts(),
+                network_mode="none",
             )
         return self.holder
 

@@ -82,17 +82,24 @@ def duration_chart(jobs):
     bars = []
     for i, (job, secs) in enumerate(zip(jobs, durations)):
         h = max(plot_h * secs / top, 1.5 if secs else 0)
-        bars.append({
-            "job": job,
-            "x": round(CHART_LEFT + i * slot + slot * 0.15, 1),
-            "w": round(max(slot * 0.7, 1), 1),
-            "y": round(8 + plot_h - h, 1),
-            "h": round(h, 1),
-            "seconds": secs,
-            "running": job.status == C.RUNNING,
-        })
+        bars.append(
+            {
+                "job": job,
+                "x": round(CHART_LEFT + i * slot + slot * 0.15, 1),
+                "w": round(max(slot * 0.7, 1), 1),
+                "y": round(8 + plot_h - h, 1),
+                "h": round(h, 1),
+                "seconds": secs,
+                "running": job.status == C.RUNNING,
+            }
+        )
     ticks = [{"y": round(8 + plot_h - plot_h * f, 1), "label": _tick(top * f)} for f in (0, 0.5, 1)]
     return {
-        "bars": bars, "ticks": ticks, "width": CHART_WIDTH, "height": CHART_HEIGHT,
-        "left": CHART_LEFT, "right": CHART_WIDTH - 4, "baseline": 8 + plot_h,
+        "bars": bars,
+        "ticks": ticks,
+        "width": CHART_WIDTH,
+        "height": CHART_HEIGHT,
+        "left": CHART_LEFT,
+        "right": CHART_WIDTH - 4,
+        "baseline": 8 + plot_h,
     }

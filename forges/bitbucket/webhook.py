@@ -29,8 +29,13 @@ class Bitbucket(Adapter):
     event_header = "X-Event-Key"
     delivery_headers = ("X-Request-UUID",)
     recorded_headers = (
-        "X-Event-Key", "X-Request-UUID", "X-Hook-UUID", "X-Attempt-Number", "X-Hub-Signature",
-        "Content-Type", "User-Agent",
+        "X-Event-Key",
+        "X-Request-UUID",
+        "X-Hook-UUID",
+        "X-Attempt-Number",
+        "X-Hub-Signature",
+        "Content-Type",
+        "User-Agent",
     )
 
     def repository_name(self, payload):
@@ -78,12 +83,19 @@ class Bitbucket(Adapter):
                 continue
             check_branch(name, "push.changes.new.name")
             target = new.get("target") or {}
-            builds.append(BuildRequest(
-                event=event, commit=check_sha(require(target, "hash"), "push.changes.new.target.hash"),
-                ref=ref, branch=branch, tag=tag, message=get(target, "message"),
-                author=get(target, "author", "user", "display_name") or get(target, "author", "raw")
-                or get(payload, "actor", "display_name"),
-            ))
+            builds.append(
+                BuildRequest(
+                    event=event,
+                    commit=check_sha(require(target, "hash"), "push.changes.new.target.hash"),
+                    ref=ref,
+                    branch=branch,
+                    tag=tag,
+                    message=get(target, "message"),
+                    author=get(target, "author", "user", "display_name")
+                    or get(target, "author", "raw")
+                    or get(payload, "actor", "display_name"),
+                )
+            )
         if not builds:
             raise Ignored(f"{', '.join(deleted)} was deleted" if deleted else "no branch or tag was pushed")
         return builds

@@ -57,16 +57,29 @@ class GiteaClient(Client):
                     self.delete_hook(full_name, old["id"])
                 except NotFound:
                     pass
-        hook = self.json("POST", f"{self.path(full_name)}/hooks", json={
-            "type": "gitea", "active": True, "events": ["push", "pull_request"],
-            "config": {"url": url, "content_type": "json", "secret": secret},
-        })
+        hook = self.json(
+            "POST",
+            f"{self.path(full_name)}/hooks",
+            json={
+                "type": "gitea",
+                "active": True,
+                "events": ["push", "pull_request"],
+                "config": {"url": url, "content_type": "json", "secret": secret},
+            },
+        )
         return str(hook["id"])
 
     def delete_hook(self, full_name, hook_id):
         self.request("DELETE", f"{self.path(full_name)}/hooks/{quote(str(hook_id), safe='')}")
 
     def post_status(self, full_name, sha, state, description, target_url, context):
-        return self.json("POST", f"{self.path(full_name)}/statuses/{sha}", json={
-            "state": state, "description": description[:140], "target_url": target_url, "context": context,
-        })
+        return self.json(
+            "POST",
+            f"{self.path(full_name)}/statuses/{sha}",
+            json={
+                "state": state,
+                "description": description[:140],
+                "target_url": target_url,
+                "context": context,
+            },
+        )

@@ -33,9 +33,16 @@ class Gitea(Adapter):
     # consulted, the checker is chosen by the URL's forge.
     signature_headers = ("X-Forgejo-Signature", "X-Gitea-Signature")
     recorded_headers = (
-        "X-Gitea-Event", "X-Gitea-Event-Type", "X-Gitea-Delivery", "X-Gitea-Signature",
-        "X-Forgejo-Event", "X-Forgejo-Event-Type", "X-Forgejo-Delivery", "X-Forgejo-Signature",
-        "Content-Type", "User-Agent",
+        "X-Gitea-Event",
+        "X-Gitea-Event-Type",
+        "X-Gitea-Delivery",
+        "X-Gitea-Signature",
+        "X-Forgejo-Event",
+        "X-Forgejo-Event-Type",
+        "X-Forgejo-Delivery",
+        "X-Forgejo-Signature",
+        "Content-Type",
+        "User-Agent",
     )
     pull_ref = "refs/pull/{number}/head"
 
@@ -75,7 +82,12 @@ class Gitea(Adapter):
         head = self.head_commit(payload, sha)
         event, branch, tag = branch_or_tag(ref)
         return BuildRequest(
-            event=event, commit=sha, ref=ref, branch=branch, tag=tag, message=get(head, "message"),
+            event=event,
+            commit=sha,
+            ref=ref,
+            branch=branch,
+            tag=tag,
+            message=get(head, "message"),
             author=get(head, "author", "name") or get(payload, "pusher", "login") or get(payload, "sender", "login"),
         )
 

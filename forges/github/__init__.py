@@ -8,8 +8,14 @@ FORGE = Forge(
     position=10,
     # https://docs.github.com/en/rest/commits/statuses: pending, success, failure, error.
     statuses={
-        "queued": "pending", "running": "pending", "success": "success", "skipped": "success",
-        "failed": "failure", "timed_out": "failure", "errored": "error", "cancelled": "error",
+        "queued": "pending",
+        "running": "pending",
+        "success": "success",
+        "skipped": "success",
+        "failed": "failure",
+        "timed_out": "failure",
+        "errored": "error",
+        "cancelled": "error",
     },
     webhook_path="forges.github.webhook.GitHub",
     client_path="forges.github.client.GitHubClient",

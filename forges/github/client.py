@@ -51,9 +51,13 @@ class GitHubClient(Client):
     @staticmethod
     def to_repo(data):
         return ForgeRepo(
-            full_name=data["full_name"], forge_id=str(data.get("id", "")), private=bool(data.get("private")),
-            html_url=data.get("html_url") or "", clone_url=data.get("clone_url") or "",
-            default_branch=data.get("default_branch") or "main", permission=permission_of(data.get("permissions")),
+            full_name=data["full_name"],
+            forge_id=str(data.get("id", "")),
+            private=bool(data.get("private")),
+            html_url=data.get("html_url") or "",
+            clone_url=data.get("clone_url") or "",
+            default_branch=data.get("default_branch") or "main",
+            permission=permission_of(data.get("permissions")),
         )
 
     def user(self):
@@ -76,7 +80,9 @@ class GitHubClient(Client):
 
     def create_hook(self, full_name, url, secret):
         body = {
-            "name": "web", "active": True, "events": ["push", "pull_request"],
+            "name": "web",
+            "active": True,
+            "events": ["push", "pull_request"],
             "config": {"url": url, "content_type": "json", "secret": secret, "insecure_ssl": "0"},
         }
         try:
@@ -96,9 +102,16 @@ class GitHubClient(Client):
         self.request("DELETE", f"{self.path(full_name)}/hooks/{quote(str(hook_id), safe='')}")
 
     def post_status(self, full_name, sha, state, description, target_url, context):
-        return self.json("POST", f"{self.path(full_name)}/statuses/{sha}", json={
-            "state": state, "description": description[:140], "target_url": target_url, "context": context,
-        })
+        return self.json(
+            "POST",
+            f"{self.path(full_name)}/statuses/{sha}",
+            json={
+                "state": state,
+                "description": description[:140],
+                "target_url": target_url,
+                "context": context,
+            },
+        )
 
 
 __all__ = ["GitHubClient", "NotFound"]

@@ -31,8 +31,13 @@ class GitHub(Adapter):
     event_header = "X-GitHub-Event"
     delivery_headers = ("X-GitHub-Delivery",)
     recorded_headers = (
-        "X-GitHub-Event", "X-GitHub-Delivery", "X-GitHub-Hook-ID", "X-Hub-Signature-256",
-        "X-Hub-Signature", "Content-Type", "User-Agent",
+        "X-GitHub-Event",
+        "X-GitHub-Delivery",
+        "X-GitHub-Hook-ID",
+        "X-Hub-Signature-256",
+        "X-Hub-Signature",
+        "Content-Type",
+        "User-Agent",
     )
 
     def decode(self, headers, body):
@@ -56,9 +61,12 @@ class GitHub(Adapter):
             # Legacy hooks (old GitHub Enterprise) sign with SHA-1 only;
             # SHA-1 is accepted only where an admin said such a server sends.
             if not repository.accept_sha1_signature:
-                raise Rejected(401, "only the legacy SHA-1 X-Hub-Signature was sent, and this repository does not"
-                                    " accept it: use a GitHub that sends X-Hub-Signature-256, or allow SHA-1 for"
-                                    " the repository in Herald's admin")
+                raise Rejected(
+                    401,
+                    "only the legacy SHA-1 X-Hub-Signature was sent, and this repository does not"
+                    " accept it: use a GitHub that sends X-Hub-Signature-256, or allow SHA-1 for"
+                    " the repository in Herald's admin",
+                )
             algo, _, given = sha1.partition("=")
             if algo != "sha1" or not signature_matches(hmac_hex(secret, body, hashlib.sha1), given):
                 raise Rejected(403, "X-Hub-Signature does not match the repository's webhook secret")

@@ -11,8 +11,14 @@ FORGE = Forge(
     pr_path="/-/merge_requests/{number}",
     # https://docs.gitlab.com/api/commits/#set-the-pipeline-status-of-a-commit
     statuses={
-        "queued": "pending", "running": "running", "success": "success", "skipped": "success",
-        "failed": "failed", "timed_out": "failed", "errored": "failed", "cancelled": "canceled",
+        "queued": "pending",
+        "running": "running",
+        "success": "success",
+        "skipped": "success",
+        "failed": "failed",
+        "timed_out": "failed",
+        "errored": "failed",
+        "cancelled": "canceled",
     },
     webhook_path="forges.gitlab.webhook.GitLab",
     client_path="forges.gitlab.client.GitLabClient",

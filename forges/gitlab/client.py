@@ -53,9 +53,12 @@ class GitLabClient(Client):
     @staticmethod
     def to_repo(data):
         return ForgeRepo(
-            full_name=data["path_with_namespace"], forge_id=str(data.get("id", "")),
-            private=data.get("visibility") != "public", html_url=data.get("web_url") or "",
-            clone_url=data.get("http_url_to_repo") or "", default_branch=data.get("default_branch") or "main",
+            full_name=data["path_with_namespace"],
+            forge_id=str(data.get("id", "")),
+            private=data.get("visibility") != "public",
+            html_url=data.get("web_url") or "",
+            clone_url=data.get("http_url_to_repo") or "",
+            default_branch=data.get("default_branch") or "main",
             permission=permission_of(data),
         )
 
@@ -84,15 +87,26 @@ class GitLabClient(Client):
 
     def create_hook(self, full_name, url, secret):
         try:
-            hook = self.json("POST", f"{self.path(full_name)}/hooks", json={
-                "url": url, "token": secret, "push_events": True, "tag_push_events": True,
-                "merge_requests_events": True, "enable_ssl_verification": True,
-            })
+            hook = self.json(
+                "POST",
+                f"{self.path(full_name)}/hooks",
+                json={
+                    "url": url,
+                    "token": secret,
+                    "push_events": True,
+                    "tag_push_events": True,
+                    "merge_requests_events": True,
+                    "enable_ssl_verification": True,
+                },
+            )
         except Refused as e:
             if "Invalid url given" in e.message:
-                raise Refused(f"{e.message} ({url}). GitLab refuses webhook URLs on a local or private network "
-                              "unless an administrator allows them (Admin area > Settings > Network > Outbound "
-                              "requests); check HERALD_BASE_URL", e.status) from None
+                raise Refused(
+                    f"{e.message} ({url}). GitLab refuses webhook URLs on a local or private network "
+                    "unless an administrator allows them (Admin area > Settings > Network > Outbound "
+                    "requests); check HERALD_BASE_URL",
+                    e.status,
+                ) from None
             raise
         return str(hook["id"])
 
@@ -101,9 +115,16 @@ class GitLabClient(Client):
 
     def post_status(self, full_name, sha, state, description, target_url, context):
         try:
-            return self.json("POST", f"{self.path(full_name)}/statuses/{sha}", json={
-                "state": state, "description": description[:140], "target_url": target_url, "name": context,
-            })
+            return self.json(
+                "POST",
+                f"{self.path(full_name)}/statuses/{sha}",
+                json={
+                    "state": state,
+                    "description": description[:140],
+                    "target_url": target_url,
+                    "name": context,
+                },
+            )
         except Refused as e:
             # A retry of a post whose answer was lost, or a redelivered task:
             # GitLab refuses to move a status to the state it is already in.

@@ -30,8 +30,13 @@ class GitLab(Adapter):
     delivery_headers = ("Idempotency-Key", "X-Gitlab-Webhook-UUID", "X-Gitlab-Event-UUID")
     # Never X-Gitlab-Token: it is the secret itself.
     recorded_headers = (
-        "X-Gitlab-Event", "Idempotency-Key", "X-Gitlab-Webhook-UUID", "X-Gitlab-Event-UUID",
-        "X-Gitlab-Instance", "Content-Type", "User-Agent",
+        "X-Gitlab-Event",
+        "Idempotency-Key",
+        "X-Gitlab-Webhook-UUID",
+        "X-Gitlab-Event-UUID",
+        "X-Gitlab-Instance",
+        "Content-Type",
+        "User-Agent",
     )
     # GitLab disables a hook after repeated 4xx answers.
     soft_rejections = True
@@ -70,7 +75,12 @@ class GitLab(Adapter):
                 head = commit
         event, branch, tag = branch_or_tag(ref)
         return BuildRequest(
-            event=event, commit=sha, ref=ref, branch=branch, tag=tag, message=get(head, "message"),
+            event=event,
+            commit=sha,
+            ref=ref,
+            branch=branch,
+            tag=tag,
+            message=get(head, "message"),
             author=get(head, "author", "name") or get(payload, "user_name") or get(payload, "user_username"),
         )
 

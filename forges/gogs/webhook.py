@@ -31,10 +31,13 @@ class Gogs(Gitea):
         # window folds the two into one job.
         tag = require(payload, "ref")
         if tag.startswith("refs/tags/"):
-            tag = tag[len("refs/tags/"):]
+            tag = tag[len("refs/tags/") :]
         check_branch(tag, "tag")
         return BuildRequest(
-            event=C.TAG, commit=check_sha(require(payload, "sha"), "sha"), ref=f"refs/tags/{tag}", tag=tag,
+            event=C.TAG,
+            commit=check_sha(require(payload, "sha"), "sha"),
+            ref=f"refs/tags/{tag}",
+            tag=tag,
             author=get(payload, "sender", "login"),
         )
 

@@ -36,8 +36,11 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
                 continue
             if client_id and forge.client_id != client_id:
                 continue
-            apps.append(SocialApp(provider=forge.id, name=forge.short_name, client_id=forge.client_id,
-                                  secret=forge.client_secret))
+            apps.append(
+                SocialApp(
+                    provider=forge.id, name=forge.short_name, client_id=forge.client_id, secret=forge.client_secret
+                )
+            )
         return apps
 
     def get_app(self, request, provider, client_id=None):
@@ -62,8 +65,10 @@ def describe_error(request, error, exception, extra_context):
         text = request.GET.get("error_description", "")[:200]
         return f"the forge refused the sign-in: {forge_error}" + (f" ({text})" if text else "")
     if extra_context and "state_id" in extra_context and "state" not in extra_context:
-        return ("the sign-in state did not match this browser's session (expired, replayed or forged "
-                "callback); start the sign-in again")
+        return (
+            "the sign-in state did not match this browser's session (expired, replayed or forged "
+            "callback); start the sign-in again"
+        )
     if exception is not None:
         return f"the forge did not complete the sign-in: {type(exception).__name__}: {str(exception)[:200]}"
     return f"sign-in failed ({error or 'unknown error'})"

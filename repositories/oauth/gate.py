@@ -28,7 +28,6 @@ from repositories.models import ForgeEvent
 log = logging.getLogger(__name__)
 
 
-
 def forge_name(provider):
     forge = forges.get(provider)
     return forge.name if forge else provider
@@ -60,15 +59,32 @@ def admit(request, sociallogin):
         try:
             theirs = {o.lower() for o in client_for(provider, sociallogin.token.token).organizations()}
         except ForgeError as e:
-            refuse(request, provider, login, f"{forge_name(provider)} did not say which organisations "
-                   f"{login} belongs to ({e.message}); try again later", status=503)
+            refuse(
+                request,
+                provider,
+                login,
+                f"{forge_name(provider)} did not say which organisations "
+                f"{login} belongs to ({e.message}); try again later",
+                status=503,
+            )
         if theirs.intersection(orgs):
             return
         word = organisation_word(provider)
-        refuse(request, provider, login, f"{login} is not a member of the {forge_name(provider)} {word}"
-               f"{'s' if len(orgs) > 1 else ''} {', '.join(orgs)} this Herald admits", orgs=orgs)
-    refuse(request, provider, login, f"this Herald admits only the {forge_name(provider)} "
-           f"accounts its administrator has listed, and {login} is not one of them")
+        refuse(
+            request,
+            provider,
+            login,
+            f"{login} is not a member of the {forge_name(provider)} {word}"
+            f"{'s' if len(orgs) > 1 else ''} {', '.join(orgs)} this Herald admits",
+            orgs=orgs,
+        )
+    refuse(
+        request,
+        provider,
+        login,
+        f"this Herald admits only the {forge_name(provider)} "
+        f"accounts its administrator has listed, and {login} is not one of them",
+    )
 
 
 def make_staff(user):
@@ -86,8 +102,17 @@ def refuse(request, provider, login, reason, orgs=(), status=403):
     log.warning("sign-in with %s refused: %s", provider, reason)
     ForgeEvent.record(provider, "signin", f"{login} refused: {reason}", ok=False)
     admins = [name for p, name in settings.HERALD_ADMINS if p == provider]
-    response = render(request, "socialaccount/refused.html", {
-        "reason": reason, "forge": forge_name(provider), "login": login, "admins": admins,
-        "orgs": orgs, "group_word": organisation_word(provider),
-    }, status=status)
+    response = render(
+        request,
+        "socialaccount/refused.html",
+        {
+            "reason": reason,
+            "forge": forge_name(provider),
+            "login": login,
+            "admins": admins,
+            "orgs": orgs,
+            "group_word": organisation_word(provider),
+        },
+        status=status,
+    )
     raise ImmediateHttpResponse(response)

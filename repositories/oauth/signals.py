@@ -17,8 +17,13 @@ def remember_forge_account(sender, request=None, user=None, sociallogin=None, **
     extra = account.extra_data or {}
     login = extra.get("login") or extra.get("username") or user.get_username()
     forge_account = ForgeAccount.remember(
-        user, account.provider, account.uid, login, sociallogin.token.token,
-        refresh_token=sociallogin.token.token_secret or "", expires_at=sociallogin.token.expires_at,
+        user,
+        account.provider,
+        account.uid,
+        login,
+        sociallogin.token.token,
+        refresh_token=sociallogin.token.token_secret or "",
+        expires_at=sociallogin.token.expires_at,
     )
     try:
         forge_account.list_repositories()

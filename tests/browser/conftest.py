@@ -10,8 +10,13 @@ import pytest
 from tests.support import LiveHerald, herald_yml
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
 
 pytestmark = pytest.mark.browser
 
@@ -74,12 +79,16 @@ class Herald:
             src.commit({"README": full_name}, "initial")
             self.live.add_repo(full_name, src.url, public=not private)
             if private:
-                self.shell(f"from repositories.models import Repository; "
-                           f"Repository.objects.filter(full_name={full_name!r}).update(private=True)")
+                self.shell(
+                    f"from repositories.models import Repository; "
+                    f"Repository.objects.filter(full_name={full_name!r}).update(private=True)"
+                )
             self.repos[full_name] = src
         if settings:
-            self.shell(f"from repositories.models import Repository; "
-                       f"Repository.objects.filter(full_name={full_name!r}).update(**{settings!r})")
+            self.shell(
+                f"from repositories.models import Repository; "
+                f"Repository.objects.filter(full_name={full_name!r}).update(**{settings!r})"
+            )
         return self.repos[full_name]
 
     def push(self, full_name, *commands, branch="main", message="change", files=None):
@@ -143,8 +152,9 @@ class Herald:
         return int(out.strip().splitlines()[-1])
 
     def wait(self, job_id, *statuses, timeout=120):
-        return self.live.wait_job(job_id, statuses or ("success", "failed", "errored", "cancelled", "timed_out"),
-                                  timeout=timeout)
+        return self.live.wait_job(
+            job_id, statuses or ("success", "failed", "errored", "cancelled", "timed_out"), timeout=timeout
+        )
 
 
 @pytest.fixture(scope="session")

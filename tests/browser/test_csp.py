@@ -35,8 +35,7 @@ def test_the_main_pages_report_no_csp_violation(page, herald):
     assert violations(page) == []
     sign_in(page, "csp-admin", "csp-admin-pw")
 
-    for path in ("/", "/repos/acme/csp/", f"/jobs/{job}/", "/account/repositories/", "/admin/",
-                 "/admin/builds/job/"):
+    for path in ("/", "/repos/acme/csp/", f"/jobs/{job}/", "/account/repositories/", "/admin/", "/admin/builds/job/"):
         response = page.goto(path)
         assert response.status == 200, path
         assert "content-security-policy" in response.headers, path

@@ -74,8 +74,9 @@ def test_a_permalink_scrolls_to_its_line_and_ranges_highlight(page, herald):
 
 
 def test_search_timestamps_follow_and_download(page, herald):
-    job = herald.push("acme/tools", "seq 1 2000 | sed 's/^/item /'", "printf 'NEE%sDLE-IN-THE-HAYSTACK\\n' ''",
-                      "seq 1 500")
+    job = herald.push(
+        "acme/tools", "seq 1 2000 | sed 's/^/item /'", "printf 'NEE%sDLE-IN-THE-HAYSTACK\\n' ''", "seq 1 500"
+    )
     assert herald.wait(job)["status"] == "success"
     page.goto(f"/jobs/{job}/")
     expect(page.locator("#follow")).to_be_checked()
@@ -147,9 +148,14 @@ def test_steps_fold_and_show_their_durations(page, herald):
     build = "".join(f"\x1b[32mcompile {i}\x1b[0m\n" for i in range(300))
     test = "".join(f"test {i} ok\n" for i in range(200))
     text = setup + build + test
-    job = herald.fake_job("acme/steps", text, steps=[
-        ("build", "success", 75, len(setup)), ("test", "failed", 12, len(setup) + len(build)),
-    ])
+    job = herald.fake_job(
+        "acme/steps",
+        text,
+        steps=[
+            ("build", "success", 75, len(setup)),
+            ("test", "failed", 12, len(setup) + len(build)),
+        ],
+    )
     page.goto(f"/jobs/{job}/")
     steps = page.locator("#steps li")
     expect(steps).to_have_count(2)

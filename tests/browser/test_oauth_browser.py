@@ -14,8 +14,7 @@ from tests.support import github_headers, github_push, herald_yml
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.docker]
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update"]
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 
 
 @pytest.fixture
@@ -71,8 +70,11 @@ def test_sign_in_enable_push_and_see_statuses_on_github(live_herald, git_repo, f
     assert job["status"] == "success", herald.log_text(job_id)
     assert "built-by-herald" in herald.log_text(job_id)
 
-    statuses = wait_for(lambda: (lambda s: s if s and s[-1]["state"] == "success" else None)(
-        fake.statuses("octocat/widgets")), timeout=60, what="the success status")
+    statuses = wait_for(
+        lambda: (lambda s: s if s and s[-1]["state"] == "success" else None)(fake.statuses("octocat/widgets")),
+        timeout=60,
+        what="the success status",
+    )
     states = [s["state"] for s in statuses]
     assert states[0] == "pending" and states[-1] == "success" and set(states) == {"pending", "success"}
     descriptions = [s["description"] for s in statuses]

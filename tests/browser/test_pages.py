@@ -28,8 +28,11 @@ def test_badges_show_each_branch_status_in_its_colour(page, herald):
     ok = herald.push("acme/badge", "echo fine")
     bad = herald.push("acme/badge", "echo broken; exit 3", branch="broken")
     assert herald.wait(ok)["status"] == "success" and herald.wait(bad)["status"] == "failed"
-    for branch, colour, word in (("main", "#2da44e", "success"), ("broken", "#cf222e", "failed"),
-                                 ("never-built", "#8c959f", "unknown")):
+    for branch, colour, word in (
+        ("main", "#2da44e", "success"),
+        ("broken", "#cf222e", "failed"),
+        ("never-built", "#8c959f", "unknown"),
+    ):
         response = page.goto(f"/badges/acme/badge.svg?branch={branch}")
         assert response.headers["content-type"].startswith("image/svg+xml")
         assert response.headers["cache-control"] == "public, max-age=30"
@@ -93,11 +96,19 @@ def test_static_files_have_hashed_names_and_long_cache_headers(page, herald):
 
 
 def test_pages_fit_a_phone_screen(browser, herald):
-    job = herald.push("acme/phone", "echo a fairly long line of output that is wider than a phone screen, "
-                                   "by quite a margin, so it must scroll inside the log and not the page")
+    job = herald.push(
+        "acme/phone",
+        "echo a fairly long line of output that is wider than a phone screen, "
+        "by quite a margin, so it must scroll inside the log and not the page",
+    )
     herald.wait(job)
-    context = browser.new_context(viewport={"width": 390, "height": 844}, base_url=herald.url,
-                                  is_mobile=True, has_touch=True, device_scale_factor=2)
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844},
+        base_url=herald.url,
+        is_mobile=True,
+        has_touch=True,
+        device_scale_factor=2,
+    )
     page = context.new_page()
     try:
         for url in ("/", "/repos/acme/phone/", f"/jobs/{job}/"):

@@ -11,7 +11,9 @@ from tests.support import ROOT, herald_yml
 
 # `make screenshots` refreshes the README's pictures; a plain test run writes
 # its own beside its data, so running the suite leaves the checkout clean.
-SHOTS = Path(os.environ.get("HERALD_SCREENSHOTS_DIR") or Path(os.environ.get("HERALD_DATA_DIR", ROOT / "data")) / "screenshots")
+SHOTS = Path(
+    os.environ.get("HERALD_SCREENSHOTS_DIR") or Path(os.environ.get("HERALD_DATA_DIR", ROOT / "data")) / "screenshots"
+)
 
 CI_SCRIPT = r"""
 b() { printf '\033[1;34m==>\033[0;1m %s\033[0m\n' "$1"; }
@@ -61,12 +63,10 @@ def test_screenshots(browser, live_herald, git_repo):
     runs = [
         (widgets, "acme/widgets", ["sh ci.sh"], "main", "Add the widget parser", ci),
         (widgets, "acme/widgets", ["SLEEP=2 sh ci.sh"], "feature/spin", "Teach widgets to spin", ci),
-        (widgets, "acme/widgets", ["sh -c \"$(cat fail.sh)\""], "fix/io", "Read widgets from disk",
-         {"fail.sh": FAILING}),
+        (widgets, "acme/widgets", ['sh -c "$(cat fail.sh)"'], "fix/io", "Read widgets from disk", {"fail.sh": FAILING}),
         (widgets, "acme/widgets", ["SLEEP=1 sh ci.sh"], "main", "Speed up the optimizer", ci),
         (widgets, "acme/widgets", ["SLEEP=3 sh ci.sh"], "main", "Document the CLI", ci),
-        (gadgets, "acme/gadgets", ["sh -c \"$(cat fail.sh)\""], "main", "Refactor gadget IO",
-         {"fail.sh": FAILING}),
+        (gadgets, "acme/gadgets", ['sh -c "$(cat fail.sh)"'], "main", "Refactor gadget IO", {"fail.sh": FAILING}),
         (widgets, "acme/widgets", ["SLEEP=1 sh ci.sh"], "main", "Release 1.4.0", ci),
     ]
     jobs = []
@@ -79,8 +79,7 @@ def test_screenshots(browser, live_herald, git_repo):
     queued = push(herald, gadgets, "acme/gadgets", ["sh ci.sh"], "main", "Add gadget search", ci)
 
     SHOTS.mkdir(parents=True, exist_ok=True)
-    context = browser.new_context(viewport={"width": 1280, "height": 860}, base_url=herald.url,
-                                  device_scale_factor=1)
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, base_url=herald.url, device_scale_factor=1)
     page = context.new_page()
     try:
         page.goto("/")
@@ -101,8 +100,9 @@ def test_screenshots(browser, live_herald, git_repo):
         expect(page.locator("#job-waiting")).to_contain_text("All build slots are busy")
         page.screenshot(path=SHOTS / "job-queued.png")
 
-        phone = browser.new_context(viewport={"width": 390, "height": 844}, base_url=herald.url,
-                                    is_mobile=True, device_scale_factor=2)
+        phone = browser.new_context(
+            viewport={"width": 390, "height": 844}, base_url=herald.url, is_mobile=True, device_scale_factor=2
+        )
         p = phone.new_page()
         p.goto(f"/jobs/{jobs[2]}/")
         expect(p.locator(".log .ln .c", has_text=re.compile("^E   AssertionError"))).to_be_visible()
@@ -110,8 +110,12 @@ def test_screenshots(browser, live_herald, git_repo):
         phone.close()
     finally:
         context.close()
-        herald.manage("shell", "-c", "from builds.models import Job\n"
-                      "for j in Job.objects.filter(status__in=['queued', 'running']): j.request_cancel('screenshots taken')")
+        herald.manage(
+            "shell",
+            "-c",
+            "from builds.models import Job\n"
+            "for j in Job.objects.filter(status__in=['queued', 'running']): j.request_cancel('screenshots taken')",
+        )
         herald.wait_job(running, ("cancelled",))
     for name in ("dashboard", "repository", "job", "job-queued", "job-phone"):
         assert (SHOTS / f"{name}.png").stat().st_size > 10_000

@@ -24,13 +24,14 @@ def files(service_image, who, nonce):
             "        command: [sh, -c, 'echo hello-$WHO > /www/index.html && exec httpd -f -p 80 -h /www']}\n"
             "steps:\n  - name: image\n    build: Dockerfile\n"
         ),
-        "Dockerfile": (f"FROM {TEST_IMAGE}\nRUN echo cache-test-{nonce}\n"
-                       f"RUN {FETCH.format(host='web', port=80)} > /f\nRUN echo \"fetched: $(cat /f)\"\n"),
+        "Dockerfile": (
+            f"FROM {TEST_IMAGE}\nRUN echo cache-test-{nonce}\n"
+            f'RUN {FETCH.format(host="web", port=80)} > /f\nRUN echo "fetched: $(cat /f)"\n'
+        ),
     }
 
 
-def test_a_layer_one_repository_built_is_never_reused_by_another(git_repo, make_repository, test_image,
-                                                                 docker_client):
+def test_a_layer_one_repository_built_is_never_reused_by_another(git_repo, make_repository, test_image, docker_client):
     service_image = ensure_service_image(docker_client)
     nonce = uuid.uuid4().hex
     src_a, src_b = git_repo("a"), git_repo("b")
@@ -53,13 +54,18 @@ def test_a_layer_one_repository_built_is_never_reused_by_another(git_repo, make_
     assert "Using cache" in text and "fetched:" not in text.replace('RUN echo "fetched:', "")
 
 
-def test_a_pull_request_from_a_fork_reads_the_cache_but_never_writes_it(git_repo, make_repository, test_image,
-                                                                        docker_client):
+def test_a_pull_request_from_a_fork_reads_the_cache_but_never_writes_it(
+    git_repo, make_repository, test_image, docker_client
+):
     nonce = uuid.uuid4().hex
     src = git_repo()
     repository = make_repository("acme/forked", clone_url=src.url)
-    sha = src.commit({".herald.yml": "steps:\n  - name: image\n    build: Dockerfile\n",
-                      "Dockerfile": f"FROM {TEST_IMAGE}\nRUN echo fork-{nonce}\n"})
+    sha = src.commit(
+        {
+            ".herald.yml": "steps:\n  - name: image\n    build: Dockerfile\n",
+            "Dockerfile": f"FROM {TEST_IMAGE}\nRUN echo fork-{nonce}\n",
+        }
+    )
     job = queue(repository, sha)
     Job.objects.filter(pk=job.pk).update(from_fork=True)
     ran = run_next()
@@ -69,19 +75,28 @@ def test_a_pull_request_from_a_fork_reads_the_cache_but_never_writes_it(git_repo
     trusted = run_commit(repository, src.commit({"n": "1"}))
     assert trusted.status == "success", log_of(trusted)
     assert [t for i in docker_client.images.list(name=cache_repository(repository.pk)) for t in i.tags] == [
-        f"{cache_repository(repository.pk)}:step-1"]
+        f"{cache_repository(repository.pk)}:step-1"
+    ]
 
 
 def test_an_installation_can_turn_docker_build_steps_off(git_repo, make_repository, test_image, settings):
     settings.HERALD_BUILD_STEPS = False
     src = git_repo()
     repository = make_repository(clone_url=src.url)
-    job = run_commit(repository, src.commit({
-        ".herald.yml": f"steps:\n  - name: test\n    image: {TEST_IMAGE}\n    commands: [echo never-runs]\n"
-                       "  - name: image\n    build: Dockerfile\n",
-        "Dockerfile": f"FROM {TEST_IMAGE}\n"}))
+    job = run_commit(
+        repository,
+        src.commit(
+            {
+                ".herald.yml": f"steps:\n  - name: test\n    image: {TEST_IMAGE}\n    commands: [echo never-runs]\n"
+                "  - name: image\n    build: Dockerfile\n",
+                "Dockerfile": f"FROM {TEST_IMAGE}\n",
+            }
+        ),
+    )
 
     assert job.status == "errored"
-    assert job.reason == ("docker build steps are turned off on this server (HERALD_BUILD_STEPS=0): "
-                          "build the image in a command step, or ask the admin")
+    assert job.reason == (
+        "docker build steps are turned off on this server (HERALD_BUILD_STEPS=0): "
+        "build the image in a command step, or ask the admin"
+    )
     assert "never-runs\n" not in log_of(job).replace("[echo never-runs]", "")

@@ -29,8 +29,9 @@ class Inspector(threading.Thread):
         try:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
-                found = self.client.containers.list(filters={
-                    "label": [f"org.herald-ci.instance={self.instance}", "org.herald-ci.role=step"]})
+                found = self.client.containers.list(
+                    filters={"label": [f"org.herald-ci.instance={self.instance}", "org.herald-ci.role=step"]}
+                )
                 if found:
                     step = found[0]
                     break
@@ -39,9 +40,15 @@ class Inspector(threading.Thread):
                 raise AssertionError("no step container appeared")
             self.seen["step"] = self.client.api.inspect_container(step.id)
             job_id = step.labels["org.herald-ci.job"]
-            (service,) = self.client.containers.list(filters={
-                "label": [f"org.herald-ci.instance={self.instance}", f"org.herald-ci.job={job_id}",
-                          "org.herald-ci.role=service"]})
+            (service,) = self.client.containers.list(
+                filters={
+                    "label": [
+                        f"org.herald-ci.instance={self.instance}",
+                        f"org.herald-ci.job={job_id}",
+                        "org.herald-ci.role=service",
+                    ]
+                }
+            )
             self.seen["service"] = self.client.api.inspect_container(service.id)
             net = self.seen["step"]["HostConfig"]["NetworkMode"]
             self.seen["network"] = self.client.api.inspect_network(net)
@@ -55,7 +62,9 @@ def test_build_and_service_containers_are_contained(git_repo, make_repository, t
     settings.HERALD_CPUS = 0.5
     settings.HERALD_PIDS_LIMIT = 64
     src = git_repo()
-    sha = src.commit({".herald.yml": f"""\
+    sha = src.commit(
+        {
+            ".herald.yml": f"""\
 image: {TEST_IMAGE}
 timeout: 2m
 services:
@@ -66,7 +75,9 @@ steps:
       - "for i in $(seq 1 600); do [ -e /tmp/inspected ] && break; sleep 0.1; done"
       - "grep -E '^(NoNewPrivs|CapEff)' /proc/self/status"
       - "ls -la /var/run/docker.sock || echo no-docker-socket"
-"""})
+"""
+        }
+    )
     repo = make_repository("acme/widgets", clone_url=src.url)
     inspector = Inspector(docker_client, django_settings.HERALD_INSTANCE)
     inspector.start()
@@ -95,11 +106,14 @@ steps:
     # The only mount: the job's workspace volume (nothing of the host).
     mounts = inspector.seen["step"]["Mounts"]
     assert [(m["Type"], m["Name"], m["Destination"]) for m in mounts] == [
-        ("volume", f"herald-{django_settings.HERALD_INSTANCE}-job-{job.pk}-workspace", "/repo")]
+        ("volume", f"herald-{django_settings.HERALD_INSTANCE}-job-{job.pk}-workspace", "/repo")
+    ]
     assert inspector.seen["service"]["Mounts"] == []
     assert inspector.seen["network"]["Labels"]["org.herald-ci.job"] == str(job.pk)
-    assert set(inspector.seen["network"]["Containers"]) == {inspector.seen["step"]["Id"],
-                                                            inspector.seen["service"]["Id"]}
+    assert set(inspector.seen["network"]["Containers"]) == {
+        inspector.seen["step"]["Id"],
+        inspector.seen["service"]["Id"],
+    }
     # Seen from inside, too.
     assert "NoNewPrivs:\t1" in text and "no-docker-socket" in text
     assert job_objects(docker_client, job) == []
@@ -108,8 +122,12 @@ steps:
 def test_the_memory_limit_stops_a_greedy_step(git_repo, make_repository, test_image, settings):
     settings.HERALD_MEMORY_LIMIT = 32 * 1024 * 1024
     src = git_repo()
-    sha = src.commit({".herald.yml": f"image: {TEST_IMAGE}\ncommands:\n"
-                                     "  - x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived\n"})
+    sha = src.commit(
+        {
+            ".herald.yml": f"image: {TEST_IMAGE}\ncommands:\n"
+            "  - x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived\n"
+        }
+    )
     job = run_commit(make_repository("acme/widgets", clone_url=src.url), sha)
     assert job.status == "failed", log_of(job)
     assert job.reason == "Step build ran out of memory"
@@ -119,8 +137,12 @@ def test_the_memory_limit_stops_a_greedy_step(git_repo, make_repository, test_im
 def test_the_pids_limit_stops_a_fork_bomb(git_repo, make_repository, test_image, settings):
     settings.HERALD_PIDS_LIMIT = 20
     src = git_repo()
-    sha = src.commit({".herald.yml": f"image: {TEST_IMAGE}\ncommands:\n"
-                                     "  - for i in $(seq 1 60); do sleep 30 & done; echo all-forked\n"})
+    sha = src.commit(
+        {
+            ".herald.yml": f"image: {TEST_IMAGE}\ncommands:\n"
+            "  - for i in $(seq 1 60); do sleep 30 & done; echo all-forked\n"
+        }
+    )
     job = run_commit(make_repository("acme/widgets", clone_url=src.url), sha)
     text = log_of(job)
     assert job.status == "failed", text

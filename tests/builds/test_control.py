@@ -33,9 +33,12 @@ def setup(git_repo, make_repository, test_image):
 
 # --- timeout and log cap (real Docker) -------------------------------------------
 
+
 @pytest.mark.docker
 def test_the_files_timeout_stops_the_job_as_timed_out(setup, docker_client, settings):
-    repo, sha = setup({".herald.yml": f"""\
+    repo, sha = setup(
+        {
+            ".herald.yml": f"""\
 image: {TEST_IMAGE}
 timeout: 3s
 steps:
@@ -44,7 +47,9 @@ steps:
   - name: after
     always: true
     commands: [echo not-after-a-timeout]
-"""})
+"""
+        }
+    )
     job = run_commit(repo, sha)
     assert job.status == "timed_out" and job.exit_code is None
     assert job.reason == "Stopped after the 3 s timeout"
@@ -58,11 +63,13 @@ steps:
 
 @pytest.mark.docker
 def test_a_timeout_interrupts_a_docker_build_step(setup, docker_client):
-    repo, sha = setup({
-        ".herald.yml": f"image: {TEST_IMAGE}\ntimeout: 3s\nsteps:\n  - name: image\n    build: Dockerfile\n",
-        # Unique, so Docker's cache cannot skip the slow RUN.
-        "Dockerfile": f"FROM {TEST_IMAGE}\nRUN echo building-{time.time()} && sleep 120\n",
-    })
+    repo, sha = setup(
+        {
+            ".herald.yml": f"image: {TEST_IMAGE}\ntimeout: 3s\nsteps:\n  - name: image\n    build: Dockerfile\n",
+            # Unique, so Docker's cache cannot skip the slow RUN.
+            "Dockerfile": f"FROM {TEST_IMAGE}\nRUN echo building-{time.time()} && sleep 120\n",
+        }
+    )
     job = run_commit(repo, sha)
     assert job.status == "timed_out"
     assert steps_of(job) == [("image", "timed_out", None)]
@@ -86,14 +93,18 @@ def test_the_timeout_is_the_files_else_the_repositorys_within_the_installations_
 @pytest.mark.docker
 def test_past_the_log_cap_the_head_and_the_tail_are_kept_and_the_job_finishes(setup, settings):
     settings.HERALD_LOG_MAX_BYTES = 8 * 1024
-    repo, sha = setup({".herald.yml": f"""\
+    repo, sha = setup(
+        {
+            ".herald.yml": f"""\
 image: {TEST_IMAGE}
 steps:
   - name: chatty
     commands: ["seq 1 50000", "echo the-build-went-on > /repo/marker", "echo THE-LAST-LINE-OF-CHATTY"]
   - name: after
     commands: [cat marker]
-"""})
+"""
+        }
+    )
     job = run_commit(repo, sha)
     assert job.status == "success"
     assert steps_of(job) == [("chatty", "success", 0), ("after", "success", 0)]
@@ -119,6 +130,7 @@ steps:
 
 
 # --- cancel and restart through the API ----------------------------------------------
+
 
 @pytest.fixture
 def pusher(db, make_repository):
@@ -157,10 +169,24 @@ def test_the_api_restarts_a_job_for_the_same_commit_and_event(make_repository, p
 
 def test_a_restart_copies_everything_that_triggered_the_job(make_repository, make_job):
     repo = make_repository()
-    job = make_job(repo, event="pull_request", ref="refs/pull/7/head", branch="fast", tag="", commit="c" * 40,
-                   message="Faster", author="Mallory", pr_number=7, pr_title="Faster widgets",
-                   source_branch="fast", target_branch="main", source_repo="mallory/widgets", from_fork=True,
-                   source_url="https://example.com/mallory/widgets.git", status="failed")
+    job = make_job(
+        repo,
+        event="pull_request",
+        ref="refs/pull/7/head",
+        branch="fast",
+        tag="",
+        commit="c" * 40,
+        message="Faster",
+        author="Mallory",
+        pr_number=7,
+        pr_title="Faster widgets",
+        source_branch="fast",
+        target_branch="main",
+        source_repo="mallory/widgets",
+        from_fork=True,
+        source_url="https://example.com/mallory/widgets.git",
+        status="failed",
+    )
     new = restart(job)
     assert set(C.TRIGGER_FIELDS) <= {f.name for f in Job._meta.concrete_fields}
     assert new.trigger_fields() == job.trigger_fields()
@@ -168,6 +194,7 @@ def test_a_restart_copies_everything_that_triggered_the_job(make_repository, mak
 
 
 # --- auto-cancel -------------------------------------------------------------------
+
 
 def test_a_new_push_cancels_older_builds_of_the_same_branch(make_repository):
     repo = make_repository()
@@ -203,6 +230,7 @@ def test_auto_cancel_follows_pull_requests_and_can_be_switched_off(make_reposito
 
 
 # --- concurrency limits ---------------------------------------------------------------
+
 
 def test_a_worker_runs_no_more_than_its_concurrency(make_repository, settings):
     settings.HERALD_CONCURRENCY = 1
@@ -251,6 +279,7 @@ def test_a_job_twin_delivered_moments_later_is_not_created_twice(make_repository
 
 
 # --- management commands -----------------------------------------------------------------
+
 
 def test_createtoken_prints_a_token_the_api_accepts(make_repository, client):
     get_user_model().objects.create_user("grace")
@@ -308,8 +337,16 @@ def test_a_blocked_job_is_never_claimed_nor_topped_up_and_can_be_cancelled(make_
     from builds import housekeeping
 
     repo = make_repository()
-    blocked = queue(repo, "a" * 40, event="pull_request", branch="main", ref="refs/pull/3/head", pr_number=3,
-                    from_fork=True, source_repo="mallory/widgets")
+    blocked = queue(
+        repo,
+        "a" * 40,
+        event="pull_request",
+        branch="main",
+        ref="refs/pull/3/head",
+        pr_number=3,
+        from_fork=True,
+        source_repo="mallory/widgets",
+    )
     assert blocked.status == "blocked"
     Job.objects.filter(pk=blocked.pk).update(created_at=blocked.created_at - timezone.timedelta(hours=1))
     assert claim_next_job("w") == (None, "nothing-eligible")

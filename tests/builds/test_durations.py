@@ -29,8 +29,15 @@ def test_it_says_seconds_minutes_and_hours(seconds, text):
     assert format_duration(timedelta(seconds=seconds)) == text
 
 
-@pytest.mark.parametrize("value,text", [
-    (None, ""), ("", ""), (59.9, "59 s"), (timedelta(seconds=60, microseconds=999_999), "1 min"), (-3, "0 s"),
-])
+@pytest.mark.parametrize(
+    "value,text",
+    [
+        (None, ""),
+        ("", ""),
+        (59.9, "59 s"),
+        (timedelta(seconds=60, microseconds=999_999), "1 min"),
+        (-3, "0 s"),
+    ],
+)
 def test_it_drops_fractions_and_shows_nothing_for_no_duration(value, text):
     assert format_duration(value) == text

@@ -20,11 +20,11 @@ def test_the_head_and_the_last_whole_lines_are_kept(make_repository):
     writer.close()
     text = text_of(job)
     head, note, rest = text.partition("\x1b[1;36m[herald]\x1b[0m The log reached")
-    assert head == "".join(lines[:head.count("\n")])  # whole lines
+    assert head == "".join(lines[: head.count("\n")])  # whole lines
     assert 2900 < len(head.encode()) <= 3000 and head.startswith("é line 0\n")
     left_out, tail = rest.split("the last part follows.\n")
     kept = tail.splitlines(keepends=True)
-    assert kept == lines[-len(kept):] and 900 <= len(tail.encode()) <= 1000  # whole lines, the last quarter
+    assert kept == lines[-len(kept) :] and 900 <= len(tail.encode()) <= 1000  # whole lines, the last quarter
     omitted = 1000 - head.count("\n") - len(kept)
     assert f"{omitted:,} lines (" in left_out
     assert "\ufffd" not in text  # no character cut in two

@@ -29,7 +29,9 @@ def flavours(docker_client, test_image):
     for tag in ("m1", "m2"):
         docker_client.images.build(
             fileobj=io.BytesIO(f"FROM {TEST_IMAGE}\nRUN echo image-{tag} > /etc/flavor\n".encode()),
-            tag=f"herald-test/busybox:{tag}", rm=True, pull=False,
+            tag=f"herald-test/busybox:{tag}",
+            rm=True,
+            pull=False,
         )
 
 
@@ -50,7 +52,9 @@ def test_the_first_job_expands_the_matrix_into_sibling_jobs(repo_and_sha, client
     assert [j.number for j in jobs] == [1, 2, 3, 4]
     siblings = jobs[1:]
     assert [j.matrix for j in siblings] == [
-        {"FLAVOR": "m1", "LEVEL": "4"}, {"FLAVOR": "m2", "LEVEL": "3.10"}, {"FLAVOR": "m2", "LEVEL": "4"},
+        {"FLAVOR": "m1", "LEVEL": "4"},
+        {"FLAVOR": "m2", "LEVEL": "3.10"},
+        {"FLAVOR": "m2", "LEVEL": "4"},
     ]
     assert all(j.group_id == first.pk and j.status == "queued" for j in siblings)
     assert all((j.commit, j.branch, j.event) == (sha, "main", "push") for j in siblings)
@@ -110,15 +114,21 @@ def test_once_a_matrix_is_known_a_push_makes_every_job_at_once(repo_and_sha, git
     Job.objects.filter(repository=repo, status="queued").update(status="cancelled")
     body = json.dumps(github_push("acme/widgets", sha, branch="feature")).encode()
     h = github_headers("s3cret", body)
-    r = client.post("/webhooks/github/", data=body, content_type="application/json",
-                    **{f"HTTP_{k.upper().replace('-', '_')}": v for k, v in h.items() if k != "Content-Type"})
+    r = client.post(
+        "/webhooks/github/",
+        data=body,
+        content_type="application/json",
+        **{f"HTTP_{k.upper().replace('-', '_')}": v for k, v in h.items() if k != "Content-Type"},
+    )
     assert r.status_code == 202, r.content
     ids = r.json()["jobs"]
     assert len(ids) == 4, "the webhook answer lists every job of the matrix build"
     jobs = list(Job.objects.filter(pk__in=ids).order_by("id"))
     assert [j.matrix for j in jobs] == [
-        {"FLAVOR": "m1", "LEVEL": "3.10"}, {"FLAVOR": "m1", "LEVEL": "4"},
-        {"FLAVOR": "m2", "LEVEL": "3.10"}, {"FLAVOR": "m2", "LEVEL": "4"},
+        {"FLAVOR": "m1", "LEVEL": "3.10"},
+        {"FLAVOR": "m1", "LEVEL": "4"},
+        {"FLAVOR": "m2", "LEVEL": "3.10"},
+        {"FLAVOR": "m2", "LEVEL": "4"},
     ]
     assert {j.group_id for j in jobs} == {jobs[0].pk}
     for _ in jobs:
@@ -137,8 +147,13 @@ def test_a_predicted_matrix_is_corrected_by_the_commits_own_file(repo_and_sha, g
     assert len(repo.matrix_hint) == 4
     # The next commit changes the matrix: one flavour, other levels.
     src = git_repo()
-    changed = src.commit({".herald.yml": PIPELINE.replace("FLAVOR: [m1, m2]", "FLAVOR: [m1]")
-                                                 .replace('LEVEL: ["3.10", "4"]', 'LEVEL: ["4", "5"]')})
+    changed = src.commit(
+        {
+            ".herald.yml": PIPELINE.replace("FLAVOR: [m1, m2]", "FLAVOR: [m1]").replace(
+                'LEVEL: ["3.10", "4"]', 'LEVEL: ["4", "5"]'
+            )
+        }
+    )
     repo.clone_url = src.url
     repo.save()
     predicted = queue(repo, changed)

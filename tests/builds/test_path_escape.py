@@ -54,13 +54,13 @@ def stealing_pipeline(job_id, files):
     return {
         "data": Symlink("../.."),
         ".herald.yml": (
-            "steps:\n"
-            "  - name: steal\n"
-            f"    build: {{context: data, dockerfile: workspaces/job-{job_id}/Dockerfile}}\n"
+            f"steps:\n  - name: steal\n    build: {{context: data, dockerfile: workspaces/job-{job_id}/Dockerfile}}\n"
         ),
         # A line of its own, so Docker's build cache never answers for the RUN.
-        "Dockerfile": (f"FROM {TEST_IMAGE}\nRUN echo {uuid.uuid4().hex}\n"
-                       f"COPY {' '.join(files)} /k/\nRUN cat /k/* && echo done-reading\n"),
+        "Dockerfile": (
+            f"FROM {TEST_IMAGE}\nRUN echo {uuid.uuid4().hex}\n"
+            f"COPY {' '.join(files)} /k/\nRUN cat /k/* && echo done-reading\n"
+        ),
     }
 
 
@@ -75,10 +75,14 @@ def test_it_refuses_a_build_context_linked_out_of_the_checkout(server_dir, git_r
 
 def test_it_refuses_a_dockerfile_linked_out_of_the_checkout(server_dir, git_repo, make_repository, test_image):
     _, planted = server_dir
-    job = run_pipeline(git_repo, make_repository, lambda pk: {
-        "Dockerfile": Symlink("../../herald.sqlite3"),
-        ".herald.yml": "steps:\n  - name: image\n    build: Dockerfile\n",
-    })
+    job = run_pipeline(
+        git_repo,
+        make_repository,
+        lambda pk: {
+            "Dockerfile": Symlink("../../herald.sqlite3"),
+            ".herald.yml": "steps:\n  - name: image\n    build: Dockerfile\n",
+        },
+    )
 
     assert job.status == "errored"
     assert "The Dockerfile 'Dockerfile' leads outside the repository" in job.reason
@@ -87,13 +91,19 @@ def test_it_refuses_a_dockerfile_linked_out_of_the_checkout(server_dir, git_repo
 
 def test_it_sends_links_inside_the_context_as_links(server_dir, git_repo, make_repository, test_image):
     _, planted = server_dir
-    job = run_pipeline(git_repo, make_repository, lambda pk: {
-        "peek": Symlink("../../herald.sqlite3"),
-        "app/Dockerfile": Symlink("../Dockerfile.real"),
-        "Dockerfile.real": (f"FROM {TEST_IMAGE}\nCOPY . /ctx\n"
-                            "RUN readlink /ctx/peek; cat /ctx/peek 2>/dev/null || echo not-followed\n"),
-        ".herald.yml": "steps:\n  - name: image\n    build: {context: ., dockerfile: app/Dockerfile}\n",
-    })
+    job = run_pipeline(
+        git_repo,
+        make_repository,
+        lambda pk: {
+            "peek": Symlink("../../herald.sqlite3"),
+            "app/Dockerfile": Symlink("../Dockerfile.real"),
+            "Dockerfile.real": (
+                f"FROM {TEST_IMAGE}\nCOPY . /ctx\n"
+                "RUN readlink /ctx/peek; cat /ctx/peek 2>/dev/null || echo not-followed\n"
+            ),
+            ".herald.yml": "steps:\n  - name: image\n    build: {context: ., dockerfile: app/Dockerfile}\n",
+        },
+    )
 
     log = log_of(job)
     assert job.status == "success", log
@@ -105,14 +115,18 @@ def test_it_sends_links_inside_the_context_as_links(server_dir, git_repo, make_r
 def test_it_refuses_a_link_an_earlier_step_planted(mode, server_dir, git_repo, make_repository, test_image, settings):
     settings.HERALD_WORKSPACE_MODE = mode
     _, planted = server_dir
-    job = run_pipeline(git_repo, make_repository, lambda pk: {
-        "Dockerfile": f"FROM {TEST_IMAGE}\nCOPY . /ctx\nRUN cat /ctx/herald.sqlite3; true\n",
-        ".herald.yml": (
-            "steps:\n"
-            f"  - name: plant\n    image: {TEST_IMAGE}\n    commands: ['ln -s ../.. /repo/up']\n"
-            "  - name: image\n    build: {context: up}\n"
-        ),
-    })
+    job = run_pipeline(
+        git_repo,
+        make_repository,
+        lambda pk: {
+            "Dockerfile": f"FROM {TEST_IMAGE}\nCOPY . /ctx\nRUN cat /ctx/herald.sqlite3; true\n",
+            ".herald.yml": (
+                "steps:\n"
+                f"  - name: plant\n    image: {TEST_IMAGE}\n    commands: ['ln -s ../.. /repo/up']\n"
+                "  - name: image\n    build: {context: up}\n"
+            ),
+        },
+    )
 
     log = log_of(job)
     assert job.status == "errored", log
@@ -120,8 +134,9 @@ def test_it_refuses_a_link_an_earlier_step_planted(mode, server_dir, git_repo, m
     assert planted not in log
 
 
-def test_herald_keys_never_reach_a_log_even_through_a_path_bug(server_dir, git_repo, make_repository, test_image,
-                                                                monkeypatch):
+def test_herald_keys_never_reach_a_log_even_through_a_path_bug(
+    server_dir, git_repo, make_repository, test_image, monkeypatch
+):
     data, _ = server_dir
     # Herald's own key files, under their real names, where the trick finds them.
     (data / "secret_key").write_text(django_settings.SECRET_KEY)
@@ -131,8 +146,7 @@ def test_herald_keys_never_reach_a_log_even_through_a_path_bug(server_dir, git_r
         return docker.utils.tar(os.path.join(checkout, context), dockerfile=(dockerfile, None)), dockerfile
 
     monkeypatch.setattr(image_build, "pack_directory", pack_naively)
-    job = run_pipeline(git_repo, make_repository,
-                       lambda pk: stealing_pipeline(pk, ["secret_key", "encryption_key"]))
+    job = run_pipeline(git_repo, make_repository, lambda pk: stealing_pipeline(pk, ["secret_key", "encryption_key"]))
 
     log = log_of(job)
     assert "done-reading" in log, log  # the trick worked: only masking stands in the way
@@ -146,11 +160,24 @@ def test_checkouts_live_where_nothing_of_herald_is_above_or_beside_them(tmp_path
     data = tmp_path / "server-data"
     env = {**os.environ, "HERALD_DATA_DIR": str(data), "HERALD_INSTANCE": f"test-{uuid.uuid4().hex[:8]}"}
     env.pop("HERALD_WORKSPACE_DIR", None)
-    out = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c",
-         "from django.conf import settings; print(settings.WORKSPACE_DIR)"],
-        cwd=django_settings.BASE_DIR, env=env, capture_output=True, text=True, check=True,
-    ).stdout.strip().splitlines()[-1]
+    out = (
+        subprocess.run(
+            [
+                sys.executable,
+                "manage.py",
+                "shell",
+                "-c",
+                "from django.conf import settings; print(settings.WORKSPACE_DIR)",
+            ],
+            cwd=django_settings.BASE_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     workspaces = os.path.realpath(out)
     assert not workspaces.startswith(os.path.realpath(data) + os.sep)
     herald_files = {"secret_key", "encryption_key", "herald.sqlite3", "instance_id"}

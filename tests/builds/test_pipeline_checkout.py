@@ -31,15 +31,19 @@ def test_a_pipeline_file_linking_outside_the_checkout_errors_the_job(push, tmp_p
     planted = tmp_path / "planted.yml"
     planted.write_text(herald_yml("echo PLANTED-PIPELINE-RAN"))
     job = push({".herald.yml": Symlink(str(planted)), "Dockerfile": f"FROM {TEST_IMAGE}\n"})
-    assert_errored(job, ".herald.yml is a symbolic link that leads outside the repository: "
-                        "Herald reads only files inside the checkout")
+    assert_errored(
+        job,
+        ".herald.yml is a symbolic link that leads outside the repository: Herald reads only files inside the checkout",
+    )
     assert "PLANTED-PIPELINE-RAN" not in log_of(job)
 
 
 def test_a_pipeline_file_linking_to_an_endless_device_errors_the_job(push):
     job = push({".herald.yml": Symlink("/dev/zero")})
-    assert_errored(job, ".herald.yml is a symbolic link that leads outside the repository: "
-                        "Herald reads only files inside the checkout")
+    assert_errored(
+        job,
+        ".herald.yml is a symbolic link that leads outside the repository: Herald reads only files inside the checkout",
+    )
 
 
 def test_a_pipeline_file_linking_to_a_file_of_the_checkout_builds(push):
@@ -63,5 +67,8 @@ def test_an_alias_bomb_errors_the_job_naming_the_line(push):
     text = f'image: {TEST_IMAGE}\nenv: {{A: &big "{big}"}}\nsteps:\n  - name: a\n    commands:\n'
     text += "      - *big\n" * 2500
     job = push({".herald.yml": text})
-    assert_errored(job, ".herald.yml, line 68: alias *big: the document grows past 2 MiB once its aliases "
-                        "are expanded (each *alias repeats the whole of its &anchor)")
+    assert_errored(
+        job,
+        ".herald.yml, line 68: alias *big: the document grows past 2 MiB once its aliases "
+        "are expanded (each *alias repeats the whole of its &anchor)",
+    )

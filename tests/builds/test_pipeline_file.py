@@ -76,9 +76,10 @@ def test_durations(text, seconds):
 
 
 def test_numbers_keep_the_spelling_they_have_in_the_file(tmp_path):
-    p = load(tmp_path, {".herald.yml": (
-        "image: x\nenv: {VERSION: 3.10, COUNT: 010}\nmatrix: {PY: [3.10, 3.9]}\ncommands: [true]\n"
-    )})
+    p = load(
+        tmp_path,
+        {".herald.yml": ("image: x\nenv: {VERSION: 3.10, COUNT: 010}\nmatrix: {PY: [3.10, 3.9]}\ncommands: [true]\n")},
+    )
     assert p.env == {"VERSION": "3.10", "COUNT": "010"}
     assert p.matrix == {"PY": ["3.10", "3.9"]}
 
@@ -89,40 +90,66 @@ def test_matrix_expands_to_every_combination(tmp_path):
     assert len(combos) == 6 and {"A": "2", "B": "z"} in combos
 
 
-@pytest.mark.parametrize("files,expected", [
-    ({".herald.yml": "image: x\ncommands: [true]\ncolour: blue\n"}, ".herald.yml, line 3, colour: unknown key"),
-    ({".herald.yml": "image: x\ncommands: [true\n"}, ".herald.yml, line 3: invalid YAML"),
-    ({".herald.yml": "steps: []\n"}, ".herald.yml, line 1, steps: must be a non-empty list"),
-    ({".herald.yml": "image: x\nsteps:\n  - name: a\n    commands: echo\n    always: yes please\n"},
-     ".herald.yml, line 5, steps[0].always: must be true or false"),
-    ({".herald.yml": "image: x\ntimeout: soon\ncommands: [true]\n"}, ".herald.yml, line 2, timeout: must be a duration"),
-    ({".herald.yml": "image: x\nenv: [A, B]\ncommands: [true]\n"}, ".herald.yml, line 2, env: must be a mapping"),
-    ({".herald.yml": "image: x\nsteps:\n  - name: a\n    commands: [true]\n    secrets: [NOPE]\n"},
-     ".herald.yml, line 5, steps[0].secrets: unknown secret 'NOPE'"),
-    ({".herald.yml": "image: x\nsteps:\n  - name: a\n    commands: [true]\n  - name: a\n    commands: [true]\n"},
-     ".herald.yml, line 5, steps[1].name: 'a' is used by an earlier step"),
-    ({".herald.yml": "image: x\nimage: y\ncommands: [true]\n"}, ".herald.yml, line 2, image: appears twice"),
-    ({".herald.yml": "steps:\n  - name: a\n    image: python:${PY}\n    commands: [true]\n"},
-     ".herald.yml, line 3, steps[0].image: ${PY} is not a matrix variable"),
-    ({".herald.yml": "image: x\nsteps:\n  - name: a\n    commands: [true]\n    when: {event: [deploy]}\n"},
-     ".herald.yml, line 5, steps[0].when.event: unknown event 'deploy'"),
-    ({".herald.yml": "image: x\nsteps:\n  - build: {context: ../outside}\n"},
-     ".herald.yml, line 3, steps[0].build.context: must be a path inside the repository, without '..' (not '../outside')"),
-    ({".herald.yml": "image: x\nsteps:\n  - build: {dockerfile: /etc/passwd}\n"},
-     ".herald.yml, line 3, steps[0].build.dockerfile: must be a path inside the repository, relative to its root"),
-    ({".herald.yml": 'image: x\nsteps:\n  - build: {context: "a\\0b"}\n'},
-     ".herald.yml, line 3, steps[0].build.context: must not contain a NUL character"),
-    ({".herald.yml": "image: x\nservices:\n  github.com: {image: x}\ncommands: [true]\n"},
-     ".herald.yml, line 3, services.github.com: a service name is the host name steps reach it by"),
-    ({".herald.yml": "image: x\nservices:\n  db: {env: {A: b}}\ncommands: [true]\n"},
-     ".herald.yml, line 3, services.db.image: is required"),
-    ({".herald.yml": ""}, ".herald.yml: the file is empty"),
-    ({"hermes.yaml": "schema: shell\n"}, "hermes.yaml, line 1, schema: only `schema: docker`"),
-    ({".microci.json": '{"image": "x",\n "command": 3}'}, ".microci.json, command: must be a string"),
-    ({".microci.json": '{"image": "x",\n "command": }'}, ".microci.json, line 2: invalid JSON"),
-    ({".microci.json": "[" * 100_000}, ".microci.json: nested too deeply"),
-    ({".herald.yml": "[" * 100_000}, ".herald.yml: nested too deeply"),
-])
+@pytest.mark.parametrize(
+    "files,expected",
+    [
+        ({".herald.yml": "image: x\ncommands: [true]\ncolour: blue\n"}, ".herald.yml, line 3, colour: unknown key"),
+        ({".herald.yml": "image: x\ncommands: [true\n"}, ".herald.yml, line 3: invalid YAML"),
+        ({".herald.yml": "steps: []\n"}, ".herald.yml, line 1, steps: must be a non-empty list"),
+        (
+            {".herald.yml": "image: x\nsteps:\n  - name: a\n    commands: echo\n    always: yes please\n"},
+            ".herald.yml, line 5, steps[0].always: must be true or false",
+        ),
+        (
+            {".herald.yml": "image: x\ntimeout: soon\ncommands: [true]\n"},
+            ".herald.yml, line 2, timeout: must be a duration",
+        ),
+        ({".herald.yml": "image: x\nenv: [A, B]\ncommands: [true]\n"}, ".herald.yml, line 2, env: must be a mapping"),
+        (
+            {".herald.yml": "image: x\nsteps:\n  - name: a\n    commands: [true]\n    secrets: [NOPE]\n"},
+            ".herald.yml, line 5, steps[0].secrets: unknown secret 'NOPE'",
+        ),
+        (
+            {".herald.yml": "image: x\nsteps:\n  - name: a\n    commands: [true]\n  - name: a\n    commands: [true]\n"},
+            ".herald.yml, line 5, steps[1].name: 'a' is used by an earlier step",
+        ),
+        ({".herald.yml": "image: x\nimage: y\ncommands: [true]\n"}, ".herald.yml, line 2, image: appears twice"),
+        (
+            {".herald.yml": "steps:\n  - name: a\n    image: python:${PY}\n    commands: [true]\n"},
+            ".herald.yml, line 3, steps[0].image: ${PY} is not a matrix variable",
+        ),
+        (
+            {".herald.yml": "image: x\nsteps:\n  - name: a\n    commands: [true]\n    when: {event: [deploy]}\n"},
+            ".herald.yml, line 5, steps[0].when.event: unknown event 'deploy'",
+        ),
+        (
+            {".herald.yml": "image: x\nsteps:\n  - build: {context: ../outside}\n"},
+            ".herald.yml, line 3, steps[0].build.context: must be a path inside the repository, without '..' (not '../outside')",
+        ),
+        (
+            {".herald.yml": "image: x\nsteps:\n  - build: {dockerfile: /etc/passwd}\n"},
+            ".herald.yml, line 3, steps[0].build.dockerfile: must be a path inside the repository, relative to its root",
+        ),
+        (
+            {".herald.yml": 'image: x\nsteps:\n  - build: {context: "a\\0b"}\n'},
+            ".herald.yml, line 3, steps[0].build.context: must not contain a NUL character",
+        ),
+        (
+            {".herald.yml": "image: x\nservices:\n  github.com: {image: x}\ncommands: [true]\n"},
+            ".herald.yml, line 3, services.github.com: a service name is the host name steps reach it by",
+        ),
+        (
+            {".herald.yml": "image: x\nservices:\n  db: {env: {A: b}}\ncommands: [true]\n"},
+            ".herald.yml, line 3, services.db.image: is required",
+        ),
+        ({".herald.yml": ""}, ".herald.yml: the file is empty"),
+        ({"hermes.yaml": "schema: shell\n"}, "hermes.yaml, line 1, schema: only `schema: docker`"),
+        ({".microci.json": '{"image": "x",\n "command": 3}'}, ".microci.json, command: must be a string"),
+        ({".microci.json": '{"image": "x",\n "command": }'}, ".microci.json, line 2: invalid JSON"),
+        ({".microci.json": "[" * 100_000}, ".microci.json: nested too deeply"),
+        ({".herald.yml": "[" * 100_000}, ".herald.yml: nested too deeply"),
+    ],
+)
 def test_an_invalid_file_names_file_line_and_key(tmp_path, files, expected):
     assert expected in error(tmp_path, files, known_secrets=set())
 
@@ -165,7 +192,7 @@ def test_when_filters_branch_event_and_tag():
 
 
 def alias_bomb(levels=9, width=9):
-    """"Billion laughs": each anchor lists the one before it `width` times,
+    """ "Billion laughs": each anchor lists the one before it `width` times,
     so the last expands to width**levels copies of the first (9**9 ≈ 387 M)."""
     lines = ["image: x", "env: {LOL: &l0 lol}"]
     for i in range(1, levels + 1):
@@ -183,8 +210,10 @@ def test_an_alias_bomb_is_refused_while_composing_with_work_linear_in_the_file(t
     monkeypatch.setattr(_Loader, "construct_document", lambda self, node: constructed.append(node))
     text = alias_bomb()
     message = error(tmp_path, {".herald.yml": text})
-    assert message == (".herald.yml, line 8: alias *l5: the document grows past 2 MiB once its aliases "
-                       "are expanded (each *alias repeats the whole of its &anchor)")
+    assert message == (
+        ".herald.yml, line 8: alias *l5: the document grows past 2 MiB once its aliases "
+        "are expanded (each *alias repeats the whole of its &anchor)"
+    )
     assert constructed == []
     assert len(composed) < text.count("*") + text.count(":") + 20
 
@@ -195,16 +224,22 @@ def test_many_aliases_of_a_long_string_are_refused_at_the_alias_that_passes_the_
     text = f'image: x\nenv: {{A: &big "{big}"}}\nsteps:\n  - name: a\n    commands:\n' + "      - *big\n" * 2500
     assert len(text) < 64 * 1024
     # 32 KiB + 63 x 32 KiB passes 2 MiB: the 63rd alias, on line 5 + 63.
-    assert error(tmp_path, {".herald.yml": text}).startswith(".herald.yml, line 68: alias *big: the document grows past 2 MiB")
+    assert error(tmp_path, {".herald.yml": text}).startswith(
+        ".herald.yml, line 68: alias *big: the document grows past 2 MiB"
+    )
 
 
 def test_an_alias_inside_its_own_anchor_is_refused(tmp_path):
     assert error(tmp_path, {".herald.yml": "image: x\nenv: &e {A: *e}\ncommands: [true]\n"}) == (
-        ".herald.yml, line 2: alias *e refers to a node that contains it")
+        ".herald.yml, line 2: alias *e refers to a node that contains it"
+    )
 
 
 def test_anchors_merge_keys_and_overrides_keep_working(tmp_path):
-    p = load(tmp_path, {".herald.yml": """\
+    p = load(
+        tmp_path,
+        {
+            ".herald.yml": """\
 image: alpine:3
 steps:
   - &unit
@@ -217,7 +252,9 @@ steps:
   - {<<: *unit, name: docs, env: {<<: *env, PY: "3.11"}}
   - name: again
     commands: *setup
-"""})
+"""
+        },
+    )
     assert [(s.name, s.env, s.commands) for s in p.steps] == [
         ("unit", {"PY": "3.12", "CI": "1"}, ["pip install -e .", "pytest -q"]),
         ("lint", {"PY": "3.12", "CI": "1"}, ["ruff check ."]),
@@ -256,7 +293,8 @@ def test_a_file_just_under_the_limit_is_read(tmp_path):
 def test_a_pipe_is_refused_instead_of_hanging_the_worker(tmp_path):
     os.mkfifo(tmp_path / ".herald.yml")
     assert error(tmp_path, {}) == (
-        ".herald.yml is not a regular file: a build definition must be a file in the repository")
+        ".herald.yml is not a regular file: a build definition must be a file in the repository"
+    )
     (tmp_path / ".herald.yml").unlink()
     os.mkfifo(tmp_path / "pipe")
     (tmp_path / ".herald.yml").symlink_to("pipe")
@@ -272,8 +310,9 @@ def test_a_link_leading_outside_the_checkout_is_refused(tmp_path, target):
     (checkout / ".herald.yml").symlink_to(target)
     with pytest.raises(PipelineError) as e:
         load_pipeline(checkout)
-    assert str(e.value) == (".herald.yml is a symbolic link that leads outside the repository: "
-                            "Herald reads only files inside the checkout")
+    assert str(e.value) == (
+        ".herald.yml is a symbolic link that leads outside the repository: Herald reads only files inside the checkout"
+    )
 
 
 def test_a_link_to_a_file_inside_the_checkout_is_followed(tmp_path):

@@ -54,8 +54,12 @@ def test_the_sandbox_goes_away_with_its_process_even_after_sigkill(test_image, d
         print(network_sandbox(shared_client(), {test_image!r}), flush=True)
         time.sleep(600)
     """)
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "HERALD_DATA_DIR": str(settings.DATA_DIR)})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "HERALD_DATA_DIR": str(settings.DATA_DIR)},
+    )
     try:
         sandbox_id = proc.stdout.readline().strip()
         assert sandbox_id, "the sandbox did not start"

@@ -117,10 +117,17 @@ steps:
     secrets: [TOKEN, PUBLIC_TOKEN]
     commands: ['echo "token=${{TOKEN:-withheld}}"', 'echo "public=${{PUBLIC_TOKEN:-withheld}}"']
 """
-    repo, sha = setup({".herald.yml": pipeline},
-                      secrets=[("TOKEN", TOKEN, False), ("PUBLIC_TOKEN", "pub-99887766", True)])
-    pr = dict(event="pull_request", branch="", ref="refs/pull/7/head", pr_number=7, target_branch="main",
-              source_branch="patch-1")
+    repo, sha = setup(
+        {".herald.yml": pipeline}, secrets=[("TOKEN", TOKEN, False), ("PUBLIC_TOKEN", "pub-99887766", True)]
+    )
+    pr = dict(
+        event="pull_request",
+        branch="",
+        ref="refs/pull/7/head",
+        pr_number=7,
+        target_branch="main",
+        source_branch="patch-1",
+    )
 
     blocked = queue(repo, sha, from_fork=True, source_repo="mallory/widgets", **pr)
     assert blocked.status == "blocked"  # until someone with push rights approves it
@@ -139,12 +146,14 @@ steps:
 
 @pytest.mark.docker
 def test_a_step_naming_an_unknown_secret_errors_the_job(setup):
-    repo, sha = setup({".herald.yml": f"image: {TEST_IMAGE}\nsteps:\n  - name: a\n    commands: [env]\n"
-                                      "    secrets: [NOT_THERE]\n"})
+    repo, sha = setup(
+        {".herald.yml": f"image: {TEST_IMAGE}\nsteps:\n  - name: a\n    commands: [env]\n    secrets: [NOT_THERE]\n"}
+    )
     job = run_commit(repo, sha)
     assert job.status == "errored"
-    assert job.reason == (".herald.yml, line 5, steps[0].secrets: unknown secret 'NOT_THERE'; "
-                          "add it in the repository's settings")
+    assert job.reason == (
+        ".herald.yml, line 5, steps[0].secrets: unknown secret 'NOT_THERE'; add it in the repository's settings"
+    )
 
 
 def test_secrets_are_encrypted_at_rest(make_repository):

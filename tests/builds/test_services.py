@@ -10,9 +10,11 @@ from tests.support import TEST_IMAGE
 pytestmark = [pytest.mark.docker, pytest.mark.django_db(transaction=True)]
 
 # busybox wget is unreliable in a static build; a raw HTTP request over nc is not.
-FETCH = ("for i in $(seq 1 50); do "
-         "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {host} {port} > /tmp/out 2>/dev/null && "
-         "grep -q hello /tmp/out && break; sleep 0.2; done; tail -n 1 /tmp/out")
+FETCH = (
+    "for i in $(seq 1 50); do "
+    "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {host} {port} > /tmp/out 2>/dev/null && "
+    "grep -q hello /tmp/out && break; sleep 0.2; done; tail -n 1 /tmp/out"
+)
 
 
 @pytest.fixture
@@ -31,7 +33,8 @@ def test_services_are_reachable_by_name_from_every_step(setup, docker_client):
     service_image = ensure_service_image(docker_client)
     fetch_web = FETCH.format(host="web", port=80)
     fetch_alt = FETCH.format(host="alt", port=8080)
-    src_files = {".herald.yml": f"""\
+    src_files = {
+        ".herald.yml": f"""\
 image: {TEST_IMAGE}
 services:
   web: {{image: {service_image}}}
@@ -41,7 +44,8 @@ steps:
     commands: ["{fetch_web}"]
   - name: second
     commands: ["{fetch_alt}", "{fetch_web}"]
-"""}
+"""
+    }
     repo, sha, _ = setup(src_files)
     job = run_commit(repo, sha)
     text = log_of(job)
@@ -53,14 +57,18 @@ steps:
 
 
 def test_a_service_that_dies_is_reported_in_the_log(setup):
-    repo, sha, _ = setup({".herald.yml": f"""\
+    repo, sha, _ = setup(
+        {
+            ".herald.yml": f"""\
 image: {TEST_IMAGE}
 services:
   db: {{image: {TEST_IMAGE}, command: [sh, -c, "echo db-cannot-start >&2; exit 3"]}}
 steps:
   - name: test
     commands: ["sleep 1", "nc -w 1 db 5432 < /dev/null"]
-"""})
+"""
+        }
+    )
     job = run_commit(repo, sha)
     assert job.status == "failed"
     text = log_of(job)
@@ -70,7 +78,9 @@ steps:
 
 def test_a_service_whose_image_is_missing_errors_the_job(setup, settings):
     settings.HERALD_PULL_POLICY = "never"
-    repo, sha, _ = setup({".herald.yml": f"""\
+    repo, sha, _ = setup(
+        {
+            ".herald.yml": f"""\
 image: {TEST_IMAGE}
 services:
   db: {{image: herald-test/no-such-db:1}}
@@ -80,7 +90,9 @@ steps:
   - name: report
     always: true
     commands: [true]
-"""})
+"""
+        }
+    )
     job = run_commit(repo, sha)
     assert job.status == "errored"
     assert "herald-test/no-such-db:1 is not on the worker" in job.reason
@@ -93,19 +105,26 @@ def test_jobs_cannot_reach_each_others_containers(setup, docker_client):
     net = docker_client.networks.create(f"herald-{settings.HERALD_INSTANCE}-job-999999", labels=labels)
     try:
         other = docker_client.containers.run(
-            ensure_service_image(docker_client), detach=True, labels=labels, network=net.name,
+            ensure_service_image(docker_client),
+            detach=True,
+            labels=labels,
+            network=net.name,
             name=f"herald-{settings.HERALD_INSTANCE}-job-999999-svc-web",
         )
         other.reload()
         ip = other.attrs["NetworkSettings"]["Networks"][net.name]["IPAddress"]
-        repo, sha, _ = setup({".herald.yml": f"""\
+        repo, sha, _ = setup(
+            {
+                ".herald.yml": f"""\
 image: {TEST_IMAGE}
 steps:
   - name: probe
     commands:
       - "if nslookup web >/dev/null 2>&1; then echo resolved-other-jobs-service; fi"
       - "if printf 'GET / HTTP/1.0\\\\r\\\\n\\\\r\\\\n' | nc -w 3 {ip} 80 | grep -q hello; then echo reached-other-job; else echo isolated; fi"
-"""})
+"""
+            }
+        )
         job = run_commit(repo, sha)
         text = log_of(job)
         assert job.status == "success", text
@@ -125,18 +144,27 @@ def test_jobs_without_services_share_a_bridge_on_which_they_cannot_reach_each_ot
     net = isolated_network(docker_client)
     assert docker_client.api.inspect_network(net)["Options"]["com.docker.network.bridge.enable_icc"] == "false"
     labels = {"org.herald-ci.instance": settings.HERALD_INSTANCE, "org.herald-ci.job": "999998"}
-    other = docker_client.containers.run(ensure_service_image(docker_client), detach=True, labels=labels,
-                                         network=net, name=f"herald-{settings.HERALD_INSTANCE}-job-999998-step-1")
+    other = docker_client.containers.run(
+        ensure_service_image(docker_client),
+        detach=True,
+        labels=labels,
+        network=net,
+        name=f"herald-{settings.HERALD_INSTANCE}-job-999998-step-1",
+    )
     try:
         other.reload()
         (ip,) = [n["IPAddress"] for n in other.attrs["NetworkSettings"]["Networks"].values()]
-        repo, sha, _ = setup({".herald.yml": f"""\
+        repo, sha, _ = setup(
+            {
+                ".herald.yml": f"""\
 image: {TEST_IMAGE}
 steps:
   - name: probe
     commands:
       - "if printf 'GET / HTTP/1.0\\\\r\\\\n\\\\r\\\\n' | nc -w 3 {ip} 80 | grep -q hello; then echo reached-other-job; else echo isolated; fi"
-"""})
+"""
+            }
+        )
         job = run_commit(repo, sha)
         text = log_of(job)
         assert job.status == "success", text
@@ -154,27 +182,34 @@ def test_when_docker_has_no_address_pool_left_the_job_errors_saying_what_to_do(s
     import docker
 
     service_image = ensure_service_image(docker_client)
-    repo, sha, _ = setup({".herald.yml": f"""\
+    repo, sha, _ = setup(
+        {
+            ".herald.yml": f"""\
 image: {TEST_IMAGE}
 services:
   web: {{image: {service_image}}}
 steps:
   - name: never
     commands: ["echo should-not-run"]
-"""})
+"""
+        }
+    )
     labels = {"org.herald-ci.instance": settings.HERALD_INSTANCE, "org.herald-ci.role": "test-pool-filler"}
     fillers = []
     try:
         for i in range(300):
             try:
-                fillers.append(docker_client.networks.create(f"herald-{settings.HERALD_INSTANCE}-filler-{i}",
-                                                             labels=labels))
+                fillers.append(
+                    docker_client.networks.create(f"herald-{settings.HERALD_INSTANCE}-filler-{i}", labels=labels)
+                )
             except docker.errors.APIError as e:
                 assert "address pool" in str(e.explanation), e
                 break
         else:
-            pytest.fail("the engine still had address pools after 300 networks: this test expects "
-                        "dockerd's default-address-pools")
+            pytest.fail(
+                "the engine still had address pools after 300 networks: this test expects "
+                "dockerd's default-address-pools"
+            )
         job = run_commit(repo, sha)
     finally:
         for n in fillers:
@@ -190,16 +225,21 @@ steps:
 def test_a_service_named_like_a_real_host_errors_the_job_before_anything_starts(setup, docker_client):
     # On the job's network a service answers to its name: `github.com` would
     # catch every step's clone or API call.
-    repo, sha, _ = setup({".herald.yml": f"""\
+    repo, sha, _ = setup(
+        {
+            ".herald.yml": f"""\
 image: {TEST_IMAGE}
 services:
   github.com: {{image: {TEST_IMAGE}, command: [sleep, "600"]}}
 steps:
   - name: test
     commands: [git ls-remote https://github.com/acme/widgets]
-"""})
+"""
+        }
+    )
     job = run_commit(repo, sha)
     assert job.status == "errored"
-    assert job.reason.startswith(".herald.yml, line 3, services.github.com: a service name is the host name "
-                                 "steps reach it by")
+    assert job.reason.startswith(
+        ".herald.yml, line 3, services.github.com: a service name is the host name steps reach it by"
+    )
     assert steps_of(job) == [] and job_objects(docker_client, job) == []

@@ -41,7 +41,9 @@ def setup(git_repo, make_repository, test_image):
 
 def test_it_runs_steps_in_order_in_one_shared_workspace(setup, docker_client):
     user_image = ensure_user_image(docker_client)
-    repo, sha = setup({".herald.yml": f"""\
+    repo, sha = setup(
+        {
+            ".herald.yml": f"""\
 image: {TEST_IMAGE}
 env: {{GREETING: hello}}
 steps:
@@ -53,7 +55,9 @@ steps:
     image: {user_image}
     env: {{GREETING: overridden}}
     commands: ["cat /repo/shared.txt", "echo $GREETING $CI $HERALD_BRANCH $HERALD_EVENT"]
-"""})
+"""
+        }
+    )
     job = run_commit(repo, sha)
     assert job.status == "success" and job.exit_code == 0, log_of(job)
     assert steps_of(job) == [("write", "success", 0), ("read", "success", 0), ("other-image", "success", 0)]
@@ -71,7 +75,9 @@ steps:
 
 
 def test_a_failing_step_fails_the_job_and_skips_the_rest_but_always_steps(setup):
-    repo, sha = setup({".herald.yml": f"""\
+    repo, sha = setup(
+        {
+            ".herald.yml": f"""\
 image: {TEST_IMAGE}
 steps:
   - name: ok
@@ -83,12 +89,18 @@ steps:
   - name: cleanup
     always: true
     commands: [echo cleaning-up]
-"""})
+"""
+        }
+    )
     job = run_commit(repo, sha)
     assert (job.status, job.exit_code) == ("failed", 4)
     assert job.reason == "Step breaks exited with code 4"
-    assert steps_of(job) == [("ok", "success", 0), ("breaks", "failed", 4), ("after", "skipped", None),
-                             ("cleanup", "success", 0)]
+    assert steps_of(job) == [
+        ("ok", "success", 0),
+        ("breaks", "failed", 4),
+        ("after", "skipped", None),
+        ("cleanup", "success", 0),
+    ]
     text = log_of(job)
     assert "must-not-run" not in text.replace("echo must-not-run", "")
     assert "Step after: skipped (an earlier step failed)" in text
@@ -118,8 +130,13 @@ steps:
     repo, sha = setup({".herald.yml": pipeline})
     job = run_commit(repo, sha, branch="release/2.0")
     assert job.status == "success"
-    assert steps_of(job) == [("always-runs", "success", 0), ("main-only", "skipped", None),
-                             ("main-pushes", "skipped", None), ("release", "success", 0), ("tags", "skipped", None)]
+    assert steps_of(job) == [
+        ("always-runs", "success", 0),
+        ("main-only", "skipped", None),
+        ("main-pushes", "skipped", None),
+        ("release", "success", 0),
+        ("tags", "skipped", None),
+    ]
     assert "Step main-only: skipped (its when: does not match this push)" in log_of(job)
 
     # A tag is on no branch: `branch:` does not filter tag events (add
@@ -129,7 +146,9 @@ steps:
 
 
 def test_a_job_whose_steps_are_all_filtered_out_is_skipped(setup, docker_client):
-    repo, sha = setup({".herald.yml": f"""\
+    repo, sha = setup(
+        {
+            ".herald.yml": f"""\
 image: {TEST_IMAGE}
 services:
   web: {{image: {TEST_IMAGE}, command: [sleep, "600"]}}
@@ -137,7 +156,9 @@ steps:
   - name: deploy
     when: {{branch: [main]}}
     commands: [echo deploying]
-"""})
+"""
+        }
+    )
     job = run_commit(repo, sha, branch="feature/x")
     assert job.status == "skipped" and job.exit_code is None
     assert job.reason == "Every step was filtered out by when:"
@@ -147,8 +168,9 @@ steps:
 
 
 def test_a_build_step_builds_the_workspace_as_earlier_steps_left_it(setup):
-    repo, sha = setup({
-        ".herald.yml": f"""\
+    repo, sha = setup(
+        {
+            ".herald.yml": f"""\
 image: {TEST_IMAGE}
 steps:
   - name: compile
@@ -156,12 +178,13 @@ steps:
   - name: image
     build: {{context: app, dockerfile: Dockerfile}}
 """,
-        "app/Dockerfile": f"FROM {TEST_IMAGE}\nCOPY . /app/\nRUN cat /app/artifact.txt && ls /app\n",
-        "app/.dockerignore": "*.log\n",
-        # Two runs in the same second would otherwise make the same commit
-        # (and Docker would rightly answer the build from its cache).
-        "nonce": uuid.uuid4().hex,
-    })
+            "app/Dockerfile": f"FROM {TEST_IMAGE}\nCOPY . /app/\nRUN cat /app/artifact.txt && ls /app\n",
+            "app/.dockerignore": "*.log\n",
+            # Two runs in the same second would otherwise make the same commit
+            # (and Docker would rightly answer the build from its cache).
+            "nonce": uuid.uuid4().hex,
+        }
+    )
     job = run_commit(repo, sha)
     assert job.status == "success", log_of(job)
     section = section_of(job, "image")
@@ -171,10 +194,12 @@ steps:
 
 
 def test_a_failing_build_step_reports_the_run_exit_code(setup):
-    repo, sha = setup({
-        ".herald.yml": f"image: {TEST_IMAGE}\nsteps:\n  - name: image\n    build: Dockerfile\n",
-        "Dockerfile": f"FROM {TEST_IMAGE}\nRUN echo about-to-fail && exit 6\n",
-    })
+    repo, sha = setup(
+        {
+            ".herald.yml": f"image: {TEST_IMAGE}\nsteps:\n  - name: image\n    build: Dockerfile\n",
+            "Dockerfile": f"FROM {TEST_IMAGE}\nRUN echo about-to-fail && exit 6\n",
+        }
+    )
     job = run_commit(repo, sha)
     assert (job.status, job.exit_code) == ("failed", 6)
     assert steps_of(job) == [("image", "failed", 6)]
@@ -182,11 +207,13 @@ def test_a_failing_build_step_reports_the_run_exit_code(setup):
 
 def test_the_checkout_belongs_to_the_user_the_image_runs_as(setup, docker_client):
     image = ensure_user_image(docker_client)
-    repo, sha = setup({
-        ".herald.yml": f"image: {image}\ncommands:\n  - id\n  - stat -c '%u:%g %n' /repo /repo/src/a.txt\n"
-                       "  - echo written > /repo/src/new.txt\n",
-        "src/a.txt": "a",
-    })
+    repo, sha = setup(
+        {
+            ".herald.yml": f"image: {image}\ncommands:\n  - id\n  - stat -c '%u:%g %n' /repo /repo/src/a.txt\n"
+            "  - echo written > /repo/src/new.txt\n",
+            "src/a.txt": "a",
+        }
+    )
     job = run_commit(repo, sha)
     assert job.status == "success", log_of(job)
     text = log_of(job)
@@ -196,8 +223,9 @@ def test_the_checkout_belongs_to_the_user_the_image_runs_as(setup, docker_client
 
 def test_herald_build_user_runs_every_step_as_that_user(setup, settings):
     settings.HERALD_BUILD_USER = "4321:4322"
-    repo, sha = setup({".herald.yml": f"image: {TEST_IMAGE}\ncommands:\n  - id -u\n  - stat -c '%u:%g' /repo\n"
-                                      "  - touch /repo/mine\n"})
+    repo, sha = setup(
+        {".herald.yml": f"image: {TEST_IMAGE}\ncommands:\n  - id -u\n  - stat -c '%u:%g' /repo\n  - touch /repo/mine\n"}
+    )
     job = run_commit(repo, sha)
     assert job.status == "success", log_of(job)
     assert "$ id -u\n4321\n" in log_of(job)
@@ -205,8 +233,12 @@ def test_herald_build_user_runs_every_step_as_that_user(setup, settings):
 
 
 def test_microci_json_runs_its_command_with_the_repository_at_repo(setup):
-    repo, sha = setup({".microci.json": json.dumps({"image": TEST_IMAGE, "command": "cat /repo/README"}),
-                       "README": "from-the-readme\n"})
+    repo, sha = setup(
+        {
+            ".microci.json": json.dumps({"image": TEST_IMAGE, "command": "cat /repo/README"}),
+            "README": "from-the-readme\n",
+        }
+    )
     job = run_commit(repo, sha)
     assert job.status == "success", log_of(job)
     assert "from-the-readme\n" in log_of(job)
@@ -214,8 +246,9 @@ def test_microci_json_runs_its_command_with_the_repository_at_repo(setup):
 
 
 def test_hermes_yaml_with_schema_docker_builds_the_root_dockerfile(setup):
-    repo, sha = setup({"hermes.yaml": "schema: docker\n",
-                       "Dockerfile": f"FROM {TEST_IMAGE}\nRUN echo hermes-compatible-build\n"})
+    repo, sha = setup(
+        {"hermes.yaml": "schema: docker\n", "Dockerfile": f"FROM {TEST_IMAGE}\nRUN echo hermes-compatible-build\n"}
+    )
     job = run_commit(repo, sha)
     assert job.status == "success", log_of(job)
     assert "hermes-compatible-build" in log_of(job)
@@ -234,7 +267,9 @@ def test_an_invalid_file_errors_with_file_line_and_key_and_no_traceback(setup):
 
 def test_a_missing_image_errors_the_step_and_runs_only_always_steps(setup, settings):
     settings.HERALD_PULL_POLICY = "never"
-    repo, sha = setup({".herald.yml": f"""\
+    repo, sha = setup(
+        {
+            ".herald.yml": f"""\
 image: {TEST_IMAGE}
 steps:
   - name: needs-image
@@ -245,7 +280,9 @@ steps:
   - name: notify
     always: true
     commands: [echo notifying]
-"""})
+"""
+        }
+    )
     job = run_commit(repo, sha)
     assert job.status == "errored"
     assert job.reason.startswith("Step needs-image: Image herald-test/does-not-exist:1 is not on the worker")
@@ -254,14 +291,18 @@ steps:
 
 def test_nothing_is_left_behind_after_success_or_failure(setup, docker_client, settings):
     for script in ("true", "exit 1"):
-        repo, sha = setup({".herald.yml": f"""\
+        repo, sha = setup(
+            {
+                ".herald.yml": f"""\
 image: {TEST_IMAGE}
 services:
   side: {{image: {TEST_IMAGE}, command: [sleep, "600"]}}
 steps:
   - name: one
     commands: ["{script}"]
-"""})
+"""
+            }
+        )
         job = run_commit(repo, sha)
         assert job.status in ("success", "failed")
         assert job_objects(docker_client, job) == []
@@ -269,8 +310,9 @@ steps:
         repo.delete()
 
 
-def test_build_steps_reuse_dockers_cache_until_housekeeping_removes_it(git_repo, make_repository, test_image,
-                                                                         settings, docker_client):
+def test_build_steps_reuse_dockers_cache_until_housekeeping_removes_it(
+    git_repo, make_repository, test_image, settings, docker_client
+):
     """A second build of an unchanged Dockerfile takes its layers from
     Docker's cache (the RUN does not run again); housekeeping removes what
     no build used for HERALD_BUILD_CACHE_HOURS, and the next build runs it."""
@@ -278,8 +320,10 @@ def test_build_steps_reuse_dockers_cache_until_housekeeping_removes_it(git_repo,
 
     nonce = uuid.uuid4().hex
     src = git_repo()
-    files = {".herald.yml": f"image: {TEST_IMAGE}\nsteps:\n  - name: image\n    build: Dockerfile\n",
-             "Dockerfile": f"FROM {TEST_IMAGE}\nRUN echo ran-the-run-{nonce}\n"}
+    files = {
+        ".herald.yml": f"image: {TEST_IMAGE}\nsteps:\n  - name: image\n    build: Dockerfile\n",
+        "Dockerfile": f"FROM {TEST_IMAGE}\nRUN echo ran-the-run-{nonce}\n",
+    }
     repo = make_repository("acme/images", clone_url=src.url)
 
     def build(n):
@@ -303,7 +347,10 @@ def test_build_steps_reuse_dockers_cache_until_housekeeping_removes_it(git_repo,
     settings.HERALD_BUILD_CACHE_HOURS = 0
     assert prune_build_cache() >= 1
     assert docker_client.images.list(name=cache) == []
-    assert not [i for i in docker_client.images.list(filters=mine)
-                if int(i.labels["org.herald-ci.job"]) in {first.pk, second.pk}]
+    assert not [
+        i
+        for i in docker_client.images.list(filters=mine)
+        if int(i.labels["org.herald-ci.job"]) in {first.pk, second.pk}
+    ]
     _, text = build(4)
     assert f"\nran-the-run-{nonce}\n" in text and "Using cache" not in text

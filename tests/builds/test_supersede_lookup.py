@@ -11,19 +11,43 @@ from builds.lifecycle import create_job
 from builds.models import Job
 
 
-@pytest.mark.parametrize("event, fields, index", [
-    ("push", {"ref": "refs/heads/main", "branch": "main"}, "job_active_branch"),
-    ("pull_request", {"ref": "refs/pull/7/head", "pr_number": 7}, "job_active_pr"),
-])
+@pytest.mark.parametrize(
+    "event, fields, index",
+    [
+        ("push", {"ref": "refs/heads/main", "branch": "main"}, "job_active_branch"),
+        ("pull_request", {"ref": "refs/pull/7/head", "pr_number": 7}, "job_active_pr"),
+    ],
+)
 def test_the_supersede_lookup_uses_the_active_jobs_index(make_repository, event, fields, index):
     repo = make_repository()
     # A busy repository: many pushes and pull requests, some still active,
     # with the statistics a running database keeps.
     Job.objects.bulk_create(
-        [Job(repository=repo, number=n, event="push", ref=f"refs/heads/b{n % 40}", branch=f"b{n % 40}",
-             commit=f"{n:040x}", status="queued" if n % 10 == 0 else "success") for n in range(1, 400)]
-        + [Job(repository=repo, number=n, event="pull_request", ref=f"refs/pull/{n}/head", pr_number=n,
-               commit=f"{n:040x}", status="queued" if n % 10 == 0 else "success") for n in range(400, 800)])
+        [
+            Job(
+                repository=repo,
+                number=n,
+                event="push",
+                ref=f"refs/heads/b{n % 40}",
+                branch=f"b{n % 40}",
+                commit=f"{n:040x}",
+                status="queued" if n % 10 == 0 else "success",
+            )
+            for n in range(1, 400)
+        ]
+        + [
+            Job(
+                repository=repo,
+                number=n,
+                event="pull_request",
+                ref=f"refs/pull/{n}/head",
+                pr_number=n,
+                commit=f"{n:040x}",
+                status="queued" if n % 10 == 0 else "success",
+            )
+            for n in range(400, 800)
+        ]
+    )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE builds_job")
     statements = []

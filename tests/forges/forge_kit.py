@@ -49,8 +49,11 @@ _KIT_MODULES = _kits()
 KITS = _flavors(_KIT_MODULES)
 FLAVORS = list(KITS)
 # Forge id → its OAuthFake, for every forge with sign-in (tests/oauth/).
-OAUTH = {forge.id: _KIT_MODULES[forge.id].OAUTH for forge in forges.every()
-         if forge.oauth_provider and hasattr(_KIT_MODULES.get(forge.id), "OAUTH")}
+OAUTH = {
+    forge.id: _KIT_MODULES[forge.id].OAUTH
+    for forge in forges.every()
+    if forge.oauth_provider and hasattr(_KIT_MODULES.get(forge.id), "OAUTH")
+}
 
 # The kits' tables by flavor name, for parametrized tests.
 EVENT_HEADER = {name: f.event_header for name, f in KITS.items()}
@@ -81,6 +84,7 @@ def aim_pr(flavor, name, full_name, sha, number=None):
 
 # --- signing and sending ---------------------------------------------------------
 
+
 def auth_value(flavor, secret, body):
     return KITS[flavor].sign(secret, body)
 
@@ -107,15 +111,17 @@ def as_meta(h):
     return {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in h.items() if k != "Content-Type"}
 
 
-def post(client, flavor, payload=None, event=None, secret="s3cret", delivery=None, raw=None, headers_update=None,
-         drop=()):
+def post(
+    client, flavor, payload=None, event=None, secret="s3cret", delivery=None, raw=None, headers_update=None, drop=()
+):
     body = raw if raw is not None else json.dumps(payload).encode()
     h = headers(flavor, event, body, secret=secret, delivery=delivery)
     h.update(headers_update or {})
     for name in drop:
         h.pop(name, None)
-    return client.post(f"/webhooks/{provider_of(flavor)}/", data=body, content_type=h.get("Content-Type", ""),
-                       **as_meta(h))
+    return client.post(
+        f"/webhooks/{provider_of(flavor)}/", data=body, content_type=h.get("Content-Type", ""), **as_meta(h)
+    )
 
 
 def soft(flavor, status):
@@ -126,6 +132,7 @@ def soft(flavor, status):
 @pytest.fixture
 def repo_for(make_repository):
     """A registered repository for a forge flavor (gitea, forgejo, github…)."""
+
     def make(flavor, full_name="acme/widgets", **kw):
         return make_repository(full_name, provider=provider_of(flavor), **kw)
 

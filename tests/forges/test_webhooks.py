@@ -39,8 +39,9 @@ def test_it_builds_a_tag_push_as_a_tag_event(client, repo_for, flavor):
     assert (job.event, job.tag, job.branch, job.ref, job.commit) == ("tag", "v1.0.0", "", "refs/tags/v1.0.0", SHA)
 
 
-@pytest.mark.parametrize("flavor,action", [(f, a) for f in FLAVORS for a in ("opened", "reopened", "synchronize")
-                                           if a in PR[f]])
+@pytest.mark.parametrize(
+    "flavor,action", [(f, a) for f in FLAVORS for a in ("opened", "reopened", "synchronize") if a in PR[f]]
+)
 def test_it_builds_pull_requests(client, repo_for, flavor, action):
     repo_for(flavor)
     event, name = PR[flavor][action]
@@ -57,7 +58,11 @@ def test_it_builds_pull_requests(client, repo_for, flavor, action):
     assert job.commit == kit.pr_commit(SHA)
     if facts:
         assert (job.pr_number, job.pr_title, job.source_branch, job.target_branch) == (
-            facts["number"], facts["title"], facts["source"], facts["target"])
+            facts["number"],
+            facts["title"],
+            facts["source"],
+            facts["target"],
+        )
 
 
 @pytest.mark.parametrize("flavor", FLAVORS)
@@ -136,6 +141,7 @@ def test_it_does_not_build_the_same_push_twice_under_new_delivery_ids(client, re
 
 
 # --- pull requests from forks ---------------------------------------------------------
+
 
 @pytest.mark.parametrize("flavor", ["github", "gitea", "forgejo", "gogs"])
 def test_it_builds_fork_pull_requests_from_the_forges_pr_ref(client, repo_for, flavor):

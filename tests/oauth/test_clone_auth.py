@@ -58,10 +58,12 @@ def git_server():
 
 
 def make(db_user, private, clone_url, provider="github"):
-    account = ForgeAccount.objects.create(user=db_user, provider=provider, uid="1", login="octocat",
-                                          token="gho_secret_token_123")
-    return Repository.objects.create(full_name="acme/secret", clone_url=clone_url, private=private,
-                                     enabled_by=account, provider=provider)
+    account = ForgeAccount.objects.create(
+        user=db_user, provider=provider, uid="1", login="octocat", token="gho_secret_token_123"
+    )
+    return Repository.objects.create(
+        full_name="acme/secret", clone_url=clone_url, private=private, enabled_by=account, provider=provider
+    )
 
 
 @pytest.mark.parametrize("forge", SIGN_IN_FORGES)

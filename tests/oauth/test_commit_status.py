@@ -69,8 +69,9 @@ def test_it_never_lets_an_older_state_overwrite_a_newer_one(on_forge, django_cap
     assert post_commit_status(failed.pk) == "nothing to do"  # a redelivered task
 
 
-def test_an_older_state_that_lands_last_gets_the_newest_posted_again(enabled, fake_github, transactional_db,
-                                                                     django_capture_on_commit_callbacks):
+def test_an_older_state_that_lands_last_gets_the_newest_posted_again(
+    enabled, fake_github, transactional_db, django_capture_on_commit_callbacks
+):
     """Two workers post `running` and `success` at the same moment: the forge
     stores success, then running, before the success task has recorded its
     answer. The success task notices when it does and posts itself again."""
@@ -153,15 +154,22 @@ def test_a_status_failure_never_breaks_the_job(on_forge, django_capture_on_commi
     assert Job.objects.get(pk=job.pk).status == C.QUEUED
 
 
-@pytest.mark.parametrize("status,extra,text", [
-    ("queued", {}, "Build #12 is queued"),
-    ("running", {}, "Build #12 is running"),
-    ("success", {"seconds": 41}, "Build #12 passed in 41 s"),
-    ("failed", {"seconds": 125, "exit_code": 3}, "Build #12 failed in 2 min 5 s (exit code 3)"),
-    ("errored", {"reason": "Clone failed: repository not found"}, "Build #12 errored: Clone failed: repository not found"),
-    ("cancelled", {}, "Build #12 was cancelled"),
-    ("timed_out", {"seconds": 3600}, "Build #12 timed out in 1 h"),
-])
+@pytest.mark.parametrize(
+    "status,extra,text",
+    [
+        ("queued", {}, "Build #12 is queued"),
+        ("running", {}, "Build #12 is running"),
+        ("success", {"seconds": 41}, "Build #12 passed in 41 s"),
+        ("failed", {"seconds": 125, "exit_code": 3}, "Build #12 failed in 2 min 5 s (exit code 3)"),
+        (
+            "errored",
+            {"reason": "Clone failed: repository not found"},
+            "Build #12 errored: Clone failed: repository not found",
+        ),
+        ("cancelled", {}, "Build #12 was cancelled"),
+        ("timed_out", {"seconds": 3600}, "Build #12 timed out in 1 h"),
+    ],
+)
 def test_descriptions_read_like_a_sentence(status, extra, text):
     now = timezone.now()
     job = Job(number=12, status=status, exit_code=extra.get("exit_code"), reason=extra.get("reason", ""))

@@ -36,8 +36,13 @@ def test_a_failing_status_api_never_fails_the_build_and_is_recorded(live_herald,
 
     job_id = push(herald, oauth_forge, full_name, sha)
     assert herald.wait_job(job_id)["status"] == "success"
-    rows = wait_for(lambda: (lambda r: r if len(r) == 3 and all(x["outcome"] == "failed" for x in r) else None)(
-        commit_statuses(herald, job_id)), timeout=60, what="three failed commit statuses")
+    rows = wait_for(
+        lambda: (lambda r: r if len(r) == 3 and all(x["outcome"] == "failed" for x in r) else None)(
+            commit_statuses(herald, job_id)
+        ),
+        timeout=60,
+        what="three failed commit statuses",
+    )
     assert [r["job_status"] for r in rows] == ["queued", "running", "success"]
     assert all("HTTP 500" in r["last_error"] for r in rows)
     assert len(fake.received("POST", "/statuses/")) == 3

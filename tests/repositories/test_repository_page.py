@@ -26,8 +26,12 @@ def test_it_lists_jobs_newest_first_25_a_page(client, make_repository, make_job)
 def test_it_filters_by_branch_event_and_status_across_pages(client, make_repository, make_job):
     repo = make_repository()
     for i in range(80):  # job number i + 1
-        make_job(repo, branch="main" if i % 2 else "dev", event="push" if i % 3 else "tag",
-                 status="failed" if i % 5 == 0 else "success")
+        make_job(
+            repo,
+            branch="main" if i % 2 else "dev",
+            event="push" if i % 3 else "tag",
+            status="failed" if i % 5 == 0 else "success",
+        )
     main_ok = [n for n in range(80, 0, -1) if (n - 1) % 2 and (n - 1) % 5]
     html = client.get("/repos/acme/widgets/?branch=main&status=success").content.decode()
     assert job_numbers(html) == main_ok[:25]
@@ -53,8 +57,8 @@ def test_the_branch_summary_shows_the_last_status_of_each_branch(client, make_re
     make_job(repo, branch="main", **finished(status="success"))
     make_job(repo, branch="dev", **finished(status="errored"))
     html = client.get("/repos/acme/widgets/").content.decode()
-    summary = html[html.index('class="branch-list"'):]
-    summary = summary[:summary.index("</ul>")]
+    summary = html[html.index('class="branch-list"') :]
+    summary = summary[: summary.index("</ul>")]
     items = re.findall(r'data-branch="([^"]+)"><span class="status status-(\w+)"', summary)
     assert items == [("dev", "errored"), ("main", "success")]
 
@@ -63,11 +67,15 @@ def test_the_duration_chart_draws_the_last_50_jobs_as_svg_bars(client, make_repo
     repo = make_repository()
     now = timezone.now()
     for i in range(55):
-        make_job(repo, status="success" if i % 2 else "failed",
-                 started_at=now - timezone.timedelta(seconds=10 + i), finished_at=now)
+        make_job(
+            repo,
+            status="success" if i % 2 else "failed",
+            started_at=now - timezone.timedelta(seconds=10 + i),
+            finished_at=now,
+        )
     html = client.get("/repos/acme/widgets/").content.decode()
-    chart = html[html.index("<svg class=\"duration-chart\""):]
-    chart = chart[:chart.index("</svg>")]
+    chart = html[html.index('<svg class="duration-chart"') :]
+    chart = chart[: chart.index("</svg>")]
     bars = re.findall(r'<rect class="bar bar-(\w+)"[^>]*height="([\d.]+)"', chart)
     assert len(bars) == 50
     # Oldest on the left; here each job ran a second longer than the one before.
@@ -98,13 +106,13 @@ def test_admins_change_settings_others_may_not(client, users, member, make_repos
     r = client.post("/repos/acme/widgets/", {**form, "build_timeout": "100000"})
     assert r.status_code == 200 and "At most 360 minutes" in r.content.decode()
     assert Repository.objects.get(pk=repo.pk).build_timeout == 15
-    assert "This repository is inactive" not in client.post(
-        "/repos/acme/widgets/", {**form, "active": "", "build_timeout": "0"}
-    ).content.decode()  # the page describes the repository as saved, not as the refused form
+    assert (
+        "This repository is inactive"
+        not in client.post("/repos/acme/widgets/", {**form, "active": "", "build_timeout": "0"}).content.decode()
+    )  # the page describes the repository as saved, not as the refused form
 
 
-def test_settings_save_even_when_the_clone_url_is_no_longer_accepted(client, users, member, make_repository,
-                                                                     settings):
+def test_settings_save_even_when_the_clone_url_is_no_longer_accepted(client, users, member, make_repository, settings):
     repo = make_repository("acme/widgets", clone_url="file:///srv/git/widgets")
     member(users.admin, repo, "admin")
     settings.HERALD_ALLOW_LOCAL_CLONES = False

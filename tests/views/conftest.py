@@ -15,7 +15,7 @@ def add_log(db):
         rows = []
         for start in range(0, len(text), size):
             seq += 1
-            rows.append(LogChunk(job=job, seq=seq, text=text[start:start + size], created=created or timezone.now()))
+            rows.append(LogChunk(job=job, seq=seq, text=text[start : start + size], created=created or timezone.now()))
         LogChunk.objects.bulk_create(rows)
         return seq
 

@@ -14,9 +14,16 @@ def test_staff_can_browse_and_act_on_everything(client, users, make_repository, 
     job = make_job(repo, status="running")
     add_log(job, "hello\n")
     client.force_login(users.staff)
-    for url in ("/admin/", "/admin/builds/job/", f"/admin/builds/job/{job.pk}/change/",
-                "/admin/repositories/repository/", f"/admin/repositories/repository/{repo.pk}/change/",
-                "/admin/webhooks/delivery/", "/admin/builds/logchunk/", "/admin/builds/worker/"):
+    for url in (
+        "/admin/",
+        "/admin/builds/job/",
+        f"/admin/builds/job/{job.pk}/change/",
+        "/admin/repositories/repository/",
+        f"/admin/repositories/repository/{repo.pk}/change/",
+        "/admin/webhooks/delivery/",
+        "/admin/builds/logchunk/",
+        "/admin/builds/worker/",
+    ):
         assert client.get(url).status_code == 200, url
     r = client.post("/admin/builds/job/", {"action": "cancel", "_selected_action": [job.pk]})
     assert r.status_code == 302

@@ -15,11 +15,18 @@ def badge(client, url, **headers):
     return r, colour and colour.group(1), text and text.group(1)
 
 
-@pytest.mark.parametrize("status, colour", [
-    ("success", "#2da44e"), ("failed", "#cf222e"), ("errored", "#d4a72c"), ("timed_out", "#e16f24"),
-])
+@pytest.mark.parametrize(
+    "status, colour",
+    [
+        ("success", "#2da44e"),
+        ("failed", "#cf222e"),
+        ("errored", "#d4a72c"),
+        ("timed_out", "#e16f24"),
+    ],
+)
 def test_it_shows_the_latest_finished_build_of_the_branch_in_its_colour(
-        client, make_repository, make_job, status, colour):
+    client, make_repository, make_job, status, colour
+):
     repo = make_repository()
     make_job(repo, branch="main", **finished(status="success" if status != "success" else "failed"))
     make_job(repo, branch="main", **finished(status=status))
@@ -48,7 +55,8 @@ def test_cache_headers_are_short_and_etags_revalidate(client, make_repository, m
 
 
 def test_a_private_repository_badge_needs_access_and_is_never_cached_publicly(
-        client, users, member, make_repository, make_job):
+    client, users, member, make_repository, make_job
+):
     repo = make_repository(private=True)
     make_job(repo, **finished())
     r, fill, text = badge(client, "/badges/acme/widgets.svg")

@@ -16,8 +16,8 @@ def test_it_shows_each_repository_with_its_latest_job(client, make_repository, m
     make_job(widgets, **finished(), branch="feature/x", message="Add the frobnicator")
     make_job(gadgets, status="running", started_at=timezone.now())
     html = client.get("/").content.decode()
-    card = html[html.index('data-repo="acme/widgets"'):]
-    card = card[:card.index("</li>")]
+    card = html[html.index('data-repo="acme/widgets"') :]
+    card = card[: card.index("</li>")]
     assert "#2" in card and "feature/x" in card and "Add the frobnicator" in card and "success" in card
     assert "42 s" in card  # duration
     assert html.index('data-repo="acme/gadgets"') < html.index('data-repo="acme/widgets"')  # most recent first
@@ -30,7 +30,7 @@ def test_it_counts_running_and_queued_and_shows_workers(client, make_repository,
     make_job(repo)
     Worker.objects.create(host="box-1", slots=2)
     html = client.get("/").content.decode()
-    assert '<b>1</b> running' in html and '<b>2</b> queued' in html
+    assert "<b>1</b> running" in html and "<b>2</b> queued" in html
     assert "box-1 · 1/2 busy" in html
 
 
@@ -68,15 +68,24 @@ def _bulk_jobs(repos, per_repo):
     rows = []
     for repo in repos:
         for n in range(1, per_repo + 1):
-            rows.append(Job(repository=repo, number=n, commit=f"{n:040x}", branch=f"b{n % 3}",
-                            status="success" if n % 4 else "failed",
-                            started_at=now, finished_at=now))
+            rows.append(
+                Job(
+                    repository=repo,
+                    number=n,
+                    commit=f"{n:040x}",
+                    branch=f"b{n % 3}",
+                    status="success" if n % 4 else "failed",
+                    started_at=now,
+                    finished_at=now,
+                )
+            )
     Job.objects.bulk_create(rows)
 
 
 @pytest.mark.parametrize("as_staff", [False, True])
 def test_the_dashboard_makes_the_same_number_of_queries_for_10_or_100_jobs(
-        client, users, member, make_repository, as_staff):
+    client, users, member, make_repository, as_staff
+):
     repos = [make_repository(f"acme/r{i}") for i in range(5)]
     user = users.staff if as_staff else users.reader
     member(users.reader, repos[0], "pull")

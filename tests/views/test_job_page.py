@@ -10,8 +10,16 @@ pytestmark = pytest.mark.django_db
 
 def test_the_header_links_the_commit_and_pull_request_on_the_forge(client, make_repository, make_job):
     repo = make_repository(html_url="https://github.com/acme/widgets")
-    job = make_job(repo, event="pull_request", pr_number=7, pr_title="Faster widgets", source_branch="fast",
-                   target_branch="main", author="Grace Hopper", **finished())
+    job = make_job(
+        repo,
+        event="pull_request",
+        pr_number=7,
+        pr_title="Faster widgets",
+        source_branch="fast",
+        target_branch="main",
+        author="Grace Hopper",
+        **finished(),
+    )
     html = client.get(f"/jobs/{job.pk}/").content.decode()
     assert f'href="https://github.com/acme/widgets/commit/{job.commit}"' in html
     assert 'href="https://github.com/acme/widgets/pull/7"' in html and "Faster widgets" in html
@@ -22,12 +30,26 @@ def test_the_header_links_the_commit_and_pull_request_on_the_forge(client, make_
 def test_it_lists_steps_with_their_durations(client, make_repository, make_job):
     job = make_job(make_repository(), **finished(status="failed"))
     t = job.started_at
-    JobStep.objects.create(job=job, number=1, name="compile", status="success", exit_code=0,
-                           started_at=t, finished_at=t + timezone.timedelta(seconds=75))
-    JobStep.objects.create(job=job, number=2, name="unit-tests", status="failed", exit_code=3,
-                           started_at=t, finished_at=t + timezone.timedelta(seconds=5))
+    JobStep.objects.create(
+        job=job,
+        number=1,
+        name="compile",
+        status="success",
+        exit_code=0,
+        started_at=t,
+        finished_at=t + timezone.timedelta(seconds=75),
+    )
+    JobStep.objects.create(
+        job=job,
+        number=2,
+        name="unit-tests",
+        status="failed",
+        exit_code=3,
+        started_at=t,
+        finished_at=t + timezone.timedelta(seconds=5),
+    )
     html = client.get(f"/jobs/{job.pk}/").content.decode()
-    steps = html[html.index('id="steps"'):html.index("</ol>")]
+    steps = html[html.index('id="steps"') : html.index("</ol>")]
     assert "compile" in steps and "1 min 15 s" in steps
     assert "unit-tests" in steps and "status-failed" in steps and "exit 3" in steps
 
@@ -72,8 +94,10 @@ def test_a_queued_job_gives_its_place_in_the_queue(client, make_repository, make
     assert "All build slots are busy: box runs 1 build at a time (HERALD_CONCURRENCY) and 1 is running." in reasons
     Worker.objects.create(host="other", slots=1)
     make_job(repo, status="running", started_at=timezone.now(), worker="other")
-    assert ("All build slots are busy: 2 workers (box, other) run 2 builds at a time between them "
-            "and 2 are running." in waiting(client, job))
+    assert (
+        "All build slots are busy: 2 workers (box, other) run 2 builds at a time between them "
+        "and 2 are running." in waiting(client, job)
+    )
 
 
 def test_a_queued_job_names_the_concurrency_limit_it_waits_on(client, settings, make_repository, make_job):
@@ -86,8 +110,9 @@ def test_a_queued_job_names_the_concurrency_limit_it_waits_on(client, settings, 
         "acme/widgets runs at most 1 build at once and 1 is running; it starts when one of them ends.",
     ]
     settings.HERALD_MAX_RUNNING = 1
-    assert ("This installation runs at most 1 build at once (HERALD_MAX_RUNNING) and 1 is running."
-            in waiting(client, job))
+    assert "This installation runs at most 1 build at once (HERALD_MAX_RUNNING) and 1 is running." in waiting(
+        client, job
+    )
 
 
 def test_a_job_with_a_free_worker_is_simply_next(client, make_repository, make_job):
@@ -143,8 +168,13 @@ def test_a_private_job_is_404_for_outsiders_everywhere(client, users, make_repos
     job = make_job(make_repository("acme/secret", private=True), **finished())
     add_log(job, "classified\n")
     client.force_login(users.outsider)
-    for url in (f"/jobs/{job.pk}/", f"/jobs/{job.pk}/log.txt", f"/api/jobs/{job.pk}/log/lines",
-                f"/api/jobs/{job.pk}/log/search?q=classified", "/badges/acme/secret.svg"):
+    for url in (
+        f"/jobs/{job.pk}/",
+        f"/jobs/{job.pk}/log.txt",
+        f"/api/jobs/{job.pk}/log/lines",
+        f"/api/jobs/{job.pk}/log/search?q=classified",
+        "/badges/acme/secret.svg",
+    ):
         r = client.get(url)
         assert r.status_code == 404, url
         assert b"classified" not in r.content

@@ -80,7 +80,9 @@ def test_colour_state_carries_across_chunk_boundaries(client, make_repository, m
     add_log(job, "\x1b[1;32mgreen from here\nstill green\nand here\x1b[0m\nplain\n", size=5)
     data = lines_api(client, job, start=2, count=3)
     assert data["lines"] == [
-        '<span class="f2 b">still green</span>', '<span class="f2 b">and here</span>', "plain",
+        '<span class="f2 b">still green</span>',
+        '<span class="f2 b">and here</span>',
+        "plain",
     ]
 
 
@@ -105,16 +107,18 @@ def test_a_growing_last_line_is_reported_partial_and_reread(client, make_reposit
     assert (data["total"], data["partial"]) == (4, False)
 
 
-def test_polling_from_the_first_unfinished_line_never_duplicates_or_drops(
-        client, make_repository, make_job, add_log):
+def test_polling_from_the_first_unfinished_line_never_duplicates_or_drops(client, make_repository, make_job, add_log):
     """What job.js does, with output arriving in random pieces between polls."""
     rnd = random.Random(7)
     job = make_job(make_repository(), status="running", started_at=timezone.now())
     # Colours set on some lines and reset only on others: the state at a
     # line's start often comes from several lines (and chunks) before.
     expected = [
-        f"{'#' * rnd.randint(0, 30)} step {i} " + (f"\x1b[3{i % 8}m" if i % 7 == 0 else "")
-        + ("\x1b[1m" if i % 13 == 0 else "") + str(i) + ("\x1b[0m" if i % 11 == 0 else "")
+        f"{'#' * rnd.randint(0, 30)} step {i} "
+        + (f"\x1b[3{i % 8}m" if i % 7 == 0 else "")
+        + ("\x1b[1m" if i % 13 == 0 else "")
+        + str(i)
+        + ("\x1b[0m" if i % 11 == 0 else "")
         for i in range(400)
     ]
     text = "\n".join(expected) + "\n"
@@ -124,7 +128,7 @@ def test_polling_from_the_first_unfinished_line_never_duplicates_or_drops(
     while True:
         if pos < len(text):
             piece = rnd.randint(1, 300)
-            add_log(job, text[pos:pos + piece], size=rnd.randint(5, 64))
+            add_log(job, text[pos : pos + piece], size=rnd.randint(5, 64))
             pos += piece
         else:
             job.status = "success"
@@ -155,14 +159,23 @@ def test_steps_come_with_the_line_each_starts_on(client, make_repository, make_j
     add_log(job, "cloning\nchecked out\n")
     first = add_log(job, "$ make\ncc -o app\n") - 0
     second = add_log(job, "$ make test\nok\n")
-    JobStep.objects.create(job=job, number=1, name="build", status="success", exit_code=0,
-                           started_at=job.started_at, finished_at=job.started_at + timezone.timedelta(seconds=12),
-                           first_seq=first)
+    JobStep.objects.create(
+        job=job,
+        number=1,
+        name="build",
+        status="success",
+        exit_code=0,
+        started_at=job.started_at,
+        finished_at=job.started_at + timezone.timedelta(seconds=12),
+        first_seq=first,
+    )
     JobStep.objects.create(job=job, number=2, name="test", status="success", exit_code=0, first_seq=second)
     JobStep.objects.create(job=job, number=3, name="deploy", status="skipped")
     sections = lines_api(client, job, count=0)["sections"]
     assert [(s["name"], s["line"], s["status"]) for s in sections] == [
-        ("build", 3, "success"), ("test", 5, "success"), ("deploy", None, "skipped"),
+        ("build", 3, "success"),
+        ("test", 5, "success"),
+        ("deploy", None, "skipped"),
     ]
     assert sections[0]["duration"] == 12.0
 

@@ -15,9 +15,11 @@ class Bitbucket(Flavor):
     tag = ("repo:push", "repo_push__branch")
     # Bitbucket names the change in X-Event-Key; the body is the same
     # pullrequest object for every pullrequest:* event.
-    pr = {"opened": ("pullrequest:created", "pullrequest__created"),
-          "synchronize": ("pullrequest:updated", "pullrequest__created"),
-          "closed": ("pullrequest:rejected", "pullrequest__created")}
+    pr = {
+        "opened": ("pullrequest:created", "pullrequest__created"),
+        "synchronize": ("pullrequest:updated", "pullrequest__created"),
+        "closed": ("pullrequest:rejected", "pullrequest__created"),
+    }
     # Bitbucket has no pull request refs: the source branch is fetched.
     pr_ref = "refs/heads/{branch}"
     pr_facts = dict(number=2, title="aha", source="wen-emos", target="niam")

@@ -29,8 +29,19 @@ API_PREFIX = "/api/v1"
 # Gitea's defaults: [api] DEFAULT_PAGING_NUM = 30, MAX_RESPONSE_ITEMS = 50.
 DEFAULT_PAGING_NUM, MAX_RESPONSE_ITEMS = 30, 50
 # Gitea's webhook types (modules/structs/hook.go CreateHookOption `Type` enum).
-HOOK_TYPES = {"dingtalk", "discord", "gitea", "gogs", "msteams", "slack", "telegram", "feishu",
-              "wechatwork", "packagist", "forgejo"}
+HOOK_TYPES = {
+    "dingtalk",
+    "discord",
+    "gitea",
+    "gogs",
+    "msteams",
+    "slack",
+    "telegram",
+    "feishu",
+    "wechatwork",
+    "packagist",
+    "forgejo",
+}
 
 PERMISSIONS = {
     "admin": {"admin": True, "push": True, "pull": True},
@@ -80,8 +91,10 @@ class FakeGitea(FakeGitHub):
 
     def env(self):
         return {
-            "HERALD_GITEA_URL": self.url, "HERALD_GITEA_API_URL": self.api_url,
-            "HERALD_GITEA_CLIENT_ID": self.client_id, "HERALD_GITEA_CLIENT_SECRET": self.client_secret,
+            "HERALD_GITEA_URL": self.url,
+            "HERALD_GITEA_API_URL": self.api_url,
+            "HERALD_GITEA_CLIENT_ID": self.client_id,
+            "HERALD_GITEA_CLIENT_SECRET": self.client_secret,
         }
 
     def issue_token(self, login="octocat", scope=""):
@@ -109,23 +122,45 @@ class FakeGitea(FakeGitHub):
 
     def user_json(self, login):
         user = fixture("user")
-        user.update({"id": self.users[login], "login": login, "username": login, "full_name": login,
-                     "email": f"{login}@noreply.localhost", "avatar_url": f"{self.url}/avatars/{login}"})
+        user.update(
+            {
+                "id": self.users[login],
+                "login": login,
+                "username": login,
+                "full_name": login,
+                "email": f"{login}@noreply.localhost",
+                "avatar_url": f"{self.url}/avatars/{login}",
+            }
+        )
         return user
 
     def repo_json(self, repo, login):
         data = fixture("repository")
         owner, name = repo.full_name.split("/", 1)
         api = f"{self.api_url}/repos/{repo.full_name}"
-        data["owner"].update({"id": self.users.get(owner, 2), "login": owner, "username": owner,
-                              "avatar_url": f"{self.url}/avatars/{owner}"})
-        data.update({
-            "id": repo.id, "name": name, "full_name": repo.full_name, "private": repo.private,
-            "languages_url": f"{api}/languages", "url": api, "html_url": f"{self.url}/{repo.full_name}",
-            "clone_url": repo.clone_url, "ssh_url": f"ssh://git@127.0.0.1:2222/{repo.full_name}.git",
-            "default_branch": repo.default_branch,
-            "permissions": dict(PERMISSIONS[self.permission(repo, login)]),
-        })
+        data["owner"].update(
+            {
+                "id": self.users.get(owner, 2),
+                "login": owner,
+                "username": owner,
+                "avatar_url": f"{self.url}/avatars/{owner}",
+            }
+        )
+        data.update(
+            {
+                "id": repo.id,
+                "name": name,
+                "full_name": repo.full_name,
+                "private": repo.private,
+                "languages_url": f"{api}/languages",
+                "url": api,
+                "html_url": f"{self.url}/{repo.full_name}",
+                "clone_url": repo.clone_url,
+                "ssh_url": f"ssh://git@127.0.0.1:2222/{repo.full_name}.git",
+                "default_branch": repo.default_branch,
+                "permissions": dict(PERMISSIONS[self.permission(repo, login)]),
+            }
+        )
         return data
 
 
@@ -151,20 +186,26 @@ class _GiteaHandler(_Handler):
         state = q.get("state", "")
         if q.get("client_id") != fake.client_id:
             # handleAuthorizeError with no redirect URI: the grant_error page.
-            return self._send(400, b"<html><body>Client ID not registered</body></html>",
-                              {"Content-Type": "text/html; charset=utf-8"})
+            return self._send(
+                400, b"<html><body>Client ID not registered</body></html>", {"Content-Type": "text/html; charset=utf-8"}
+            )
         if not redirect_uri:
-            return self._send(400, b"<html><body>Unregistered Redirect URI</body></html>",
-                              {"Content-Type": "text/html; charset=utf-8"})
+            return self._send(
+                400,
+                b"<html><body>Unregistered Redirect URI</body></html>",
+                {"Content-Type": "text/html; charset=utf-8"},
+            )
         sep = "&" if "?" in redirect_uri else "?"
         if q.get("response_type") != "code":
-            params = {"error": "unsupported_response_type",
-                      "error_description": "Only code response type is supported.", "state": state}
+            params = {
+                "error": "unsupported_response_type",
+                "error_description": "Only code response type is supported.",
+                "state": state,
+            }
             return self._redirect_303(redirect_uri + sep + urlencode(params))
         if fake.authorize_error:
             # GrantApplicationOAuth when the user presses "Cancel" on the grant page.
-            params = {"error": fake.authorize_error, "error_description": "the request is denied",
-                      "state": state}
+            params = {"error": fake.authorize_error, "error_description": "the request is denied", "state": state}
             return self._redirect_303(redirect_uri + sep + urlencode(params))
         # The fake models a user who is signed in on Gitea and has granted
         # this (confidential) application before: Gitea redirects at once.
@@ -189,18 +230,25 @@ class _GiteaHandler(_Handler):
         auth = self.headers.get("Authorization", "")
         if (not form.get("client_id") or not form.get("client_secret")) and auth.lower().startswith("basic "):
             cid, _, csecret = base64.b64decode(auth.split(" ", 1)[1]).decode().partition(":")
-            form = {**form, "client_id": form.get("client_id") or cid, "client_secret": form.get("client_secret") or csecret}
+            form = {
+                **form,
+                "client_id": form.get("client_id") or cid,
+                "client_secret": form.get("client_secret") or csecret,
+            }
         grant_type = form.get("grant_type")
         if grant_type not in ("authorization_code", "refresh_token"):
-            return self._token_error("unsupported_grant_type",
-                                     "Only refresh_token or authorization_code grant type is supported")
+            return self._token_error(
+                "unsupported_grant_type", "Only refresh_token or authorization_code grant type is supported"
+            )
         if form.get("client_id") != fake.client_id:
-            return self._token_error("invalid_client",
-                                     f"cannot load client with client id: '{form.get('client_id', '')}'")
+            return self._token_error(
+                "invalid_client", f"cannot load client with client id: '{form.get('client_id', '')}'"
+            )
         if form.get("client_secret") != fake.client_secret:
-            return self._token_error("unauthorized_client" if grant_type == "authorization_code" else "invalid_client",
-                                     "invalid empty client secret" if not form.get("client_secret")
-                                     else "invalid client secret")
+            return self._token_error(
+                "unauthorized_client" if grant_type == "authorization_code" else "invalid_client",
+                "invalid empty client secret" if not form.get("client_secret") else "invalid client secret",
+            )
         if grant_type == "refresh_token":
             grant = fake.refresh_tokens.pop(form.get("refresh_token", ""), None)
             if grant is None:
@@ -245,8 +293,15 @@ class _GiteaHandler(_Handler):
             orgs = []
             for name in fake.orgs_of(login):
                 org = fixture("organization")
-                org.update({"id": next(fake._ids), "name": name, "username": name, "full_name": name,
-                            "avatar_url": f"{fake.url}/avatars/{name}"})
+                org.update(
+                    {
+                        "id": next(fake._ids),
+                        "name": name,
+                        "username": name,
+                        "full_name": name,
+                        "avatar_url": f"{fake.url}/avatars/{name}",
+                    }
+                )
                 orgs.append(org)
             return self._send(200, orgs, {"X-Total-Count": len(orgs)})
         m = re.match(r"^/repos/([^/]+)/([^/]+)(/.*)?$", path)
@@ -280,12 +335,17 @@ class _GiteaHandler(_Handler):
                 return self._send(403, fake.error("error-not-writer"))
             body = body if isinstance(body, dict) else {}
             status = fixture("commit-status")
-            status.update({
-                "id": next(fake._ids), "status": body.get("state", ""), "target_url": body.get("target_url", ""),
-                "description": body.get("description", ""), "context": body.get("context", ""),
-                "url": f"{fake.api_url}/repos/{repo.full_name}/statuses/{m3.group(1)}",
-                "creator": fake.user_json(login),
-            })
+            status.update(
+                {
+                    "id": next(fake._ids),
+                    "status": body.get("state", ""),
+                    "target_url": body.get("target_url", ""),
+                    "description": body.get("description", ""),
+                    "context": body.get("context", ""),
+                    "url": f"{fake.api_url}/repos/{repo.full_name}/statuses/{m3.group(1)}",
+                    "creator": fake.user_json(login),
+                }
+            )
             return self._send(201, status)
         return self._send(404, fake.error("error-not-found"))
 
@@ -301,7 +361,7 @@ class _GiteaHandler(_Handler):
             page = max(int(query.get("page") or 1), 1)
         except ValueError:
             page = 1
-        items = visible[(page - 1) * limit: page * limit]
+        items = visible[(page - 1) * limit : page * limit]
         total = len(visible)
         last = max(1, -(-total // limit))
         # services/context/api.go genAPILinks: next, last, first, prev,
@@ -337,13 +397,18 @@ class _GiteaHandler(_Handler):
             return self._send(422, {"message": "Invalid content type", "url": fake.swagger_url})
         hook = fixture("hook")
         hook_id = next(fake._ids)
-        hook.update({
-            "id": hook_id, "type": body["type"], "branch_filter": body.get("branch_filter", ""),
-            "events": body.get("events") or ["push"], "active": bool(body.get("active", False)),
-            "authorization_header": body.get("authorization_header", ""),
-            # ToHook: only url and content_type; the secret is never echoed.
-            "config": {"url": config["url"], "content_type": config["content_type"]},
-        })
+        hook.update(
+            {
+                "id": hook_id,
+                "type": body["type"],
+                "branch_filter": body.get("branch_filter", ""),
+                "events": body.get("events") or ["push"],
+                "active": bool(body.get("active", False)),
+                "authorization_header": body.get("authorization_header", ""),
+                # ToHook: only url and content_type; the secret is never echoed.
+                "config": {"url": config["url"], "content_type": config["content_type"]},
+            }
+        )
         repo.hooks[hook_id] = hook
         fake.hook_secrets[hook_id] = config.get("secret")
         return self._send(201, hook)

@@ -13,12 +13,13 @@ class Gitea(Flavor):
     auth_header = "X-Gitea-Signature"
     # Gitea also sends a `create` event for a tag; Herald builds the push.
     push = tag = ("push", "push__docs_example")
-    pr = {"opened": ("pull_request", "pull_request__opened"),
-          "reopened": ("pull_request", "pull_request__reopened"),
-          "synchronize": ("pull_request", "pull_request__synchronized"),
-          "closed": ("pull_request", "pull_request__closed")}
-    pr_facts = dict(number=1, title="Update the README with new information", source="feature/changes",
-                    target="main")
+    pr = {
+        "opened": ("pull_request", "pull_request__opened"),
+        "reopened": ("pull_request", "pull_request__reopened"),
+        "synchronize": ("pull_request", "pull_request__synchronized"),
+        "closed": ("pull_request", "pull_request__closed"),
+    }
+    pr_facts = dict(number=1, title="Update the README with new information", source="feature/changes", target="main")
     # Gitea builds tags from the push event it also sends.
     ignored = [("create", "create__tag"), ("issues", "create__tag")]
 

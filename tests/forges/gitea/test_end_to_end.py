@@ -209,8 +209,13 @@ def test_an_empty_gitea_account_says_so(signed_in, fake_gitea):
 
 
 def test_enable_creates_the_hook_gitea_needs(signed_in, fake_gitea, settings):
-    fake_gitea.add_repo(f"{LOGIN}/widgets", permission="admin", private=True,
-                        clone_url="https://gitea.example/gordon/widgets.git", default_branch="trunk")
+    fake_gitea.add_repo(
+        f"{LOGIN}/widgets",
+        permission="admin",
+        private=True,
+        clone_url="https://gitea.example/gordon/widgets.git",
+        default_branch="trunk",
+    )
     response = enable(signed_in, f"{LOGIN}/widgets")
     assert f"{LOGIN}/widgets is enabled" in messages_of(response)
     repo = Repository.objects.get(full_name=f"{LOGIN}/widgets")
@@ -338,10 +343,10 @@ def test_a_build_posts_its_statuses_to_gitea(enabled, fake_gitea, settings, djan
     assert requests_made[0].headers["Authorization"] == f"Bearer {ForgeAccount.objects.get().token}"
 
 
-@pytest.mark.parametrize("status,state", [(C.FAILED, "failure"), (C.ERRORED, "error"), (C.CANCELLED, "error"),
-                                          (C.TIMED_OUT, "failure")])
-def test_unsuccessful_builds_use_gitea_states(status, state, enabled, fake_gitea,
-                                              django_capture_on_commit_callbacks):
+@pytest.mark.parametrize(
+    "status,state", [(C.FAILED, "failure"), (C.ERRORED, "error"), (C.CANCELLED, "error"), (C.TIMED_OUT, "failure")]
+)
+def test_unsuccessful_builds_use_gitea_states(status, state, enabled, fake_gitea, django_capture_on_commit_callbacks):
     job = new_job(enabled, django_capture_on_commit_callbacks)
     with django_capture_on_commit_callbacks(execute=True):
         job.claim("w")
@@ -378,8 +383,9 @@ def test_a_revoked_token_asks_the_user_to_sign_in_again(signed_in, fake_gitea):
     assert ForgeAccount.objects.get().revoked_at is None
 
 
-def test_a_revoked_token_fails_the_status_post_and_marks_the_account(enabled, fake_gitea,
-                                                                     django_capture_on_commit_callbacks):
+def test_a_revoked_token_fails_the_status_post_and_marks_the_account(
+    enabled, fake_gitea, django_capture_on_commit_callbacks
+):
     new_job(enabled, django_capture_on_commit_callbacks)
     fake_gitea.revoke()
     row = CommitStatus.objects.get()
@@ -405,9 +411,14 @@ def test_enabling_with_a_revoked_token_asks_to_sign_in_again(signed_in, fake_git
 
 @pytest.fixture
 def private_repo(db):
-    repo = Repository.objects.create(provider="gitea", full_name="acme/secret", private=True,
-                                     clone_url="https://gitea.example/acme/secret.git", forge_id="4242",
-                                     job_counter=1)
+    repo = Repository.objects.create(
+        provider="gitea",
+        full_name="acme/secret",
+        private=True,
+        clone_url="https://gitea.example/acme/secret.git",
+        forge_id="4242",
+        job_counter=1,
+    )
     Job.objects.create(repository=repo, number=1, commit="a" * 40, status="failed")
     return repo
 
@@ -471,8 +482,13 @@ def test_git_authenticates_to_gitea_with_the_login_and_token(fake_gitea, django_
         user = django_user_model.objects.create(username=LOGIN)
         token = fake_gitea.issue_token(LOGIN)
         account = ForgeAccount.objects.create(user=user, provider="gitea", uid="7", login=LOGIN, token=token)
-        repo = Repository.objects.create(provider="gitea", full_name="acme/secret", private=True,
-                                         clone_url=f"{server.url}/acme/secret.git", enabled_by=account)
+        repo = Repository.objects.create(
+            provider="gitea",
+            full_name="acme/secret",
+            private=True,
+            clone_url=f"{server.url}/acme/secret.git",
+            enabled_by=account,
+        )
         log = Log()
         with pytest.raises(CloneError):
             fetch_commit(repo.clone_url, "a" * 40, tmp_path / "ws", log=log, timeout=30, env=repo.clone_env())
@@ -486,8 +502,9 @@ def test_git_authenticates_to_gitea_with_the_login_and_token(fake_gitea, django_
 # --- Expiring tokens ------------------------------------------------------------
 
 
-def test_an_expired_gitea_token_is_renewed_and_statuses_keep_flowing(enabled, fake_gitea,
-                                                                       django_capture_on_commit_callbacks):
+def test_an_expired_gitea_token_is_renewed_and_statuses_keep_flowing(
+    enabled, fake_gitea, django_capture_on_commit_callbacks
+):
     """Gitea's access tokens last an hour: Herald renews the token with the
     refresh token the sign-in gave it, so a build an hour later still shows
     on the commit and nobody is asked to sign in again."""
@@ -515,5 +532,6 @@ def test_a_used_refresh_token_asks_to_sign_in_again(signed_in, fake_gitea):
     response = signed_in.get("/account/repositories/")
     assert response.status_code == 302 and response["Location"].startswith("/login/?next=")
     assert ForgeAccount.objects.get().revoked_at is not None
-    assert ForgeEvent.objects.filter(provider="gitea", kind="token", ok=False,
-                                     message__contains="refused to renew").exists()
+    assert ForgeEvent.objects.filter(
+        provider="gitea", kind="token", ok=False, message__contains="refused to renew"
+    ).exists()

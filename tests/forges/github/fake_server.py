@@ -70,19 +70,21 @@ class FakeGitHub(FakeServer):
     def env(self):
         """Environment for a Herald (LiveHerald) pointed at this server."""
         return {
-            "HERALD_GITHUB_URL": self.url, "HERALD_GITHUB_API_URL": self.api_url,
-            "HERALD_GITHUB_CLIENT_ID": self.client_id, "HERALD_GITHUB_CLIENT_SECRET": self.client_secret,
+            "HERALD_GITHUB_URL": self.url,
+            "HERALD_GITHUB_API_URL": self.api_url,
+            "HERALD_GITHUB_CLIENT_ID": self.client_id,
+            "HERALD_GITHUB_CLIENT_SECRET": self.client_secret,
         }
 
     # --- state -----------------------------------------------------------
 
-    def add_repo(self, full_name, permission="admin", private=False, clone_url=None, login=None,
-                 default_branch="main"):
+    def add_repo(self, full_name, permission="admin", private=False, clone_url=None, login=None, default_branch="main"):
         with self.lock:
             repo = self.repos.get(full_name.lower())
             if repo is None:
-                repo = FakeRepo(full_name, next(self._ids), private,
-                                clone_url or f"{self.url}/{full_name}.git", default_branch)
+                repo = FakeRepo(
+                    full_name, next(self._ids), private, clone_url or f"{self.url}/{full_name}.git", default_branch
+                )
                 self.repos[full_name.lower()] = repo
             repo.permissions[login or self.login_as] = permission
             return repo
@@ -109,8 +111,11 @@ class FakeGitHub(FakeServer):
         self.failures.clear()
 
     def received(self, method=None, path=None):
-        return [r for r in list(self.requests)
-                if (method is None or r.method == method) and (path is None or re.search(path, r.path))]
+        return [
+            r
+            for r in list(self.requests)
+            if (method is None or r.method == method) and (path is None or re.search(path, r.path))
+        ]
 
     def statuses(self, full_name=None):
         pattern = rf"^{API_PREFIX}/repos/{re.escape(full_name)}/statuses/" if full_name else "/statuses/"
@@ -138,14 +143,22 @@ class FakeGitHub(FakeServer):
                 data[key] = value.replace("https://api.github.com/repos/octocat/Hello-World", api)
         data["owner"] = copy.deepcopy(data["owner"])
         data["owner"]["login"] = owner
-        data.update({
-            "id": repo.id, "name": name, "full_name": repo.full_name, "private": repo.private,
-            "visibility": "private" if repo.private else "public",
-            "html_url": f"{self.url}/{repo.full_name}", "clone_url": repo.clone_url,
-            "ssh_url": f"git@127.0.0.1:{repo.full_name}.git", "default_branch": repo.default_branch,
-            "permissions": {k: v for k, v in PERMISSION_FLAGS[repo.permissions[login]].items()
-                            if k in ("admin", "push", "pull")},
-        })
+        data.update(
+            {
+                "id": repo.id,
+                "name": name,
+                "full_name": repo.full_name,
+                "private": repo.private,
+                "visibility": "private" if repo.private else "public",
+                "html_url": f"{self.url}/{repo.full_name}",
+                "clone_url": repo.clone_url,
+                "ssh_url": f"git@127.0.0.1:{repo.full_name}.git",
+                "default_branch": repo.default_branch,
+                "permissions": {
+                    k: v for k, v in PERMISSION_FLAGS[repo.permissions[login]].items() if k in ("admin", "push", "pull")
+                },
+            }
+        )
         return data
 
 
@@ -162,7 +175,7 @@ class _Handler(Handler):
             if path == "/login/oauth/access_token" and method == "POST":
                 return self.access_token(body if isinstance(body, dict) else {})
             if path.startswith(prefix + "/"):
-                return self.api(method, path[len(prefix):], query, body)
+                return self.api(method, path[len(prefix) :], query, body)
             return self._not_found()
         except Exception as e:  # a bug in the fake must show in the test, not hang it
             return self._send(500, {"message": f"fake {self.forge_name} crashed: {type(e).__name__}: {e}"})
@@ -179,10 +192,12 @@ class _Handler(Handler):
             return self._send(404, b"unknown client_id", {"Content-Type": "text/plain"})
         sep = "&" if "?" in redirect_uri else "?"
         if fake.authorize_error:
-            params = {"error": fake.authorize_error,
-                      "error_description": "The user has denied your application access.",
-                      "error_uri": "https://docs.github.com/apps/troubleshooting-authorization-request-errors",
-                      "state": q.get("state", "")}
+            params = {
+                "error": fake.authorize_error,
+                "error_description": "The user has denied your application access.",
+                "error_uri": "https://docs.github.com/apps/troubleshooting-authorization-request-errors",
+                "state": q.get("state", ""),
+            }
             return self._redirect(redirect_uri + sep + urlencode(params))
         code = secrets.token_hex(10)
         fake.codes[code] = (fake.login_as, redirect_uri, q.get("scope", ""))
@@ -192,11 +207,12 @@ class _Handler(Handler):
         fake = self.fake
         grant = fake.codes.pop(form.get("code", ""), None)
         if form.get("client_id") != fake.client_id or form.get("client_secret") != fake.client_secret:
-            answer = {"error": "incorrect_client_credentials",
-                      "error_description": "The client_id and/or client_secret passed are incorrect."}
+            answer = {
+                "error": "incorrect_client_credentials",
+                "error_description": "The client_id and/or client_secret passed are incorrect.",
+            }
         elif grant is None or (form.get("redirect_uri") and form["redirect_uri"] != grant[1]):
-            answer = {"error": "bad_verification_code",
-                      "error_description": "The code passed is incorrect or expired."}
+            answer = {"error": "bad_verification_code", "error_description": "The code passed is incorrect or expired."}
         else:
             token = fake.issue_token(grant[0])
             answer = {"access_token": token, "scope": grant[2].replace(" ", ","), "token_type": "bearer"}
@@ -215,8 +231,15 @@ class _Handler(Handler):
             return self._send(401, fixture("error-bad-credentials"))
         if path == "/user" and method == "GET":
             user = fixture("private-user")
-            user.update({"login": login, "id": fake.users[login], "html_url": f"{fake.url}/{login}",
-                         "name": login, "email": None})
+            user.update(
+                {
+                    "login": login,
+                    "id": fake.users[login],
+                    "html_url": f"{fake.url}/{login}",
+                    "name": login,
+                    "email": None,
+                }
+            )
             return self._send(200, user)
         if path == "/user/repos" and method == "GET":
             return self.list_repos(login, query)
@@ -225,8 +248,10 @@ class _Handler(Handler):
             template = fixture("organization-simple-items")[0]
             orgs = []
             for name in fake.orgs_of(login):
-                org = {k: v.replace("/orgs/github", f"/orgs/{name}") if isinstance(v, str) else v
-                       for k, v in template.items()}
+                org = {
+                    k: v.replace("/orgs/github", f"/orgs/{name}") if isinstance(v, str) else v
+                    for k, v in template.items()
+                }
                 org.update({"login": name, "id": next(fake._ids), "url": f"{fake.api_url}/orgs/{name}"})
                 orgs.append(org)
             return self._send(200, orgs)
@@ -269,7 +294,7 @@ class _Handler(Handler):
         visible = sorted((r for r in fake.repos.values() if login in r.permissions), key=lambda r: r.full_name.lower())
         per_page = min(int(query.get("per_page", 30)), 100)
         page = max(int(query.get("page", 1)), 1)
-        items = visible[(page - 1) * per_page: page * per_page]
+        items = visible[(page - 1) * per_page : page * per_page]
         last = max(1, -(-len(visible) // per_page))
         base = f"{fake.api_url}/user/repos"
         keep = {k: v for k, v in query.items() if k != "page"}
@@ -284,22 +309,39 @@ class _Handler(Handler):
         fake = self.fake
         config = body.get("config") or {}
         if not config.get("url"):
-            return self._send(422, {"message": "Validation Failed", "errors": [
-                {"resource": "Hook", "code": "custom", "message": "Config must contain URL for webhooks"}],
-                "documentation_url": "https://docs.github.com/rest/repos/webhooks#create-a-repository-webhook",
-                "status": "422"})
+            return self._send(
+                422,
+                {
+                    "message": "Validation Failed",
+                    "errors": [
+                        {"resource": "Hook", "code": "custom", "message": "Config must contain URL for webhooks"}
+                    ],
+                    "documentation_url": "https://docs.github.com/rest/repos/webhooks#create-a-repository-webhook",
+                    "status": "422",
+                },
+            )
         if any(h["config"]["url"] == config["url"] for h in repo.hooks.values()):
             return self._send(422, fixture("error-hook-exists"))
         hook = fixture("hook")
         hook_id = next(fake._ids)
         api = f"{fake.api_url}/repos/{repo.full_name}/hooks/{hook_id}"
-        hook.update({
-            "id": hook_id, "events": body.get("events") or ["push"], "active": body.get("active", True),
-            "url": api, "test_url": api + "/test", "ping_url": api + "/pings", "deliveries_url": api + "/deliveries",
-        })
+        hook.update(
+            {
+                "id": hook_id,
+                "events": body.get("events") or ["push"],
+                "active": body.get("active", True),
+                "url": api,
+                "test_url": api + "/test",
+                "ping_url": api + "/pings",
+                "deliveries_url": api + "/deliveries",
+            }
+        )
         # GitHub never echoes the secret back.
-        hook["config"] = {"content_type": config.get("content_type", "form"),
-                          "insecure_ssl": config.get("insecure_ssl", "0"), "url": config["url"],
-                          **({"secret": "********"} if config.get("secret") else {})}
+        hook["config"] = {
+            "content_type": config.get("content_type", "form"),
+            "insecure_ssl": config.get("insecure_ssl", "0"),
+            "url": config["url"],
+            **({"secret": "********"} if config.get("secret") else {}),
+        }
         repo.hooks[hook_id] = hook
         return self._send(201, hook)

@@ -15,10 +15,12 @@ class GitHub(Flavor):
     auth_header = "X-Hub-Signature-256"
     push = ("push", "push__new_branch")
     tag = ("push", "push__tag_created")
-    pr = {"opened": ("pull_request", "pull_request__opened"),
-          "reopened": ("pull_request", "pull_request__reopened"),
-          "synchronize": ("pull_request", "pull_request__synchronize"),
-          "closed": ("pull_request", "pull_request__closed")}
+    pr = {
+        "opened": ("pull_request", "pull_request__opened"),
+        "reopened": ("pull_request", "pull_request__reopened"),
+        "synchronize": ("pull_request", "pull_request__synchronize"),
+        "closed": ("pull_request", "pull_request__closed"),
+    }
     pr_facts = dict(number=2, title="Update the README with new information.", source="changes", target="master")
     ignored = [("star", "star__created")]
 

@@ -32,8 +32,13 @@ def test_it_maps_github_answers_to_exceptions(fake):
     assert "Resource not accessible" in str(e.value) and e.value.status == 403
     reset = int(time.time()) + 120
     fake.clear_failures()
-    fake.fail("GET", "/repos/acme/app$", 403, headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)},
-              body={"message": "API rate limit exceeded"})
+    fake.fail(
+        "GET",
+        "/repos/acme/app$",
+        403,
+        headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)},
+        body={"message": "API rate limit exceeded"},
+    )
     with pytest.raises(RateLimited) as e:
         client.repository("acme/app")
     assert 110 <= e.value.retry_after <= 120
@@ -59,4 +64,3 @@ def test_an_unreachable_forge_is_unavailable(settings):
     with pytest.raises(Unavailable) as e:
         GitHubClient("t").user()
     assert "unreachable" in str(e.value)
-

@@ -22,8 +22,13 @@ def enabled(signed_in, fake_github):
 def test_it_waits_as_long_as_a_rate_limit_says(enabled, fake_github, django_capture_on_commit_callbacks):
     new_job(enabled, django_capture_on_commit_callbacks)
     row = CommitStatus.objects.get()
-    fake_github.fail("POST", "/statuses/", 403, body=json.loads((FIXTURES / "error-rate-limited.json").read_text()),
-                     headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(time.time()) + 600)})
+    fake_github.fail(
+        "POST",
+        "/statuses/",
+        403,
+        body=json.loads((FIXTURES / "error-rate-limited.json").read_text()),
+        headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(time.time()) + 600)},
+    )
     result = post_commit_status(row.pk)
     assert result.startswith("retrying in ") and 590 <= int(result.split()[2]) <= 600
     row.refresh_from_db()

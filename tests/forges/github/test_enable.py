@@ -64,9 +64,15 @@ def test_it_refuses_to_enable_without_admin_rights(signed_in, fake_github):
 
 def test_it_reports_a_hook_the_forge_refuses(signed_in, fake_github):
     fake_github.add_repo("acme/app", permission="admin")
-    fake_github.fail("POST", "/repos/acme/app/hooks$", 422, body={
-        "message": "Validation Failed", "errors": [{"resource": "Hook", "code": "custom",
-                                                    "message": "Sorry, the URL is not reachable"}]})
+    fake_github.fail(
+        "POST",
+        "/repos/acme/app/hooks$",
+        422,
+        body={
+            "message": "Validation Failed",
+            "errors": [{"resource": "Hook", "code": "custom", "message": "Sorry, the URL is not reachable"}],
+        },
+    )
     text = " ".join(messages_of(enable(signed_in, "acme/app")))
     assert "GitHub refused to create the webhook" in text and "not reachable" in text
     assert not Repository.objects.filter(full_name="acme/app").exists()

@@ -20,8 +20,13 @@ def fresh_cache():
 
 @pytest.fixture
 def private_repo(db):
-    repo = Repository.objects.create(full_name="acme/secret", clone_url="https://example.com/acme/secret.git",
-                                     private=True, forge_id="4242", job_counter=1)
+    repo = Repository.objects.create(
+        full_name="acme/secret",
+        clone_url="https://example.com/acme/secret.git",
+        private=True,
+        forge_id="4242",
+        job_counter=1,
+    )
     Job.objects.create(repository=repo, number=1, commit="a" * 40, status="failed")
     return repo
 

@@ -34,24 +34,39 @@ def test_a_rate_limited_forge_gets_the_status_later(live_herald, git_repo, fake)
     herald = live_herald(**fake.env(), HERALD_OPEN="1", HERALD_STATUS_RETRY_SECONDS="1")
     enable(herald, sign_in(herald), "octocat/widgets")
     # Every post of this build is refused once, as GitHub does past the limit.
-    fake.fail("POST", "/statuses/", 403, times=3, headers={"X-RateLimit-Remaining": "0", "Retry-After": "1"},
-              body={"message": "API rate limit exceeded for user ID 1."})
+    fake.fail(
+        "POST",
+        "/statuses/",
+        403,
+        times=3,
+        headers={"X-RateLimit-Remaining": "0", "Retry-After": "1"},
+        body={"message": "API rate limit exceeded for user ID 1."},
+    )
 
     job_id = push(herald, fake, "octocat/widgets", sha)
     assert herald.wait_job(job_id)["status"] == "success"
     wait_for(lambda: len(fake.received("POST", "/statuses/")) >= 3, what="the first, refused posts")
     # The retries are django-q2 schedules (its scheduler runs about every 30 s).
-    rows = wait_for(lambda: (lambda r: r if r[-1]["outcome"] == "sent" else None)(commit_statuses(herald, job_id)),
-                    timeout=120, what="the retried success status")
+    rows = wait_for(
+        lambda: (lambda r: r if r[-1]["outcome"] == "sent" else None)(commit_statuses(herald, job_id)),
+        timeout=120,
+        what="the retried success status",
+    )
     # At least one refused attempt, one accepted (and one more if an older state
     # landed after it and the newest was posted again).
     assert rows[-1]["job_status"] == "success" and rows[-1]["attempts"] >= 2
     assert "rate limit" not in rows[-1]["last_error"]
     # The three retries run at about the same moment on two workers: an older
     # state may land last for a moment, and then the newest is posted again.
-    wait_for(lambda: fake.statuses("octocat/widgets")[-1]["state"] == "success", timeout=60,
-             what="success as the forge's last word")
+    wait_for(
+        lambda: fake.statuses("octocat/widgets")[-1]["state"] == "success",
+        timeout=60,
+        what="success as the forge's last word",
+    )
     # Older states retried later never overwrite the newer one on the forge.
-    wait_for(lambda: all(r["outcome"] in ("sent", "superseded") for r in commit_statuses(herald, job_id)),
-             timeout=120, what="the other retries")
+    wait_for(
+        lambda: all(r["outcome"] in ("sent", "superseded") for r in commit_statuses(herald, job_id)),
+        timeout=120,
+        what="the other retries",
+    )
     assert fake.statuses("octocat/widgets")[-1]["state"] == "success"

@@ -105,10 +105,13 @@ def test_it_does_not_build_the_same_push_twice_under_new_delivery_ids(client, re
     assert Job.objects.count() == 1
 
 
-@pytest.mark.parametrize("headers,status", [
-    ({"X-Hub-Signature-256": "sha256=" + "0" * 64}, 403),
-    ({"X-Hub-Signature-256": "md5=abc"}, 403),
-])
+@pytest.mark.parametrize(
+    "headers,status",
+    [
+        ({"X-Hub-Signature-256": "sha256=" + "0" * 64}, 403),
+        ({"X-Hub-Signature-256": "md5=abc"}, 403),
+    ],
+)
 def test_it_rejects_bad_signatures(client, repo, headers, status):
     r = post(client, fixture("github", "push__new_branch"), headers=headers)
     assert r.status_code == status
@@ -119,8 +122,13 @@ def test_it_rejects_bad_signatures(client, repo, headers, status):
 
 def test_it_rejects_a_missing_signature(client, repo):
     body = json.dumps(fixture("github", "push__new_branch")).encode()
-    r = client.post("/webhooks/github/", data=body, content_type="application/json",
-                    HTTP_X_GITHUB_EVENT="push", HTTP_X_GITHUB_DELIVERY="x")
+    r = client.post(
+        "/webhooks/github/",
+        data=body,
+        content_type="application/json",
+        HTTP_X_GITHUB_EVENT="push",
+        HTTP_X_GITHUB_DELIVERY="x",
+    )
     assert r.status_code == 401
     assert not Job.objects.exists()
 
@@ -144,8 +152,15 @@ def test_it_rejects_another_repositorys_secret(client, repo, make_repository):
 
 def sha1_post(client, body, delivery, **extra):
     sha1 = "sha1=" + hmac.new(b"s3cret", body, hashlib.sha1).hexdigest()
-    return client.post("/webhooks/github/", data=body, content_type="application/json",
-                       HTTP_X_GITHUB_EVENT="push", HTTP_X_GITHUB_DELIVERY=delivery, HTTP_X_HUB_SIGNATURE=sha1, **extra)
+    return client.post(
+        "/webhooks/github/",
+        data=body,
+        content_type="application/json",
+        HTTP_X_GITHUB_EVENT="push",
+        HTTP_X_GITHUB_DELIVERY=delivery,
+        HTTP_X_HUB_SIGNATURE=sha1,
+        **extra,
+    )
 
 
 def test_it_refuses_the_legacy_sha1_signature_by_default(client, repo):
@@ -168,8 +183,14 @@ def test_it_accepts_the_legacy_sha1_signature_where_an_admin_allowed_it(client, 
     p = fixture("github", "push__new_branch")
     p["after"] = "f" * 40
     forged = json.dumps(p).encode()
-    r = client.post("/webhooks/github/", data=forged, content_type="application/json", HTTP_X_GITHUB_EVENT="push",
-                    HTTP_X_GITHUB_DELIVERY="d-forged", HTTP_X_HUB_SIGNATURE="sha1=" + "0" * 40)
+    r = client.post(
+        "/webhooks/github/",
+        data=forged,
+        content_type="application/json",
+        HTTP_X_GITHUB_EVENT="push",
+        HTTP_X_GITHUB_DELIVERY="d-forged",
+        HTTP_X_HUB_SIGNATURE="sha1=" + "0" * 40,
+    )
     assert r.status_code == 403
     # With a (wrong) SHA-256 present, the SHA-1 does not rescue it.
     r = sha1_post(client, body, "d-sha1b", HTTP_X_HUB_SIGNATURE_256="sha256=" + "1" * 64)
@@ -192,8 +213,12 @@ def test_it_rejects_json_missing_fields(client, repo):
 
 
 def test_it_rejects_a_wrong_content_type(client, repo):
-    r = post(client, None, raw=json.dumps(fixture("github", "push__new_branch")).encode(),
-             headers={"Content-Type": "text/plain"})
+    r = post(
+        client,
+        None,
+        raw=json.dumps(fixture("github", "push__new_branch")).encode(),
+        headers={"Content-Type": "text/plain"},
+    )
     assert r.status_code == 415
 
 
@@ -256,8 +281,10 @@ def test_an_admin_allows_sha1_from_the_repository_admin_page(client, repo, setti
     from django.contrib.auth import get_user_model
 
     # The test settings have no collected static files for the admin's pages.
-    settings.STORAGES = {**settings.STORAGES,
-                         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
     client.force_login(get_user_model().objects.create_superuser("root", password="x" * 20))
     r = client.get(f"/admin/repositories/repository/{repo.pk}/change/")
     assert r.status_code == 200

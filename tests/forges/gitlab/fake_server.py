@@ -97,22 +97,33 @@ class FakeGitLab(FakeServer):
 
     def env(self):
         return {
-            "HERALD_GITLAB_URL": self.url, "HERALD_GITLAB_API_URL": self.api_url,
-            "HERALD_GITLAB_CLIENT_ID": self.client_id, "HERALD_GITLAB_CLIENT_SECRET": self.client_secret,
+            "HERALD_GITLAB_URL": self.url,
+            "HERALD_GITLAB_API_URL": self.api_url,
+            "HERALD_GITLAB_CLIENT_ID": self.client_id,
+            "HERALD_GITLAB_CLIENT_SECRET": self.client_secret,
         }
 
     # --- state -----------------------------------------------------------
 
-    def add_project(self, path, access_level=MAINTAINER, via="project", visibility="private", username=None,
-                    http_url_to_repo=None, default_branch="main"):
+    def add_project(
+        self,
+        path,
+        access_level=MAINTAINER,
+        via="project",
+        visibility="private",
+        username=None,
+        http_url_to_repo=None,
+        default_branch="main",
+    ):
         """A project `username` (default: the browser's user) is a member of,
         directly (`via="project"`) or through its group (`via="group"`);
         access_level None: not a member (only visible when public/internal)."""
         with self.lock:
             project = self.projects.get(path.lower())
             if project is None:
-                project = FakeProject(path, next(self._ids), visibility,
-                                      http_url_to_repo or f"{self.url}/{path}.git", default_branch)
+                project = FakeProject(
+                    path, next(self._ids), visibility, http_url_to_repo or f"{self.url}/{path}.git", default_branch
+                )
                 self.projects[path.lower()] = project
             if access_level is not None:
                 project.members[username or self.login_as] = (access_level, via)
@@ -144,8 +155,11 @@ class FakeGitLab(FakeServer):
         self.failures.clear()
 
     def received(self, method=None, path=None):
-        return [r for r in list(self.requests)
-                if (method is None or r.method == method) and (path is None or re.search(path, r.path))]
+        return [
+            r
+            for r in list(self.requests)
+            if (method is None or r.method == method) and (path is None or re.search(path, r.path))
+        ]
 
     @staticmethod
     def encoded(path):
@@ -153,8 +167,14 @@ class FakeGitLab(FakeServer):
 
     def statuses(self, path=None):
         """Bodies of the commit-status posts GitLab accepted (201)."""
-        pattern = (rf"^{API_PREFIX}/projects/({re.escape(self.encoded(path))}|{self.projects[path.lower()].id})"
-                   r"/statuses/") if path else "/statuses/"
+        pattern = (
+            (
+                rf"^{API_PREFIX}/projects/({re.escape(self.encoded(path))}|{self.projects[path.lower()].id})"
+                r"/statuses/"
+            )
+            if path
+            else "/statuses/"
+        )
         return [r.json for r in self.received("POST", pattern) if r.answered == 201]
 
     def hooks_of(self, path):
@@ -174,19 +194,34 @@ class FakeGitLab(FakeServer):
         data = fixture(template)
         namespace, _, name = project.path_with_namespace.rpartition("/")
         web = f"{self.url}/{project.path_with_namespace}"
-        data.update({
-            "id": project.id, "name": name, "path": name, "name_with_namespace": f"{namespace} / {name}",
-            "path_with_namespace": project.path_with_namespace, "visibility": project.visibility,
-            "default_branch": project.default_branch, "http_url_to_repo": project.http_url_to_repo,
-            "ssh_url_to_repo": f"git@127.0.0.1:{project.path_with_namespace}.git", "web_url": web,
-            "readme_url": f"{web}/-/blob/{project.default_branch}/README.md",
-        })
-        data["namespace"] = {**data["namespace"], "name": namespace, "path": namespace.rpartition("/")[2],
-                             "full_path": namespace, "web_url": f"{self.url}/groups/{namespace}"}
+        data.update(
+            {
+                "id": project.id,
+                "name": name,
+                "path": name,
+                "name_with_namespace": f"{namespace} / {name}",
+                "path_with_namespace": project.path_with_namespace,
+                "visibility": project.visibility,
+                "default_branch": project.default_branch,
+                "http_url_to_repo": project.http_url_to_repo,
+                "ssh_url_to_repo": f"git@127.0.0.1:{project.path_with_namespace}.git",
+                "web_url": web,
+                "readme_url": f"{web}/-/blob/{project.default_branch}/README.md",
+            }
+        )
+        data["namespace"] = {
+            **data["namespace"],
+            "name": namespace,
+            "path": namespace.rpartition("/")[2],
+            "full_path": namespace,
+            "web_url": f"{self.url}/groups/{namespace}",
+        }
         level, via = project.members.get(username, (None, None))
         access = {"access_level": level, "notification_level": 3} if level is not None else None
-        data["permissions"] = {"project_access": access if via == "project" else None,
-                               "group_access": access if via == "group" else None}
+        data["permissions"] = {
+            "project_access": access if via == "project" else None,
+            "group_access": access if via == "group" else None,
+        }
         return data
 
 
@@ -222,7 +257,7 @@ class _GitLabHandler(Handler):
             if path == "/oauth/token" and method == "POST":
                 return self.token(body if isinstance(body, dict) else {})
             if path.startswith(API_PREFIX + "/"):
-                return self.api(method, path[len(API_PREFIX):], query, body if isinstance(body, dict) else {})
+                return self.api(method, path[len(API_PREFIX) :], query, body if isinstance(body, dict) else {})
             return self._send(404, fixture("error-not-found"))
         except Exception as e:  # a bug in the fake must show in the test, not hang it
             return self._send(500, {"message": f"fake GitLab crashed: {type(e).__name__}: {e}"})
@@ -238,8 +273,11 @@ class _GitLabHandler(Handler):
         if q.get("client_id") != fake.client_id or not redirect_uri:
             # Doorkeeper shows an error page; it never redirects to an unverified URI.
             body = fixture("error-invalid-client")["error_description"].encode()
-            return self._send(401, b"<html><body><h1>An error has occurred</h1><p>" + body + b"</p></body></html>",
-                              {"Content-Type": "text/html; charset=utf-8"})
+            return self._send(
+                401,
+                b"<html><body><h1>An error has occurred</h1><p>" + body + b"</p></body></html>",
+                {"Content-Type": "text/html; charset=utf-8"},
+            )
         sep = "&" if "?" in redirect_uri else "?"
         state = q.get("state", "")
         requested = set((q.get("scope") or "").split())
@@ -257,8 +295,12 @@ class _GitLabHandler(Handler):
             params = {"error": error, "error_description": descriptions.get(error, error), "state": state}
             return self._redirect(redirect_uri + sep + urlencode(params))
         code = secrets.token_hex(32)
-        fake.codes[code] = {"username": fake.login_as, "redirect_uri": redirect_uri, "scopes": requested or {"api"},
-                            "challenge": q.get("code_challenge")}
+        fake.codes[code] = {
+            "username": fake.login_as,
+            "redirect_uri": redirect_uri,
+            "scopes": requested or {"api"},
+            "challenge": q.get("code_challenge"),
+        }
         return self._redirect(redirect_uri + sep + urlencode({"code": code, "state": state}))
 
     def token(self, form):
@@ -292,11 +334,22 @@ class _GitLabHandler(Handler):
             record = fake.tokens.pop(old)  # the old access and refresh tokens stop working
             token = fake.issue_token(record.username, record.scopes)
         else:
-            return self._send(400, {"error": "unsupported_grant_type", "error_description":
-                                    "The authorization grant type is not supported by the authorization server."})
+            return self._send(
+                400,
+                {
+                    "error": "unsupported_grant_type",
+                    "error_description": "The authorization grant type is not supported by the authorization server.",
+                },
+            )
         answer = fixture("oauth-token")
-        answer.update({"access_token": token, "refresh_token": fake.tokens[token].refresh_token,
-                       "scope": " ".join(sorted(fake.tokens[token].scopes)), "created_at": int(time.time())})
+        answer.update(
+            {
+                "access_token": token,
+                "refresh_token": fake.tokens[token].refresh_token,
+                "scope": " ".join(sorted(fake.tokens[token].scopes)),
+                "created_at": int(time.time()),
+            }
+        )
         return self._send(200, answer)
 
     # --- REST API v4 -------------------------------------------------------
@@ -315,17 +368,27 @@ class _GitLabHandler(Handler):
             return self._send(401, fixture("error-unauthorized"))
         if record.revoked or record.expired:
             error = fixture("error-token-revoked" if record.revoked else "error-token-expired")
-            challenge = (f'Bearer realm="Protected by OAuth 2.0", error="invalid_token", '
-                         f'error_description="{error["error_description"]}"')
+            challenge = (
+                f'Bearer realm="Protected by OAuth 2.0", error="invalid_token", '
+                f'error_description="{error["error_description"]}"'
+            )
             return self._send(401, error, {"WWW-Authenticate": challenge})
         username = record.username
         if method != "GET" and not record.scopes & {"api"}:
             return self._send(403, fixture("error-insufficient-scope"))
         if path == "/user" and method == "GET":
             user = fixture("user")
-            user.update({"id": fake.users[username], "username": username, "name": username.replace("_", " ").title(),
-                         "email": f"{username}@example.com", "public_email": "",
-                         "web_url": f"{fake.url}/{username}", "identities": []})
+            user.update(
+                {
+                    "id": fake.users[username],
+                    "username": username,
+                    "name": username.replace("_", " ").title(),
+                    "email": f"{username}@example.com",
+                    "public_email": "",
+                    "web_url": f"{fake.url}/{username}",
+                    "identities": [],
+                }
+            )
             return self._send(200, user)
         if path == "/projects" and method == "GET":
             return self.list_projects(username, query)
@@ -336,8 +399,16 @@ class _GitLabHandler(Handler):
             for full_path in fake.orgs_of(username) if query.get("min_access_level") else []:
                 group = fixture("group-list-item")
                 name = full_path.rsplit("/", 1)[-1]
-                group.update({"id": next(fake._ids), "name": name, "path": name, "full_name": full_path,
-                              "full_path": full_path, "web_url": f"{fake.url}/groups/{full_path}"})
+                group.update(
+                    {
+                        "id": next(fake._ids),
+                        "name": name,
+                        "path": name,
+                        "full_name": full_path,
+                        "full_path": full_path,
+                        "web_url": f"{fake.url}/groups/{full_path}",
+                    }
+                )
                 groups.append(group)
             return self._send(200, groups, {"X-Total": len(groups), "X-Total-Pages": 1, "X-Page": 1})
         m = re.match(r"^/projects/([^/]+)(/.*)?$", path)
@@ -391,18 +462,24 @@ class _GitLabHandler(Handler):
         per_page = max(1, min(int(query.get("per_page", 20)), 100))
         page = max(int(query.get("page", 1)), 1)
         total_pages = max(1, -(-len(visible) // per_page))
-        items = visible[(page - 1) * per_page: page * per_page]
+        items = visible[(page - 1) * per_page : page * per_page]
         base = f"{fake.api_url}/projects"
         keep = {k: v for k, v in query.items() if k not in ("page", "access_token", "private_token")}
 
         def link(n, rel):
             return f'<{base}?{urlencode({**keep, "page": n, "per_page": per_page})}>; rel="{rel}"'
 
-        links = ([link(page - 1, "prev")] if page > 1 else []) + ([link(page + 1, "next")] if page < total_pages else [])
+        links = ([link(page - 1, "prev")] if page > 1 else []) + (
+            [link(page + 1, "next")] if page < total_pages else []
+        )
         links += [link(1, "first"), link(total_pages, "last")]
         headers = {
-            "Link": ", ".join(links), "X-Page": page, "X-Per-Page": per_page, "X-Total": len(visible),
-            "X-Total-Pages": total_pages, "X-Next-Page": page + 1 if page < total_pages else "",
+            "Link": ", ".join(links),
+            "X-Page": page,
+            "X-Per-Page": per_page,
+            "X-Total": len(visible),
+            "X-Total-Pages": total_pages,
+            "X-Next-Page": page + 1 if page < total_pages else "",
             "X-Prev-Page": page - 1 if page > 1 else "",
         }
         return self._send(200, [fake.project_json(p, username, "project-list-item") for p in items], headers)
@@ -420,13 +497,20 @@ class _GitLabHandler(Handler):
         hook_id = next(fake._ids)
         events = [k for k in hook if k.endswith("_events")]
         hook.update({k: bool(body.get(k, k == "push_events")) for k in events})  # GitLab: push on by default
-        hook.update({
-            "id": hook_id, "url": url, "project_id": project.id, "name": body.get("name") or "",
-            "description": body.get("description") or "", "push_events_branch_filter": "",
-            "enable_ssl_verification": bool(body.get("enable_ssl_verification", True)),
-            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "custom_webhook_template": "",
-            "custom_headers": [],
-        })
+        hook.update(
+            {
+                "id": hook_id,
+                "url": url,
+                "project_id": project.id,
+                "name": body.get("name") or "",
+                "description": body.get("description") or "",
+                "push_events_branch_filter": "",
+                "enable_ssl_verification": bool(body.get("enable_ssl_verification", True)),
+                "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "custom_webhook_template": "",
+                "custom_headers": [],
+            }
+        )
         # The token is never returned ("the token isn't returned in the response").
         project.hooks[hook_id] = hook
         project.hook_tokens[hook_id] = body.get("token")
@@ -444,17 +528,34 @@ class _GitLabHandler(Handler):
         current = project.statuses.get(key, "created")
         event, allowed_from = TRANSITIONS[state]
         if current not in allowed_from:
-            return self._send(400, {"message": f"Cannot transition status via :{event} from :{current} "
-                                               f"(Reason(s): Status cannot transition via \"{event}\")"})
+            return self._send(
+                400,
+                {
+                    "message": f"Cannot transition status via :{event} from :{current} "
+                    f'(Reason(s): Status cannot transition via "{event}")'
+                },
+            )
         if state in ("pending", "running"):
             project.statuses[key] = state
         else:
             project.statuses.pop(key, None)  # finished: the next post starts a new status
         status = fixture("commit-status")
-        status.update({
-            "id": next(self.fake._ids), "sha": sha, "ref": ref, "status": state, "name": name,
-            "description": body.get("description"), "target_url": body.get("target_url"), "coverage": None,
-            "author": {**status["author"], "username": username, "id": self.fake.users[username],
-                       "web_url": f"{self.fake.url}/{username}"},
-        })
+        status.update(
+            {
+                "id": next(self.fake._ids),
+                "sha": sha,
+                "ref": ref,
+                "status": state,
+                "name": name,
+                "description": body.get("description"),
+                "target_url": body.get("target_url"),
+                "coverage": None,
+                "author": {
+                    **status["author"],
+                    "username": username,
+                    "id": self.fake.users[username],
+                    "web_url": f"{self.fake.url}/{username}",
+                },
+            }
+        )
         return self._send(201, status)

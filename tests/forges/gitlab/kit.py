@@ -16,10 +16,12 @@ class GitLab(Flavor):
     auth_header = "X-Gitlab-Token"
     push = ("Push Hook", "push__several_commits")
     tag = ("Tag Push Hook", "tag_push__created")
-    pr = {"opened": ("Merge Request Hook", "merge_request__opened"),
-          "reopened": ("Merge Request Hook", "merge_request__reopened"),
-          "synchronize": ("Merge Request Hook", "merge_request__updated"),
-          "closed": ("Merge Request Hook", "merge_request__closed")}
+    pr = {
+        "opened": ("Merge Request Hook", "merge_request__opened"),
+        "reopened": ("Merge Request Hook", "merge_request__reopened"),
+        "synchronize": ("Merge Request Hook", "merge_request__updated"),
+        "closed": ("Merge Request Hook", "merge_request__closed"),
+    }
     pr_ref = "refs/merge-requests/{n}/head"
     pr_facts = dict(number=1, title="MS-Viewport", source="ms-viewport", target="master")
     ignored = [("Wiki Page Hook", "wiki_page__created")]

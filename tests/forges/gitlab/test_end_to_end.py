@@ -66,6 +66,7 @@ def encoded(path):
 
 # --- sign-in -------------------------------------------------------------------
 
+
 def test_the_gitlab_button_shows_only_when_configured(client, fake_gitlab, settings, db):
     settings.HERALD_GITHUB_CLIENT_ID = ""
     page = client.get("/login/").content.decode()
@@ -163,8 +164,9 @@ def test_an_application_registered_without_the_api_scope_is_explained(client, fa
     assert response.status_code == 401
     page = response.content.decode()
     assert "invalid_scope" in page and "The requested scope is invalid" in page
-    assert ForgeEvent.objects.filter(provider="gitlab", kind="signin", ok=False,
-                                     message__contains="invalid_scope").exists()
+    assert ForgeEvent.objects.filter(
+        provider="gitlab", kind="signin", ok=False, message__contains="invalid_scope"
+    ).exists()
     assert not ForgeAccount.objects.exists()
 
 
@@ -180,6 +182,7 @@ def test_a_refused_code_exchange_fails_cleanly(client, fake_gitlab, db):
 
 
 # --- Your repositories ---------------------------------------------------------------
+
 
 def test_it_lists_every_page_of_projects_with_the_access_gitlab_grants(signed_in, fake_gitlab):
     levels = [GUEST, REPORTER, DEVELOPER, MAINTAINER, OWNER]
@@ -207,8 +210,9 @@ def test_it_lists_every_page_of_projects_with_the_access_gitlab_grants(signed_in
 
 
 def test_it_enables_a_project_with_a_gitlab_hook(signed_in, fake_gitlab, settings):
-    project = fake_gitlab.add_project("acme/widgets", access_level=MAINTAINER,
-                                      http_url_to_repo="https://gitlab.example/acme/widgets.git")
+    project = fake_gitlab.add_project(
+        "acme/widgets", access_level=MAINTAINER, http_url_to_repo="https://gitlab.example/acme/widgets.git"
+    )
     response = enable(signed_in, "acme/widgets")
     assert "acme/widgets is enabled" in messages_of(response)
     repo = Repository.objects.get(full_name="acme/widgets")
@@ -227,8 +231,9 @@ def test_it_enables_a_project_with_a_gitlab_hook(signed_in, fake_gitlab, setting
     assert repo.enabled_by.login == "john_smith"
     assert Membership.objects.get(repository=repo).permission == "admin"
     assert "Disable" in signed_in.get("/account/repositories/").content.decode()
-    assert ForgeEvent.objects.filter(provider="gitlab", kind="hook", ok=True,
-                                     message__contains="acme/widgets enabled").exists()
+    assert ForgeEvent.objects.filter(
+        provider="gitlab", kind="hook", ok=True, message__contains="acme/widgets enabled"
+    ).exists()
 
 
 def test_an_owner_through_a_group_enables_a_subgroup_project(signed_in, fake_gitlab):
@@ -305,6 +310,7 @@ def test_re_enabling_replaces_the_old_hook(signed_in, fake_gitlab):
 
 # --- commit statuses -------------------------------------------------------------------
 
+
 @pytest.fixture
 def enabled(signed_in, fake_gitlab):
     fake_gitlab.add_project("acme/widgets", access_level=MAINTAINER)
@@ -316,8 +322,9 @@ def post_all():
     return [post_commit_status(row.pk) for row in CommitStatus.objects.order_by("id")]
 
 
-def test_a_build_posts_pending_running_success_with_gitlab_names(enabled, fake_gitlab, settings,
-                                                                 django_capture_on_commit_callbacks):
+def test_a_build_posts_pending_running_success_with_gitlab_names(
+    enabled, fake_gitlab, settings, django_capture_on_commit_callbacks
+):
     job = new_job(enabled, django_capture_on_commit_callbacks)
     build_to_success(job, django_capture_on_commit_callbacks)
     assert post_all() == [CommitStatus.SENT] * 3
@@ -330,11 +337,18 @@ def test_a_build_posts_pending_running_success_with_gitlab_names(enabled, fake_g
     assert request.headers["Authorization"] == f"Bearer {ForgeAccount.objects.get().token}"
 
 
-@pytest.mark.parametrize("status,state", [
-    (C.FAILED, "failed"), (C.TIMED_OUT, "failed"), (C.ERRORED, "failed"), (C.CANCELLED, "canceled"),
-])
-def test_finished_builds_use_gitlabs_state_names(enabled, fake_gitlab, status, state,
-                                                 django_capture_on_commit_callbacks):
+@pytest.mark.parametrize(
+    "status,state",
+    [
+        (C.FAILED, "failed"),
+        (C.TIMED_OUT, "failed"),
+        (C.ERRORED, "failed"),
+        (C.CANCELLED, "canceled"),
+    ],
+)
+def test_finished_builds_use_gitlabs_state_names(
+    enabled, fake_gitlab, status, state, django_capture_on_commit_callbacks
+):
     job = new_job(enabled, django_capture_on_commit_callbacks)
     with django_capture_on_commit_callbacks(execute=True):
         job.claim("w")
@@ -357,7 +371,8 @@ def test_a_status_gitlab_already_shows_is_not_a_failure(enabled, fake_gitlab, dj
     new_job(enabled, django_capture_on_commit_callbacks)
     row = CommitStatus.objects.get()
     GitLabClient(ForgeAccount.objects.get().token).post_status(
-        "acme/widgets", SHA, row.state, row.description, row.target_url, row.context)
+        "acme/widgets", SHA, row.state, row.description, row.target_url, row.context
+    )
     assert post_commit_status(row.pk) == CommitStatus.SENT
     row.refresh_from_db()
     assert row.outcome == CommitStatus.SENT and row.last_error == ""
@@ -379,15 +394,18 @@ def test_a_developer_token_may_post_but_a_reporter_token_may_not(fake_gitlab, db
     from forges.client import Refused
 
     with pytest.raises(Refused) as e:
-        GitLabClient(fake_gitlab.issue_token("reporter")).post_status("acme/widgets", SHA, "success", "ok",
-                                                                       "http://x/", "c")
+        GitLabClient(fake_gitlab.issue_token("reporter")).post_status(
+            "acme/widgets", SHA, "success", "ok", "http://x/", "c"
+        )
     assert e.value.status == 403 and "403 Forbidden" in e.value.message
 
 
 # --- revoked and expired tokens ---------------------------------------------------------
 
-def test_a_revoked_token_fails_the_status_and_asks_to_sign_in_again(enabled, fake_gitlab, signed_in,
-                                                                    django_capture_on_commit_callbacks):
+
+def test_a_revoked_token_fails_the_status_and_asks_to_sign_in_again(
+    enabled, fake_gitlab, signed_in, django_capture_on_commit_callbacks
+):
     new_job(enabled, django_capture_on_commit_callbacks)
     fake_gitlab.revoke()  # revoked in GitLab: Preferences > Applications
     assert post_commit_status(CommitStatus.objects.get().pk) == CommitStatus.FAILED
@@ -442,8 +460,7 @@ def test_an_expired_token_is_renewed_and_enabling_just_works(signed_in, fake_git
     assert hook.headers["Authorization"] == f"Bearer {account.token}"
 
 
-def test_commit_statuses_keep_flowing_after_the_token_expires(enabled, fake_gitlab,
-                                                              django_capture_on_commit_callbacks):
+def test_commit_statuses_keep_flowing_after_the_token_expires(enabled, fake_gitlab, django_capture_on_commit_callbacks):
     expire_now(fake_gitlab)
     new_job(enabled, django_capture_on_commit_callbacks)
     assert post_commit_status(CommitStatus.objects.get().pk) == CommitStatus.SENT
@@ -477,29 +494,41 @@ def test_a_refused_renewal_asks_to_sign_in_again(signed_in, fake_gitlab):
     assert "sign in with GitLab again" in messages_of(response)
     assert not Repository.objects.exists()
     assert ForgeAccount.objects.get().revoked_at is not None
-    assert ForgeEvent.objects.filter(provider="gitlab", kind="token", ok=False,
-                                     message__contains="refused to renew").exists()
+    assert ForgeEvent.objects.filter(
+        provider="gitlab", kind="token", ok=False, message__contains="refused to renew"
+    ).exists()
 
 
 # --- permissions --------------------------------------------------------------------------
 
+
 @pytest.fixture
 def private_repo(db):
-    repo = Repository.objects.create(full_name="acme/secret", provider="gitlab", private=True, forge_id="4242",
-                                      clone_url="https://gitlab.example/acme/secret.git", job_counter=1)
+    repo = Repository.objects.create(
+        full_name="acme/secret",
+        provider="gitlab",
+        private=True,
+        forge_id="4242",
+        clone_url="https://gitlab.example/acme/secret.git",
+        job_counter=1,
+    )
     Job.objects.create(repository=repo, number=1, commit="a" * 40, status="failed")
     return repo
 
 
-@pytest.mark.parametrize("level,permission,can_read,can_restart", [
-    (GUEST, None, False, False),
-    (REPORTER, "pull", True, False),
-    (DEVELOPER, "push", True, True),
-    (MAINTAINER, "admin", True, True),
-    (OWNER, "admin", True, True),
-])
-def test_access_follows_gitlab_access_levels(client, fake_gitlab, private_repo, level, permission, can_read,
-                                             can_restart):
+@pytest.mark.parametrize(
+    "level,permission,can_read,can_restart",
+    [
+        (GUEST, None, False, False),
+        (REPORTER, "pull", True, False),
+        (DEVELOPER, "push", True, True),
+        (MAINTAINER, "admin", True, True),
+        (OWNER, "admin", True, True),
+    ],
+)
+def test_access_follows_gitlab_access_levels(
+    client, fake_gitlab, private_repo, level, permission, can_read, can_restart
+):
     fake_gitlab.add_project("acme/secret", access_level=level)
     assert client.get("/repos/acme/secret/").status_code == 404
     sign_in(client, fake_gitlab)
@@ -538,12 +567,19 @@ def test_private_projects_clone_with_the_oauth2_user(fake_gitlab, django_user_mo
     import base64
 
     user = django_user_model.objects.create(username="john_smith")
-    account = ForgeAccount.objects.create(user=user, provider="gitlab", uid="1", login="john_smith",
-                                          token="gitlab-oauth-token")
-    repo = Repository.objects.create(full_name="acme/secret", provider="gitlab", private=True, enabled_by=account,
-                                     clone_url="https://gitlab.example/acme/secret.git")
+    account = ForgeAccount.objects.create(
+        user=user, provider="gitlab", uid="1", login="john_smith", token="gitlab-oauth-token"
+    )
+    repo = Repository.objects.create(
+        full_name="acme/secret",
+        provider="gitlab",
+        private=True,
+        enabled_by=account,
+        clone_url="https://gitlab.example/acme/secret.git",
+    )
     env = repo.clone_env()
     assert env["GIT_CONFIG_KEY_0"] == "http.https://gitlab.example/.extraHeader"
-    assert env["GIT_CONFIG_VALUE_0"] == "Authorization: Basic " + base64.b64encode(
-        b"oauth2:gitlab-oauth-token").decode()
+    assert (
+        env["GIT_CONFIG_VALUE_0"] == "Authorization: Basic " + base64.b64encode(b"oauth2:gitlab-oauth-token").decode()
+    )
     assert "gitlab-oauth-token" not in repo.clone_url

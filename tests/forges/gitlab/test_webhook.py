@@ -33,4 +33,8 @@ def test_gitlab_fork_merge_requests_use_the_merge_request_ref(client, repo_for):
     assert post(client, "gitlab", p, "Merge Request Hook").status_code == 202
     job = Job.objects.get()
     assert (job.from_fork, job.source_repo, job.ref, job.source_url) == (
-        True, "mallory/widgets", "refs/merge-requests/1/head", "")
+        True,
+        "mallory/widgets",
+        "refs/merge-requests/1/head",
+        "",
+    )

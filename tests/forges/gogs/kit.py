@@ -11,10 +11,12 @@ class Gogs(Flavor):
     auth_header = "X-Gogs-Signature"
     push = ("push", "push__docs_example")
     tag = ("create", "create__tag")
-    pr = {"opened": ("pull_request", "pull_request__opened"),
-          "reopened": ("pull_request", "pull_request__reopened"),
-          "synchronize": ("pull_request", "pull_request__synchronized"),
-          "closed": ("pull_request", "pull_request__closed")}
+    pr = {
+        "opened": ("pull_request", "pull_request__opened"),
+        "reopened": ("pull_request", "pull_request__reopened"),
+        "synchronize": ("pull_request", "pull_request__synchronized"),
+        "closed": ("pull_request", "pull_request__closed"),
+    }
     pr_facts = dict(number=2, title="huge improvements", source="feature", target="master")
     ignored = [("create", "create__branch")]
 
