@@ -164,6 +164,10 @@ def database_from_url(url, base_dir):
             raise ImproperlyConfigured(
                 f"DATABASE_URL: prepare_threshold must be a number of executions or 'none', not {threshold!r}"
             )
+        # A server that does not answer (a host down, packets dropped) must
+        # fail a webhook's connection within GitHub's 10 s, so the delivery
+        # is journaled in time; a stopped one on loopback fails at once.
+        options.setdefault("connect_timeout", "3")
         return {
             "ENGINE": "django.db.backends.postgresql",
             "NAME": unquote(parts.path.lstrip("/")),

@@ -306,9 +306,10 @@ def _postgres_url_for(db_name, options=True):
 
 class LiveHerald:
     """`manage.py serve` (gunicorn + qcluster) on a fresh database, as a
-    user runs it; talks to it over HTTP only."""
+    user runs it; talks to it over HTTP only. `database_url`: a database
+    the caller made (and stops and starts) instead."""
 
-    def __init__(self, tmp_path, env=None, worker=True):
+    def __init__(self, tmp_path, env=None, worker=True, database_url=None):
         self.worker = worker
         self.dir = Path(tmp_path) / "herald"
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -329,7 +330,9 @@ class LiveHerald:
             **(env or {}),
         }
         self.pg_db = None
-        if os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        if database_url:
+            self.env["DATABASE_URL"] = database_url
+        elif os.environ.get("DATABASE_URL", "").startswith("postgres"):
             self.pg_db = "herald_e2e_" + uuid.uuid4().hex[:10]
             self._pg(f"CREATE DATABASE {self.pg_db}")
             self.env["DATABASE_URL"] = _postgres_url_for(self.pg_db)

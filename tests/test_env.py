@@ -19,9 +19,9 @@ def test_it_reads_postgres_urls(tmp_path):
 
 def test_postgres_connections_prepare_statements_unless_told_not_to(tmp_path):
     opts = database_from_url("postgres://h@db/herald", tmp_path)["OPTIONS"]
-    assert opts == {"server_side_binding": True, "prepare_threshold": 5}
+    assert opts == {"server_side_binding": True, "prepare_threshold": 5, "connect_timeout": "3"}
     opts = database_from_url("postgres://h@db/herald?prepare_threshold=none&server_side_binding=false", tmp_path)
-    assert opts["OPTIONS"] == {"server_side_binding": False, "prepare_threshold": None}
+    assert opts["OPTIONS"] == {"server_side_binding": False, "prepare_threshold": None, "connect_timeout": "3"}
     with pytest.raises(ImproperlyConfigured, match="prepare_threshold"):
         database_from_url("postgres://h@db/herald?prepare_threshold=often", tmp_path)
 

@@ -38,6 +38,10 @@ class Delivery(models.Model):
     authenticated = models.BooleanField(
         default=False, help_text="The request proved it knew the repository's webhook secret."
     )
+    journal_entry = models.CharField(
+        max_length=100, blank=True, default="",
+        help_text="Received while the database was away: its file in the webhook journal, replayed later.",
+    )
 
     class Meta:
         ordering = ["-received_at", "-id"]
@@ -50,7 +54,13 @@ class Delivery(models.Model):
                 "provider", "delivery_id",
                 condition=models.Q(outcome="accepted") & ~models.Q(delivery_id=""),
                 name="delivery_unique_accepted",
-            )
+            ),
+            # A journaled delivery is recorded once: a replay that finds its
+            # record (a crash between the commit and removing the file)
+            # only removes the file.
+            models.UniqueConstraint(
+                fields=["journal_entry"], condition=~models.Q(journal_entry=""), name="delivery_unique_journal_entry"
+            ),
         ]
         indexes = [models.Index(fields=["repository", "-received_at"], name="delivery_repo_recent")]
 

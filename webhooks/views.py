@@ -4,7 +4,13 @@ record the delivery and create the job in one transaction → answer.
 Everything is recorded, nothing answers 500 for bad input.
 
 The Receiver takes a forge, the request's headers and its body; the view
-and a replay (replay.py) both hand it theirs."""
+and a replay (replay.py) both hand it theirs.
+
+While the database is unavailable or locked, a delivery that passed the
+checks needing no database (and, when this process knows the repository,
+its authentication) is journaled instead (journal.py) and answered 202
+"journaled"; the journal's drainer replays it through this same flow once
+the database is back, recording it with its original receive time."""
 
 import logging
 import secrets
@@ -12,14 +18,16 @@ import secrets
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import JsonResponse
+from django.utils import timezone
 from django.utils.datastructures import CaseInsensitiveMapping
 from django.views.decorators.csrf import csrf_exempt
 
 import forges
 from builds.lifecycle import create_job
-from ciproject.db import writer_turn
+from ciproject.db import UNAVAILABLE, short_lock_wait, writer_turn
 from forges.webhook import Ignored, Ping, Rejected, skip_requested
 from repositories.models import Repository
+from webhooks import journal
 from webhooks import models as M
 from webhooks.checks import build_problem, one_line, repository_name_problem, storable
 
@@ -35,6 +43,17 @@ NOT_FOUND_REASON = ("no such repository in Herald, or it is private and the requ
 # Checked against when the repository is unknown, so that answer costs the
 # same signature check as a private repository's.
 NOBODY = Repository(webhook_secret=secrets.token_hex(32))
+
+JOURNALED = {"outcome": "journaled", "reason": "recorded; will be processed when the database is back"}
+
+# The repositories this process last read for webhooks, by forge and
+# lower-cased name: while the database is away, a delivery for one of them
+# is still authenticated before it is journaled, and one that fails is
+# answered at once. Others are journaled unverified; the replay verifies
+# them (and records the refusal). An entry is as old as this process's last
+# delivery for the repository: a secret changed since (through another
+# process) refuses the forge's new signature until the database is back.
+KNOWN = {}
 
 
 class Hidden(Rejected):
@@ -60,11 +79,17 @@ class Receiver:
     `headers` any mapping (read case-insensitively); `body` the raw bytes, or
     a stream (the incoming request) read up to HERALD_WEBHOOK_MAX_BYTES."""
 
-    def __init__(self, forge, headers, body, replay_of=None):
+    def __init__(self, forge, headers, body, replay_of=None, received_at=None, journal_entry=""):
         self.forge = forge
         self.headers = CaseInsensitiveMapping(headers)
         self.stream = body
         self.replay_of = replay_of
+        self.received_at = received_at or timezone.now()
+        # Set when the journal's drainer replays a delivery received while
+        # the database was away.
+        self.journal_entry = journal_entry
+        # As it arrives from the forge (not replayed): may be journaled.
+        self.live = replay_of is None and not journal_entry
         self.body = b""
         self.event = ""
         self.delivery_id = ""
@@ -73,8 +98,21 @@ class Receiver:
         self.authenticated = False
 
     def handle(self):
+        if not self.live:
+            return self._handle_answered()
+        # A forge gives up after 10 s (GitHub resends nothing): a lock held
+        # elsewhere is waited for briefly, then the delivery is journaled.
+        with short_lock_wait(settings.HERALD_WEBHOOK_DB_WAIT_SECONDS):
+            return self._handle_answered()
+
+    def _handle_answered(self):
         try:
             return self._handle()
+        except UNAVAILABLE:
+            if self.journal_entry:
+                raise  # the drainer tries again later
+            log.exception("webhook %s %s failed", self.forge.provider, self.delivery_id)
+            return self.answer(M.ERROR, "the database is unavailable; try again later", 500)
         except Hidden as h:
             return self.answer(M.REJECTED, h.reason, NOT_FOUND, public_reason=NOT_FOUND_REASON)
         except Rejected as r:
@@ -107,7 +145,17 @@ class Receiver:
         problem = repository_name_problem(name)
         if problem:
             raise Rejected(400, problem)
-        self.repository = Repository.objects.for_webhook(self.forge.provider, self.repository_name)
+        if not self.live:
+            return self._handle_in_database(payload)
+        if journal.must_queue():
+            return self.journal_instead()
+        try:
+            return self._handle_in_database(payload)
+        except UNAVAILABLE as e:
+            return self.journal_instead(e)
+
+    def _handle_in_database(self, payload):
+        self.repository = self.lookup()
         if self.repository is None:
             try:
                 self.forge.authenticate(self.headers, self.body, NOBODY)
@@ -129,6 +177,36 @@ class Receiver:
         if not builds:
             raise Ignored("the commit message asks to skip CI")
         return self.accept(builds)
+
+    def lookup(self):
+        key = (self.forge.provider, self.repository_name.lower())
+        repository = Repository.objects.for_webhook(*key)
+        if repository is None:
+            KNOWN.pop(key, None)
+        else:
+            KNOWN[key] = repository
+        return repository
+
+    def journal_instead(self, error=None):
+        """Journal the delivery for the drainer: the database failed
+        (`error`), or deliveries received earlier still wait for it."""
+        if error is not None:
+            journal.database_failed()
+            log.warning("webhook %s %s journaled: database unavailable (%s)", self.forge.provider,
+                        self.delivery_id, one_line(str(error))[:200])
+        if not self.authenticated:
+            self.repository = self.repository or KNOWN.get((self.forge.provider, self.repository_name.lower()))
+            if self.repository is not None:
+                self.authenticate()  # a failure is answered as usual
+        headers = {name: value for name, value in self.headers.items() if name.lower() != "cookie"}
+        try:
+            journal.write(self.forge.provider, headers, self.body, self.received_at)
+        except journal.JournalFull as full:
+            log.error("webhook %s %s refused: %s", self.forge.provider, self.delivery_id, full)
+            return JsonResponse({"outcome": "refused", "reason": one_line(str(full))}, status=503,
+                                headers={"Retry-After": "60"})
+        drainer.start()
+        return JsonResponse(JOURNALED, status=202)
 
     @staticmethod
     def untrusted(parse, *args):
@@ -175,8 +253,9 @@ class Receiver:
     def accept(self, builds):
         if not isinstance(builds, list):
             builds = [builds]
+        wait = settings.HERALD_WEBHOOK_DB_WAIT_SECONDS if self.live else None
         try:
-            with writer_turn(), transaction.atomic():
+            with writer_turn(wait), transaction.atomic():
                 jobs, twins = [], []
                 for build in builds:
                     dedupe = 0 if self.replay_of or not build.dedupe else None
@@ -230,16 +309,50 @@ class Receiver:
             body_truncated=len(self.body) > keep,
             replay_of=self.replay_of,
             authenticated=self.authenticated,
+            received_at=self.received_at,
+            journal_entry=self.journal_entry,
         ).save_with_jobs(jobs)
 
     def answer(self, outcome, reason, status, jobs=None, public_reason=None):
         reason = one_line(reason)[:500]
-        try:
-            delivery_pk = self.record(outcome, reason, status, jobs=jobs or ()).pk
-        except Exception:
-            log.exception("could not record a %s delivery", self.forge.provider)
-            delivery_pk = None
+        delivery_pk = None
+        if self.live and journal.database_down():
+            log.warning("webhook %s %s answered %s (%s), not recorded: the database is unavailable",
+                        self.forge.provider, self.delivery_id, status, reason)
+        else:
+            try:
+                delivery_pk = self.record(outcome, reason, status, jobs=jobs or ()).pk
+            except UNAVAILABLE as e:
+                if self.journal_entry:
+                    raise
+                journal.database_failed()
+                log.warning("webhook %s %s answered %s (%s), not recorded: database unavailable (%s)",
+                            self.forge.provider, self.delivery_id, status, reason, one_line(str(e))[:200])
+            except Exception:
+                log.exception("could not record a %s delivery", self.forge.provider)
         body = {"delivery": delivery_pk, "outcome": outcome, "reason": public_reason or reason}
         if jobs is not None:
             body["jobs"] = jobs
         return JsonResponse(body, status=status)
+
+
+def replay_journaled(entry):
+    """Record one journaled delivery through the flow, as received at its
+    original time; False while the database is still unavailable."""
+    forge = forges.get(entry.provider)
+    try:
+        # Recorded already: the process stopped between the commit and
+        # removing the file.
+        if M.Delivery.objects.filter(journal_entry=entry.name).exists():
+            return True
+        Receiver(forge.webhook, entry.headers, entry.body, received_at=entry.received_at,
+                 journal_entry=entry.name).handle()
+        if not M.Delivery.objects.filter(journal_entry=entry.name).exists():
+            raise RuntimeError("the replay recorded no delivery")
+    except UNAVAILABLE as e:
+        log.warning("webhook journal: the database is still unavailable (%s)", one_line(str(e))[:200])
+        return False
+    return True
+
+
+drainer = journal.Drainer(replay_journaled)
