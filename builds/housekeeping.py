@@ -1,11 +1,12 @@
 """Housekeeping: what every worker process does on a timer, beside builds.
 
 A thread in each django-q2 worker process (started from builds.apps on
-django-q2's post_spawn) reports this machine alive, marks jobs whose worker
-died as errored ("worker lost"), removes the containers, networks, volumes
-and workspaces such jobs left here, tops up build tokens a broker lost,
-trims the admins' records and prunes old `build:` images. It runs whether
-or not a build is running, so a dead worker's job is marked within a minute.
+django-q2's post_spawn) reports this machine alive, puts jobs whose worker
+died back in the queue (once; "worker lost" the second time), removes the
+containers, networks, volumes and workspaces such jobs left here, tops up
+build tokens a broker lost, trims the admins' records and prunes old
+`build:` images. It runs whether or not a build is running, so a dead
+worker's job is requeued within a minute.
 """
 
 import logging
@@ -23,6 +24,7 @@ from builds.docker.client import docker_client
 from builds.docker.image_build import prune_build_images
 from builds.docker.objects import remove_job_objects
 from builds.errors import DockerUnavailable
+from builds.logwriter import LogWriter
 from builds.models import Job, Worker, report_end_and_wake_next
 from builds.queue import enqueue_token
 from repositories.models import ForgeEvent
@@ -58,7 +60,7 @@ def run_forever():
 
 
 def reap():
-    """Mark jobs whose worker died as errored, remove what they left, and
+    """Requeue (or end) jobs whose worker died, remove what they left, and
     top up build tokens for queued jobs nobody is holding one for."""
     lost = reap_lost()
     sweep_local()
@@ -92,31 +94,51 @@ def prune_build_cache():
 
 
 def reap_lost():
-    """Mark running jobs whose heartbeat stopped as errored ("worker lost").
+    """Running jobs whose heartbeat stopped: their worker died without
+    draining (SIGKILL, power loss; a worker told to stop requeues its jobs
+    itself, builds.drain). Such a job goes back in the queue once; when its
+    worker dies a second time it ends errored ("worker lost"), so a flapping
+    machine can't loop a build for ever. Returns their ids.
 
     Whatever such a job left on this machine (its worker process was here
-    and died) is removed at once; the periodic sweep catches the rest.
+    and died) is removed first, before the job can run here again; the
+    periodic sweep catches the rest.
     """
     cutoff = timezone.now() - timedelta(seconds=settings.HERALD_WORKER_LOST_SECONDS)
-    lost = list(Job.objects.filter(status=C.RUNNING, heartbeat_at__lt=cutoff).values_list("pk", flat=True))
-    local = []
-    for pk in lost:
-        # One transaction: nobody sees the job ended with a step still running.
+    lost = list(Job.objects.filter(status=C.RUNNING, heartbeat_at__lt=cutoff))
+    for job in lost:
+        if job.worker == settings.HERALD_HOSTNAME:
+            _remove_local([job.pk])
+        silent = f"Worker lost: {job.worker} stopped reporting during the build"
+        # One transaction each: the note is in the log before another worker
+        # can claim the job and write after it, and nobody sees the job
+        # ended with a step still running.
         with transaction.atomic():
-            if not Job.objects.filter(pk=pk, status=C.RUNNING, heartbeat_at__lt=cutoff).update(
-                status=C.ERRORED, reason="Worker lost: the worker stopped reporting during the build",
-                finished_at=timezone.now(),
+            if job.losses == 0 and job.requeue(silent + "; the job goes back in the queue, once",
+                                               lost=True, stale_before=cutoff):
+                _note(job, f"{silent}. The job goes back in the queue (once: should this happen again, "
+                           "it ends errored).")
+                log.warning("job %s: worker lost, requeued", job.pk)
+                continue
+            if job.losses:
+                silent += ", for the second time: not retried again"
+            if not Job.objects.filter(pk=job.pk, status=C.RUNNING, attempts=job.attempts,
+                                      heartbeat_at__lt=cutoff).update(
+                status=C.ERRORED, reason=silent, finished_at=timezone.now(),
             ):
                 continue
-            job = Job.objects.get(pk=pk)
+            _note(job, silent + ".")
+            job.refresh_from_db()
             runner.close_steps(job, C.ERRORED)
-        log.warning("job %s: worker lost", pk)
-        if job.worker == settings.HERALD_HOSTNAME:
-            local.append(pk)
+        log.warning("job %s: worker lost", job.pk)
         report_end_and_wake_next(job)
-    if local:
-        _remove_local(local)
-    return lost
+    return [job.pk for job in lost]
+
+
+def _note(job, text):
+    writer = LogWriter(job)
+    writer.note(text)
+    writer.close()
 
 
 def _remove_local(job_ids):

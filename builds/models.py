@@ -2,6 +2,7 @@ import logging
 
 from django.conf import settings
 from django.db import models, transaction
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
@@ -67,6 +68,14 @@ class Job(models.Model):
     matrix = models.JSONField(default=dict, blank=True)
     # Bytes of log stored, counted when the log is closed (/metrics sums it).
     log_bytes = models.PositiveBigIntegerField(default=0)
+    # Times a worker claimed it: more than one when it was put back in the
+    # queue (its worker shut down, or died once). A worker that lost its job
+    # learns it from this number too, should the job run again elsewhere.
+    attempts = models.PositiveIntegerField(default=0)
+    # Times its worker died under it (the reaper): requeued after the
+    # first, errored after the second, so a flapping machine can't loop a
+    # build for ever.
+    losses = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-id"]
@@ -125,22 +134,44 @@ class Job(models.Model):
     def claim(self, worker):
         now = timezone.now()
         claimed = Job.objects.filter(pk=self.pk, status=C.QUEUED, cancel_requested=False).update(
-            status=C.RUNNING, started_at=now, heartbeat_at=now, worker=worker
+            status=C.RUNNING, started_at=now, heartbeat_at=now, worker=worker, attempts=F("attempts") + 1, reason=""
         )
         if claimed:
             self.status, self.started_at, self.heartbeat_at, self.worker = C.RUNNING, now, now, worker
+            self.attempts, self.reason = self.attempts + 1, ""
             queue_commit_status(self)
         return bool(claimed)
 
     def finish(self, status, exit_code=None, reason=""):
         assert status in C.FINAL_STATUSES
         now = timezone.now()
-        done = Job.objects.filter(pk=self.pk, status=C.RUNNING).update(
+        # This attempt only: a worker that lost the job must not end the
+        # next one.
+        done = Job.objects.filter(pk=self.pk, status=C.RUNNING, attempts=self.attempts).update(
             status=status, exit_code=exit_code, reason=reason[:500], finished_at=now
         )
         if done:
             self.status, self.exit_code, self.reason, self.finished_at = status, exit_code, reason[:500], now
             transaction.on_commit(lambda: report_end_and_wake_next(self))
+        return bool(done)
+
+    def requeue(self, reason, *, lost=False, stale_before=None):
+        """Put this running attempt back in the queue: its worker shut down
+        (builds.drain) or, `lost`, died (the reaper, whose `stale_before`
+        makes sure the heartbeat is still as old as it saw). The log stays,
+        with the reason in it; the steps go (the next attempt makes its own)."""
+        # A cancel asked for meanwhile wins: the job ends instead.
+        still = Job.objects.filter(pk=self.pk, status=C.RUNNING, attempts=self.attempts, cancel_requested=False)
+        if stale_before is not None:
+            still = still.filter(heartbeat_at__lt=stale_before)
+        with transaction.atomic():
+            done = still.update(status=C.QUEUED, reason=reason[:500], started_at=None, heartbeat_at=None,
+                                worker="", losses=F("losses") + int(lost))
+            if done:
+                JobStep.objects.filter(job=self).delete()
+                self.status, self.reason, self.started_at, self.heartbeat_at = C.QUEUED, reason[:500], None, None
+                self.losses += int(lost)
+                transaction.on_commit(wake_next_job)
         return bool(done)
 
     def request_cancel(self, reason="Cancelled"):
@@ -237,3 +268,23 @@ class Worker(models.Model):
     def online(cls):
         cutoff = timezone.now() - timezone.timedelta(seconds=settings.HERALD_WORKER_LOST_SECONDS * 2)
         return cls.objects.filter(last_seen__gte=cutoff)
+
+
+class PruneRun(models.Model):
+    """One pass of the retention pruner (builds.retention), for the admin."""
+
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    host = models.CharField(max_length=255, blank=True)
+    builds = models.PositiveIntegerField(default=0, help_text="Builds (a matrix build counts once) deleted.")
+    jobs = models.PositiveIntegerField(default=0)
+    log_chunks = models.PositiveBigIntegerField(default=0)
+    log_bytes = models.PositiveBigIntegerField(default=0)
+    error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        verbose_name = "retention prune"
+
+    def __str__(self):
+        return f"prune at {self.started_at:%Y-%m-%d %H:%M}: {self.builds} builds"

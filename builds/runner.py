@@ -19,7 +19,8 @@ from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from builds import constants as C
-from builds.docker.environment import STOP_CANCEL, STOP_LOST, STOP_TIMEOUT, DockerEnv, Stopped
+from builds import drain
+from builds.docker.environment import STOP_CANCEL, STOP_DRAIN, STOP_LOST, STOP_TIMEOUT, DockerEnv, Stopped
 from builds.durations import format_duration
 from builds.errors import BuildError
 from builds.git import fetch_commit
@@ -48,8 +49,8 @@ class NotInMatrix(Exception):
 
 class Watchdog:
     """The job's watchdog, called from every wait loop: flushes the log and
-    says whether the job must stop (cancelled, timed out, or taken from us
-    by the reaper)."""
+    says whether the job must stop (cancelled, timed out, taken from us by
+    the reaper, or the worker is shutting down and the drain time is over)."""
 
     tick_interval = 0.1
 
@@ -68,10 +69,14 @@ class Watchdog:
             return self.stopped
         if now >= self.deadline:
             self.stopped = STOP_TIMEOUT
+        elif drain.expired():
+            self.stopped = STOP_DRAIN
         elif now >= self.next_cancel_check:
             self.next_cancel_check = now + 1.0
-            row = Job.objects.filter(pk=self.job.pk).values("status", "cancel_requested").first()
-            if row is None or row["status"] != C.RUNNING:
+            row = Job.objects.filter(pk=self.job.pk).values("status", "cancel_requested", "attempts").first()
+            # Another attempt running means the reaper gave the job to
+            # another worker while this one was silent.
+            if row is None or row["status"] != C.RUNNING or row["attempts"] != self.job.attempts:
                 self.stopped = STOP_LOST
             elif row["cancel_requested"]:
                 self.stopped = STOP_CANCEL
@@ -104,7 +109,8 @@ class Runner:
 
     def run(self):
         job = self.job
-        writer = self.log = LogWriter(job, fresh=True)
+        # A job put back in the queue keeps its log: this attempt goes on after it.
+        writer = self.log = LogWriter(job, fresh=job.attempts <= 1)
         started = time.monotonic()
         watchdog = self.watchdog = Watchdog(job, writer, started + self.timeout)
         workspace = workspace_for(job)
@@ -112,6 +118,9 @@ class Runner:
         ACTIVE.add(job.pk)
         docker_env = None
         try:
+            if job.attempts > 1:
+                writer.section()
+                writer.note(f"Attempt {job.attempts}: the build starts again from the beginning")
             remove_workspace(workspace)
             workspace.parent.mkdir(parents=True, exist_ok=True)
             writer.note(f"Job #{job.number} of {self.repository.full_name} on {job.worker}, commit {job.commit}")
@@ -151,19 +160,33 @@ class Runner:
             if not isinstance(e, Exception):
                 raise
         finally:
+            requeue = status == C.QUEUED
             try:
-                if status != C.ERRORED:
+                if requeue:
+                    writer.note(f"{reason}. It goes back in the queue; the next attempt starts from the beginning.")
+                elif status != C.ERRORED:
                     writer.note(f"Done in {time.monotonic() - started:.1f} s: {status}"
                                 + (f" ({reason})" if reason else ""))
                 writer.close()
             except Exception:
                 log.exception("job %s: could not store the end of the log", job.pk)
             close_old_connections()
-            # The result first (users wait for it), the cleanup after: if the
-            # worker dies in between, the sweeper removes what is left.
-            with transaction.atomic():
-                close_steps(job, status)
-                job.finish(status, exit_code=exit_code, reason=reason)
+            if requeue:
+                # Cleanup first this time: the next attempt may start on
+                # this Docker engine as soon as the job is back in the queue.
+                if docker_env is not None:
+                    docker_env.cleanup()
+                    docker_env = None
+                remove_workspace(workspace)
+                if not job.requeue(reason):
+                    # Cancelled meanwhile (or taken from us): that ends it.
+                    status, exit_code, reason = self.stop_outcome(STOP_CANCEL)
+            if status != C.QUEUED:
+                # The result first (users wait for it), the cleanup after: if
+                # the worker dies in between, the sweeper removes what is left.
+                with transaction.atomic():
+                    close_steps(job, status)
+                    job.finish(status, exit_code=exit_code, reason=reason)
             ACTIVE.discard(job.pk)
             if docker_env is not None:
                 docker_env.cleanup()
@@ -236,6 +259,8 @@ class Runner:
             "HERALD_EVENT": job.event,
             "HERALD_JOB_NUMBER": str(job.number),
             "HERALD_JOB_URL": job.absolute_url(),
+            # 2 and more: the job was put back in the queue (builds.drain).
+            "HERALD_ATTEMPT": str(job.attempts),
         }
         if job.event == C.PULL_REQUEST:
             variables.update({
@@ -332,7 +357,8 @@ class Runner:
             self.log.note(f"Error: {e}")
         set_step(row, status, exit_code)
         code = f" with exit code {exit_code}" if exit_code not in (None, 0) else ""
-        self.log.note(f"Step {step.name}: {status}{code} in {time.monotonic() - started:.1f} s")
+        shown = "stopped" if status == C.QUEUED else status  # to run again (builds.drain)
+        self.log.note(f"Step {step.name}: {shown}{code} in {time.monotonic() - started:.1f} s")
         return status, exit_code, reason, stop
 
     def step_secrets(self, step, secrets):
@@ -352,6 +378,13 @@ class Runner:
             return C.CANCELLED, None, reason or "Cancelled"
         if stopped == STOP_TIMEOUT:
             return C.TIMED_OUT, None, f"Stopped after the {format_duration(self.timeout)} timeout"
+        if stopped == STOP_DRAIN:
+            if drain.hurried():
+                why = "was told to stop at once"
+            else:
+                why = (f"was shutting down and the build did not end within "
+                       f"{format_duration(settings.HERALD_DRAIN_SECONDS)} (HERALD_DRAIN_SECONDS)")
+            return C.QUEUED, None, f"Stopped: the worker {self.job.worker} {why}"
         return C.ERRORED, None, "The job was taken from this worker"
 
 

@@ -31,8 +31,9 @@ from builds.errors import BuildError
 
 log = logging.getLogger(__name__)
 
-# The cheapest way to tell a stopped build from a finished one.
-STOP_CANCEL, STOP_TIMEOUT, STOP_LOST = "cancelled", "timed_out", "lost"
+# The cheapest way to tell a stopped build from a finished one. STOP_DRAIN:
+# the worker is shutting down and the drain time is over (builds.drain).
+STOP_CANCEL, STOP_TIMEOUT, STOP_LOST, STOP_DRAIN = "cancelled", "timed_out", "lost", "drain"
 
 
 class StepResult:
@@ -67,10 +68,13 @@ class DockerEnv:
     # --- lifecycle -----------------------------------------------------------
 
     def open(self):
-        # Nothing of this job can exist yet (a job is claimed once; its
-        # volume and network get fresh names), so no listing on the hot
-        # path: a stale container name is handled where it is created.
+        # Nothing of this job can exist yet on its first attempt, so no
+        # listing on the hot path: a stale container name is handled where
+        # it is created. A job put back in the queue may have left its
+        # network and volume here (a worker killed, the reaper not yet by).
         self.client = shared_client()
+        if self.job.attempts > 1:
+            remove_job_objects(self.client, self.job.pk)
         self.images = Images(self.client, self.log, self.check_stop)
         self.network = JobNetwork(self.client, self.job.pk, self._labels("network"))
         self.workspace = Workspace(self.client, self.job.pk, self.checkout, self._labels("workspace"))

@@ -1,5 +1,6 @@
-"""The reaper: a running job whose worker stopped reporting becomes
-`errored` ("worker lost"), and what dead workers left on this machine —
+"""The reaper: a running job whose worker stopped reporting for the second
+time becomes `errored` ("worker lost"; the first time, it goes back in the
+queue: test_reaper_requeue.py), and what dead workers left on this machine —
 containers, networks, volumes, workspaces — is removed."""
 
 from datetime import timedelta
@@ -33,13 +34,14 @@ def leave_behind(client, job, settings):
     (settings.WORKSPACE_DIR / f"job-{job.pk}").mkdir(parents=True)
 
 
-def test_a_job_whose_worker_went_silent_is_marked_lost_and_its_leftovers_removed(
+def test_a_job_whose_worker_went_silent_twice_is_marked_lost_and_its_leftovers_removed(
     make_repository, docker_client, settings, test_image
 ):
     repo = make_repository()
     lost, alive = queue(repo, "1" * 40, branch="a"), queue(repo, "2" * 40, branch="b")
     stale = timezone.now() - timedelta(seconds=django_settings.HERALD_WORKER_LOST_SECONDS + 5)
     Job.objects.filter(pk=lost.pk).update(status="running", heartbeat_at=stale, worker=django_settings.HERALD_HOSTNAME)
+    Job.objects.filter(pk=lost.pk).update(losses=1)  # requeued once already
     Job.objects.filter(pk=alive.pk).update(
         status="running", heartbeat_at=timezone.now(), worker=django_settings.HERALD_HOSTNAME
     )

@@ -1,9 +1,7 @@
 """Pipelines through a real Herald (gunicorn + django-q2 qcluster): cancel
 and restart over the API with a token, auto-cancel of a running build,
-matrix builds, and a worker killed with SIGKILL."""
+matrix builds. Workers stopped and killed: tests/e2e/test_drain.py."""
 
-import os
-import signal
 import time
 
 import pytest
@@ -122,35 +120,3 @@ steps:
         assert f"built {combo}\n" in herald.log_text(job["id"])
         seen.add(combo)
     assert seen == {"small-x", "small-y", "large-x", "large-y"}
-
-
-def test_a_job_whose_worker_is_killed_is_marked_lost_and_cleaned_up(live_herald, git_repo, docker_client):
-    herald = live_herald(HERALD_WORKER_LOST_SECONDS="5")
-    src = git_repo()
-    sha = src.commit({".herald.yml": f"""\
-image: {TEST_IMAGE}
-services:
-  side: {{image: {TEST_IMAGE}, command: [sleep, "600"]}}
-steps:
-  - name: long
-    commands: [echo running, sleep 600]
-"""})
-    herald.add_repo("acme/widgets", src.url)
-    job_id = herald.push_github("acme/widgets", sha).json()["jobs"][0]
-    steps = wait_for("the step container", lambda: [
-        c for c in containers(docker_client, herald, job_id, running_only=True)
-        if c.labels.get("org.herald-ci.role") == "step"], 60)
-    pid = int(steps[0].labels["org.herald-ci.pid"])
-    wait_for("output", lambda: "\nrunning\n" in herald.log_text(job_id), 10)
-    assert herald.job(job_id)["status"] == "running"
-
-    os.kill(pid, signal.SIGKILL)
-    job = herald.wait_job(job_id, timeout=60)
-    assert job["status"] == "errored" and job["reason"].startswith("Worker lost")
-    assert job["steps"][0]["status"] == "errored"
-    wait_for("containers, network and volume gone", lambda: not leftovers(docker_client, herald, job_id), 60)
-    assert "\nrunning\n" in herald.log_text(job_id)  # what was stored before the kill stays
-
-    # The cluster replaced the worker and builds go on.
-    ok = src.commit({".herald.yml": f"image: {TEST_IMAGE}\ncommands: [echo recovered]\n"})
-    assert herald.wait_job(herald.push_github("acme/widgets", ok).json()["jobs"][0])["status"] == "success"

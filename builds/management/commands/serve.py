@@ -1,7 +1,9 @@
 """Run the web server (gunicorn) and a django-q2 worker cluster together.
 
 `make run` uses this; so do the end-to-end tests and the benchmark. On
-machines that only build, run `manage.py qcluster` alone.
+machines that only build, run `manage.py qcluster` alone. Either one is
+restarted should it die, and Ctrl-C drains running builds
+(ciproject.supervisor).
 """
 
 import os
@@ -12,7 +14,8 @@ from django.core.management.base import BaseCommand
 
 
 class Command(BaseCommand):
-    help = "Run the web server and a build worker; stops both on Ctrl-C."
+    help = ("Run the web server and a build worker, restarting either should it die. Ctrl-C stops: running "
+            "builds get HERALD_DRAIN_SECONDS to finish, a second Ctrl-C puts them back in the queue at once.")
 
     def add_arguments(self, parser):
         parser.add_argument("--bind", default=os.environ.get("HERALD_BIND", "127.0.0.1:8000"))
@@ -25,7 +28,7 @@ class Command(BaseCommand):
         settings.STATIC_ROOT.mkdir(parents=True, exist_ok=True)
         args = [sys.executable, "-m", "ciproject.supervisor", "--bind", bind,
                 "--web-workers", str(web_workers), "--threads", str(threads),
-                "--base-url", settings.HERALD_BASE_URL]
+                "--base-url", settings.HERALD_BASE_URL, "--drain-seconds", str(settings.HERALD_DRAIN_SECONDS)]
         if no_worker:
             args.append("--no-worker")
         if no_web:
