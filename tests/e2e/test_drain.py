@@ -197,8 +197,8 @@ def test_sigterm_lets_the_running_build_finish_claims_nothing_more_and_serve_kee
 
     with Answering(web) as answering:
         os.kill(cluster, signal.SIGTERM)
-        later = web.push_github("acme/widgets", src.commit({"a": "1"}, "pushed during the drain"),
-                                branch="other").json()["jobs"][0]
+        quick = src.commit({".herald.yml": f"image: {TEST_IMAGE}\ncommands: [echo quick]\n"}, "during the drain")
+        later = web.push_github("acme/widgets", quick, branch="other").json()["jobs"][0]
         job = web.wait_job(job_id, timeout=30)
         assert job["status"] == "success", web.log_text(job_id)
         assert "finished" in web.log_text(job_id)
