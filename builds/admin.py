@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from builds.lifecycle import restart
-from builds.models import Job, LogChunk, Worker
+from builds.models import Job, LogChunk, PruneRun, Worker
 
 
 @admin.register(Job)
@@ -48,3 +48,17 @@ class LogChunkAdmin(admin.ModelAdmin):
 @admin.register(Worker)
 class WorkerAdmin(admin.ModelAdmin):
     list_display = ("host", "slots", "started_at", "last_seen")
+
+
+@admin.register(PruneRun)
+class PruneRunAdmin(admin.ModelAdmin):
+    """What retention deleted, pass by pass (builds.retention)."""
+
+    list_display = ("started_at", "finished_at", "host", "builds", "jobs", "log_chunks", "log_bytes", "error")
+    readonly_fields = list_display
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

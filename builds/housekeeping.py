@@ -19,7 +19,7 @@ from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from builds import constants as C
-from builds import runner
+from builds import retention, runner
 from builds.docker.client import docker_client
 from builds.docker.image_build import prune_build_images
 from builds.docker.objects import remove_job_objects
@@ -68,6 +68,9 @@ def reap():
     if stale_queued.exists():
         enqueue_token()
     _trim_records()
+    # Old builds and their logs (HERALD_KEEP_DAYS / _BUILDS): one worker at
+    # a time, every HERALD_PRUNE_INTERVAL_SECONDS, in small transactions.
+    retention.prune_if_due()
     if time.monotonic() - _last_prune[0] > PRUNE_EVERY_SECONDS:
         _last_prune[0] = time.monotonic()
         prune_build_cache()

@@ -188,6 +188,15 @@ HERALD_JOURNAL_RETRY_SECONDS = envfloat("HERALD_JOURNAL_RETRY_SECONDS", 1.0)
 # How long a webhook waits for SQLite's write lock before it journals
 # instead (forges give up on an answer after 10 s; GitHub does not resend).
 HERALD_WEBHOOK_DB_WAIT_SECONDS = envfloat("HERALD_WEBHOOK_DB_WAIT_SECONDS", 2.0)
+# Retention (builds.retention, hourly in housekeeping): builds older than
+# HERALD_KEEP_DAYS, and past the newest HERALD_KEEP_BUILDS of a repository,
+# are deleted with their logs; 0 turns either off. Never deleted: anything
+# active, the newest build of every branch, the newest HERALD_KEEP_BUILDS_MIN
+# of each repository. A repository may set its own days and count.
+HERALD_KEEP_DAYS = envint("HERALD_KEEP_DAYS", 0, minimum=0)
+HERALD_KEEP_BUILDS = envint("HERALD_KEEP_BUILDS", 0, minimum=0)
+HERALD_KEEP_BUILDS_MIN = envint("HERALD_KEEP_BUILDS_MIN", 10, minimum=1)
+HERALD_PRUNE_INTERVAL_SECONDS = envint("HERALD_PRUNE_INTERVAL_SECONDS", 3600, minimum=60)
 HERALD_DELIVERIES_KEPT = envint("HERALD_DELIVERIES_KEPT", 200, minimum=1)
 # Forge events (sign-ins, hooks, refused tokens) kept for the admin, newest first.
 HERALD_FORGE_EVENTS_KEPT = envint("HERALD_FORGE_EVENTS_KEPT", 5000, minimum=1)

@@ -73,6 +73,7 @@ class RepositoryAdmin(admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("provider", "full_name", "clone_url", "html_url", "default_branch")}),
         ("Builds", {"fields": ("active", "private", "build_timeout", "auto_cancel", "max_concurrency")}),
+        ("Retention", {"fields": ("keep_days", "keep_builds")}),
         ("Webhook", {"fields": ("webhook_url_display", "accept_sha1_signature", "hook_id", "forge_id", "enabled_by")}),
         ("Bookkeeping", {"fields": ("job_counter", "created", "updated")}),
     )
