@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from builds import constants as C
 from builds import retention, runner
+from builds.dbgrace import UNAVAILABLE
 from builds.docker.client import docker_client
 from builds.docker.image_build import prune_build_images
 from builds.docker.objects import remove_job_objects
@@ -37,6 +38,10 @@ PRUNE_EVERY_SECONDS = 600
 _last_prune = [float("-inf")]
 
 
+# When this process last found the database away (time.monotonic()).
+_database_away_at = [-1e9]
+
+
 def run_forever():
     """The housekeeping thread's loop: beat every few seconds, reap lost
     jobs as often, and do the rest of reap() once a minute."""
@@ -47,11 +52,18 @@ def run_forever():
             beat()
             runner.beat_active()
             now = time.monotonic()
-            if now - last_sweep >= 60:
+            if now - _database_away_at[0] < 2 * settings.HERALD_WORKER_LOST_SECONDS:
+                # Nobody could beat while the database was away: give the
+                # workers time to beat again before calling any job lost.
+                pass
+            elif now - last_sweep >= 60:
                 last_sweep = now
                 reap()
             else:
                 reap_lost()
+        except UNAVAILABLE:
+            _database_away_at[0] = time.monotonic()
+            log.warning("housekeeping: the database is unavailable", exc_info=True)
         except Exception:
             log.exception("housekeeping failed")
         finally:

@@ -21,9 +21,11 @@ import threading
 import time
 
 from django.conf import settings
+from django.db import IntegrityError
 from django.db.models import F, Max
 
 import forges
+from builds.dbgrace import Grace
 from builds.models import Job, LogChunk
 
 MASK = "****"
@@ -44,7 +46,7 @@ def server_secrets():
 
 class LogWriter:
     def __init__(self, job, secrets=(), *, flush_seconds=None, chunk_bytes=None,
-                 line_max=None, max_bytes=None, fresh=False):
+                 line_max=None, max_bytes=None, fresh=False, grace=None):
         self.job = job
         self.flush_seconds = settings.HERALD_LOG_FLUSH_SECONDS if flush_seconds is None else flush_seconds
         self.chunk_bytes = chunk_bytes or settings.HERALD_LOG_CHUNK_BYTES
@@ -62,9 +64,13 @@ class LogWriter:
         self._stored_whole_line = True
         self.omitted_bytes = 0
         self.omitted_lines = 0
+        self.grace = grace or Grace()
         self._lock = threading.Lock()
         self._pending = []
         self._pending_len = 0
+        # What waits for the database stays in memory, up to this much.
+        self._pending_max = max(16 * 1024 * 1024, 4 * self.chunk_bytes)
+        self.lost_while_away = 0
         self._line_len = 0
         self._at_line_start = True
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -110,6 +116,11 @@ class LogWriter:
         if not text:
             return
         with self._lock:
+            if self._pending_len > self._pending_max:
+                # The database has been away a while and the build talks a
+                # lot: count what can't be kept, say so when it is back.
+                self.lost_while_away += len(text)
+                return
             self._pending.append(text)
             self._pending_len += len(text)
             self._at_line_start = text[-1] in "\r\n"
@@ -161,6 +172,10 @@ class LogWriter:
         with self._lock:
             text = "".join(self._pending)
             self._pending, self._pending_len = [], 0
+            if self.lost_while_away:
+                text += (f"\n\033[1;36m[herald]\033[0m {self.lost_while_away:,} characters of output were lost"
+                         " while the database was unavailable.\n")
+                self.lost_while_away = 0
         self._last_flush = time.monotonic()
         if self._secrets and text:
             for secret in self._secrets:
@@ -206,10 +221,16 @@ class LogWriter:
     def _insert(self, text):
         for start in range(0, len(text), self.chunk_bytes):
             self.seq += 1
-            LogChunk.objects.create(job=self.job, seq=self.seq, text=text[start:start + self.chunk_bytes])
+            self.grace.call(self._create, self.seq, text[start:start + self.chunk_bytes], what="storing the log")
         self.stored += len(text.encode())
         if text:
             self._stored_whole_line = text[-1] in "\r\n"
+
+    def _create(self, seq, text):
+        try:
+            LogChunk.objects.create(job=self.job, seq=seq, text=text)
+        except IntegrityError:
+            pass  # stored by an attempt whose answer the database never sent
 
     def _cap_note(self):
         start = "" if self._stored_whole_line else "\n"
@@ -254,7 +275,8 @@ class LogWriter:
                 self._insert(f"\033[1;36m[herald]\033[0m {self.omitted_lines:,} lines ({self.omitted_bytes:,} bytes)"
                              " of output were left out here; the last part follows.\n")
             self._insert(held)
-        Job.objects.filter(pk=self.job.pk).update(log_bytes=F("log_bytes") + self.stored)
+        self.grace.call(Job.objects.filter(pk=self.job.pk).update, log_bytes=F("log_bytes") + self.stored,
+                        what="storing the log")
 
     def note(self, text):
         """A line from Herald itself, set apart from the build's output."""

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from builds import constants as C
 from builds import drain
+from builds.dbgrace import UNAVAILABLE, DatabaseGone, DiskFull, Grace
 from builds.docker.environment import STOP_CANCEL, STOP_DRAIN, STOP_LOST, STOP_TIMEOUT, DockerEnv, Stopped
 from builds.durations import format_duration
 from builds.errors import BuildError
@@ -73,7 +74,13 @@ class Watchdog:
             self.stopped = STOP_DRAIN
         elif now >= self.next_cancel_check:
             self.next_cancel_check = now + 1.0
-            row = Job.objects.filter(pk=self.job.pk).values("status", "cancel_requested", "attempts").first()
+            try:
+                row = Job.objects.filter(pk=self.job.pk).values("status", "cancel_requested", "attempts").first()
+            except UNAVAILABLE as e:
+                # Nobody can cancel it meanwhile: go on, within the grace.
+                self.log.grace.failed(e, "checking whether the job was cancelled")
+                return self.stopped
+            self.log.grace.ok()
             # Another attempt running means the reaper gave the job to
             # another worker while this one was silent.
             if row is None or row["status"] != C.RUNNING or row["attempts"] != self.job.attempts:
@@ -110,7 +117,7 @@ class Runner:
     def run(self):
         job = self.job
         # A job put back in the queue keeps its log: this attempt goes on after it.
-        writer = self.log = LogWriter(job, fresh=job.attempts <= 1)
+        writer = self.log = LogWriter(job, fresh=job.attempts <= 1, grace=Grace())
         started = time.monotonic()
         watchdog = self.watchdog = Watchdog(job, writer, started + self.timeout)
         workspace = workspace_for(job)
@@ -148,6 +155,10 @@ class Runner:
         except NotInMatrix as e:
             status, exit_code, reason = C.SKIPPED, None, str(e)
             writer.note(f"Skipped: {e}")
+        except (DatabaseGone, DiskFull) as e:
+            # Said in the reason: the log may be what could not be written.
+            status, exit_code, reason = C.ERRORED, None, str(e)[:1].upper() + str(e)[1:]
+            log.error("job %s: %s", job.pk, e)
         except BuildError as e:
             status, exit_code, reason = C.ERRORED, None, str(e)
             writer.note(f"Error: {e}")
@@ -181,16 +192,27 @@ class Runner:
                 if not job.requeue(reason):
                     # Cancelled meanwhile (or taken from us): that ends it.
                     status, exit_code, reason = self.stop_outcome(STOP_CANCEL)
-            if status != C.QUEUED:
+            ended = status == C.QUEUED
+            if not ended:
                 # The result first (users wait for it), the cleanup after: if
                 # the worker dies in between, the sweeper removes what is left.
-                with transaction.atomic():
-                    close_steps(job, status)
-                    job.finish(status, exit_code=exit_code, reason=reason)
+                try:
+                    record_end(job, status, exit_code, reason)
+                    ended = True
+                except UNAVAILABLE as e:
+                    # The database is away, or its disk full: clean up first
+                    # (that may be what frees the space), then try again.
+                    log.warning("job %s: could not record its end yet: %s", job.pk, e)
             ACTIVE.discard(job.pk)
             if docker_env is not None:
                 docker_env.cleanup()
             remove_workspace(workspace)
+            if not ended:
+                try:
+                    Grace(max(settings.HERALD_DB_GRACE_SECONDS, 600)).call(
+                        record_end, job, status, exit_code, reason, what="recording the job's end")
+                except (DatabaseGone, DiskFull) as e:
+                    log.error("job %s: its end (%s) could not be recorded: %s", job.pk, status, e)
         return status
 
     # --- before the steps ------------------------------------------------------
@@ -327,7 +349,8 @@ class Runner:
         """Run one step; returns (status, exit_code, reason, stop reason)."""
         first_seq = self.log.section()
         started = time.monotonic()
-        JobStep.objects.filter(pk=row.pk).update(status=C.RUNNING, started_at=timezone.now(), first_seq=first_seq)
+        self.log.grace.call(JobStep.objects.filter(pk=row.pk).update, status=C.RUNNING, started_at=timezone.now(),
+                            first_seq=first_seq, what="starting a step")
         what = "docker build" if step.build else step.image
         self.log.note(f"==> Step {number}/{total}: {step.name} ({what})")
         stop = None
@@ -355,7 +378,7 @@ class Runner:
         except BuildError as e:
             status, exit_code, reason = C.ERRORED, None, f"Step {step.name}: {e}"
             self.log.note(f"Error: {e}")
-        set_step(row, status, exit_code)
+        self.log.grace.call(set_step, row, status, exit_code, what="ending a step")
         code = f" with exit code {exit_code}" if exit_code not in (None, 0) else ""
         shown = "stopped" if status == C.QUEUED else status  # to run again (builds.drain)
         self.log.note(f"Step {step.name}: {shown}{code} in {time.monotonic() - started:.1f} s")
@@ -386,6 +409,12 @@ class Runner:
                        f"{format_duration(settings.HERALD_DRAIN_SECONDS)} (HERALD_DRAIN_SECONDS)")
             return C.QUEUED, None, f"Stopped: the worker {self.job.worker} {why}"
         return C.ERRORED, None, "The job was taken from this worker"
+
+
+def record_end(job, status, exit_code, reason):
+    with transaction.atomic():
+        close_steps(job, status)
+        job.finish(status, exit_code=exit_code, reason=reason)
 
 
 def set_step(row, status, exit_code=None):

@@ -217,6 +217,9 @@ HERALD_LOG_CHUNK_BYTES = envint("HERALD_LOG_CHUNK_BYTES", 64 * 1024, minimum=102
 HERALD_LOG_LINE_MAX = envint("HERALD_LOG_LINE_MAX", 16 * 1024, minimum=80)
 HERALD_LOG_MAX_BYTES = envint("HERALD_LOG_MAX_BYTES", 50 * 1024 * 1024, minimum=1024)
 # A running job whose heartbeat is older than this is "worker lost".
+# How long a running build waits for the database to come back (a restart,
+# a lock held by a backup) before it gives up, saying so (builds.dbgrace).
+HERALD_DB_GRACE_SECONDS = envint("HERALD_DB_GRACE_SECONDS", 120, minimum=0)
 HERALD_WORKER_LOST_SECONDS = envint("HERALD_WORKER_LOST_SECONDS", 30, minimum=5)
 # A worker told to stop (SIGTERM, Ctrl-C) lets running builds go on this long,
 # then stops them and puts them back in the queue (builds.drain).
