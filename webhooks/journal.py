@@ -224,6 +224,9 @@ class Drainer:
         self.pid = None
         self.lock = threading.Lock()
         self.failures = {}
+        # Said once per outage in the log, not every round.
+        self.stalled = False
+        self.replayed = 0
 
     def start(self):
         """Start the thread unless this process has one (a forked child
@@ -265,8 +268,15 @@ class Drainer:
             while names := entries():
                 for name in names:
                     if not self._replay(name):
+                        if not self.stalled:
+                            log.warning("webhook journal: %d deliveries wait for the database", len(entries()))
+                            self.stalled = True
                         return False
+                    self.replayed += 1
             database_back()
+            if self.stalled:
+                log.warning("webhook journal: the database is back; %d deliveries replayed", self.replayed)
+            self.stalled, self.replayed = False, 0
             return True
         finally:
             os.close(fd)  # releases the lock
