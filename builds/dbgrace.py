@@ -43,8 +43,11 @@ class DatabaseGone(Exception):
 class Grace:
     """One build's patience with the database (shared by its writers)."""
 
-    def __init__(self, seconds=None):
+    def __init__(self, seconds=None, wait_for_space=False):
         self.seconds = settings.HERALD_DB_GRACE_SECONDS if seconds is None else seconds
+        # False: a full disk raises DiskFull at once (a build's log won't
+        # fit); True: wait for room like for a database that is away.
+        self.wait_for_space = wait_for_space
         self.down_since = None
 
     def away_for(self):
@@ -53,7 +56,7 @@ class Grace:
     def failed(self, error, what="writing to the database"):
         """Note a failure; raise DatabaseGone once the grace is over, and
         DiskFull at once."""
-        if is_disk_full(error):
+        if is_disk_full(error) and not self.wait_for_space:
             raise DiskFull(what) from error
         if self.down_since is None:
             self.down_since = time.monotonic()

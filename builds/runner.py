@@ -209,7 +209,8 @@ class Runner:
             remove_workspace(workspace)
             if not ended:
                 try:
-                    Grace(max(settings.HERALD_DB_GRACE_SECONDS, 600)).call(
+                    # However long it takes to come back or to get room.
+                    Grace(max(settings.HERALD_DB_GRACE_SECONDS, 600), wait_for_space=True).call(
                         record_end, job, status, exit_code, reason, what="recording the job's end")
                 except (DatabaseGone, DiskFull) as e:
                     log.error("job %s: its end (%s) could not be recorded: %s", job.pk, status, e)

@@ -9,10 +9,13 @@ second SQLite connection holding an exclusive lock longer than SQLite's
 
 import os
 import re
+import shutil
 import sqlite3
+import subprocess
 import threading
 import time
 
+import docker
 import pytest
 
 from tests.support import LiveHerald, herald_yml
@@ -101,5 +104,59 @@ def test_past_the_grace_the_build_ends_saying_the_database_was_away(tmp_path, gi
         job = herald.wait_job(job_id, timeout=120)
         assert job["status"] == "errored", job
         assert re.fullmatch(r"The database was unavailable for \d+ s", job["reason"]), job["reason"]
+    finally:
+        finish(herald)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 48 MiB filesystem of the test's own (tmpfs), unmounted after."""
+    path = tmp_path / "small"
+    path.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(path)], check=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(os.environ.get("DATABASE_URL", "").startswith("postgres"), reason="SQLite's: its half runs it")
+def test_a_build_that_fills_the_disk_ends_errored_and_herald_recovers(small_disk, git_repo, tmp_path):
+    herald = LiveHerald(small_disk, env={"HERALD_LOG_MAX_BYTES": str(500 * 1024 * 1024)})
+    herald.log_path = tmp_path / "serve.log"  # where it can still be written
+    herald.start()
+    ballast = small_disk / "ballast"  # what the admin will delete to make room
+    ballast.write_bytes(b"\0" * 8 * 1024 * 1024)
+    engine = docker.from_env()
+
+    def containers():
+        """The job's (the worker's network sandbox stays while it runs)."""
+        return engine.containers.list(all=True, filters={"label": f"org.herald-ci.job={job_id}"})
+
+    try:
+        src = git_repo()
+        # 100 MB of output for a log on a 48 MiB disk.
+        sha = src.commit({".herald.yml": herald_yml("yes 0123456789012345678901234567890123456789 | head -c 100000000",
+                                                    "echo never-here")}, "chatty")
+        herald.add_repo("acme/chatty", src.url)
+        job_id = herald.push_github("acme/chatty", sha).json()["jobs"][0]
+        deadline = time.monotonic() + 120
+        while shutil.disk_usage(small_disk).free > 1024 * 1024:
+            assert time.monotonic() < deadline, "the disk never filled"
+            time.sleep(0.5)
+        # Full: webhooks get a reason, not a 500.
+        r = herald.push_github("acme/chatty", "f" * 40)
+        assert r.status_code in (202, 503), r.text
+        # The job's container is gone although its end could not be written yet.
+        deadline = time.monotonic() + 60
+        while containers():
+            assert time.monotonic() < deadline, [(c.name, c.status) for c in containers()]
+            time.sleep(0.5)
+        ballast.unlink()  # the admin makes room
+        job = herald.wait_job(job_id, timeout=120)
+        assert job["status"] == "errored", job
+        assert job["reason"] == "No space left on device while storing the log", job
+        assert herald.push_github("acme/chatty", sha, branch="other").status_code == 202
     finally:
         finish(herald)
