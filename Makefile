@@ -27,9 +27,10 @@ lock: $(VENV)/.run-deps
 	  $(VENV)/bin/pip-compile -q --generate-hashes --strip-extras --no-emit-index-url --no-emit-find-links \
 	    -o $$f.lock $$f.txt; done
 
-## ruff: lint (and the formatter's check, once the tree is formatted).
+## ruff: lint and the formatter's check (`ruff format .` fixes the latter).
 lint: $(VENV)/.test-deps
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 setup: $(VENV)/.run-deps
 	scripts/ensure-docker.sh
@@ -52,6 +53,7 @@ test_instance = test-$$(printf %s '$(DATA)/$(1)' | md5sum | cut -c1-8)
 ## Lint, then the whole suite on SQLite and then on PostgreSQL (Docker and browser included).
 test: setup-test
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(MAKE) --no-print-directory test-sqlite test-postgres
 
 # A server that does not start stops the run here (never a half run on the

@@ -51,8 +51,10 @@ def main():
         for repo in Repository.objects.filter(full_name__startswith="bench/")[:10]:
             Membership.objects.create(user=member, repository=repo, permission="push")
     busiest = Repository.objects.get(full_name="bench/r000")
-    print(f"database: {connection.vendor}, {count_jobs():,} jobs in {Repository.objects.count()} repositories "
-          f"({busiest.jobs.count():,} in {busiest.full_name})")
+    print(
+        f"database: {connection.vendor}, {count_jobs():,} jobs in {Repository.objects.count()} repositories "
+        f"({busiest.jobs.count():,} in {busiest.full_name})"
+    )
 
     for label, user, url in (
         ("dashboard, staff (every repository)", staff, "/"),
@@ -73,8 +75,10 @@ def main():
                 times.append((time.perf_counter() - start) * 1000)
             assert response.status_code == 200, (url, response.status_code)
             queries.add(len(ctx.captured_queries))
-        print(f"{label:<48} median {statistics.median(times):6.1f} ms  max {max(times):6.1f} ms  "
-              f"queries {'/'.join(map(str, sorted(queries)))}")
+        print(
+            f"{label:<48} median {statistics.median(times):6.1f} ms  max {max(times):6.1f} ms  "
+            f"queries {'/'.join(map(str, sorted(queries)))}"
+        )
 
 
 def count_jobs():
@@ -112,12 +116,21 @@ def fill(jobs, repos):
         for repo, share in zip(repo_rows, shares):
             for n in range(1, share + 1):
                 created = now - timedelta(minutes=(share - n) * 7)
-                rows.append(Job(
-                    repository=repo, number=n, commit=f"{n:040x}", branch=("main", "dev", f"feature/{n % 40}")[n % 3],
-                    ref="refs/heads/main", message=f"Change number {n} to the code", author="Bench Mark",
-                    status=statuses[n % len(statuses)], created_at=created, started_at=created + timedelta(seconds=5),
-                    finished_at=created + timedelta(seconds=65 + n % 300),
-                ))
+                rows.append(
+                    Job(
+                        repository=repo,
+                        number=n,
+                        commit=f"{n:040x}",
+                        branch=("main", "dev", f"feature/{n % 40}")[n % 3],
+                        ref="refs/heads/main",
+                        message=f"Change number {n} to the code",
+                        author="Bench Mark",
+                        status=statuses[n % len(statuses)],
+                        created_at=created,
+                        started_at=created + timedelta(seconds=5),
+                        finished_at=created + timedelta(seconds=65 + n % 300),
+                    )
+                )
                 if len(rows) >= 5000:
                     Job.objects.bulk_create(rows)
                     rows = []

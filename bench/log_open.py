@@ -19,8 +19,13 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support import LiveHerald  # noqa: E402
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
 
 MAKE_LOG = """
 import time
@@ -75,7 +80,9 @@ def main():
             out = herald.manage("shell", "-c", MAKE_LOG.format(lines=args.lines)).strip().splitlines()[-1]
             job_id, chunks, size, secs = out.split()
             db = "PostgreSQL" if herald.pg_db else "SQLite"
-            print(f"log: {args.lines:,} lines, {int(size) / 2**20:.1f} MiB in {chunks} chunks ({db}; stored in {secs} s)")
+            print(
+                f"log: {args.lines:,} lines, {int(size) / 2**20:.1f} MiB in {chunks} chunks ({db}; stored in {secs} s)"
+            )
             herald.start()
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
@@ -109,7 +116,9 @@ def measure(browser, base, job_id, lines, runs):
         t, context, _ = open_time(browser, url, lines)
         warm.append(t)
         context.close()
-    print(f"open, tail in view:       median {statistics.median(warm):.2f} s (runs: {', '.join(f'{t:.2f}' for t in warm)})")
+    print(
+        f"open, tail in view:       median {statistics.median(warm):.2f} s (runs: {', '.join(f'{t:.2f}' for t in warm)})"
+    )
     middle = lines // 2
     jumps = []
     for _ in range(runs):
@@ -137,15 +146,19 @@ def measure(browser, base, job_id, lines, runs):
         }
         requestAnimationFrame(frame);
     })""")
-    print(f"scrolling a screen per frame for 3 s: {stats['frames']} frames, frame time p50 {stats['p50']:.1f} ms, "
-          f"p95 {stats['p95']:.1f} ms, max {stats['max']:.1f} ms; {stats['rows']} rows in the DOM")
+    print(
+        f"scrolling a screen per frame for 3 s: {stats['frames']} frames, frame time p50 {stats['p50']:.1f} ms, "
+        f"p95 {stats['p95']:.1f} ms, max {stats['max']:.1f} ms; {stats['rows']} rows in the DOM"
+    )
     # Drag the scrollbar across the whole log: 20 jumps, each shown once its lines arrive.
     start = time.perf_counter()
     for i in range(20):
         line = 1 + (lines - 1) * i // 19
         page.evaluate(f"location.hash = '#L{line}'")
         page.wait_for_selector(f'.log .ln[data-l="{line}"]:not(.loading)', timeout=30_000)
-    print(f"20 jumps across the log, each until its lines show: {(time.perf_counter() - start) / 20 * 1000:.0f} ms each")
+    print(
+        f"20 jumps across the log, each until its lines show: {(time.perf_counter() - start) / 20 * 1000:.0f} ms each"
+    )
     heap = page.evaluate("performance.memory ? performance.memory.usedJSHeapSize : 0")
     nodes = page.evaluate("document.getElementsByTagName('*').length")
     print(f"browser memory after all that: JS heap {heap / 2**20:.1f} MiB, {nodes} DOM elements")

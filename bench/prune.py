@@ -51,8 +51,9 @@ print(run.builds, run.jobs, run.log_chunks, run.error or "-", f"{time.perf_count
 
 
 def bench_prune(tmp, jobs=100_000, db_label="SQLite", env=None):
-    herald = LiveHerald(Path(tmp) / f"prune-{db_label}", worker=False,
-                        env={"HERALD_KEEP_DAYS": "30", **(env or {})}).start()
+    herald = LiveHerald(
+        Path(tmp) / f"prune-{db_label}", worker=False, env={"HERALD_KEEP_DAYS": "30", **(env or {})}
+    ).start()
     try:
         herald.add_repo("bench/prune", "https://example.com/bench/prune.git")
         t0 = time.perf_counter()
@@ -84,24 +85,37 @@ def bench_prune(tmp, jobs=100_000, db_label="SQLite", env=None):
             sender.join()
         elapsed = time.perf_counter() - t0
         builds, pruned_jobs, chunks, error, took = out[-5:]
-        counts = herald.manage("shell", "-c", (
-            "from webhooks.models import Delivery; from builds.models import Job; "
-            "print(Delivery.objects.filter(outcome='accepted', repository__full_name='bench/prune').count(),"
-            " Job.objects.filter(repository__full_name='bench/prune').count())"
-        )).split()
+        counts = herald.manage(
+            "shell",
+            "-c",
+            (
+                "from webhooks.models import Delivery; from builds.models import Job; "
+                "print(Delivery.objects.filter(outcome='accepted', repository__full_name='bench/prune').count(),"
+                " Job.objects.filter(repository__full_name='bench/prune').count())"
+            ),
+        ).split()
         deliveries, new_jobs = map(int, counts[-2:])
     finally:
         herald.stop()
     ok = [ms for status, ms in results if status == 202]
     lost = (len(ok) + 40 - deliveries) + abs(deliveries - new_jobs)
     line(f"{db_label}: {jobs:,} old jobs made in", f"{made:.1f} s")
-    line(f"{db_label}: pruned builds / jobs / log chunks", f"{builds} / {pruned_jobs} / {chunks}",
-         f"in {float(took):.1f} s ({int(pruned_jobs) / max(float(took), 0.001):,.0f} jobs/s); error: {error}")
-    line(f"{db_label}: webhooks during the prune", f"{len(results)} sent, {len(ok)} accepted",
-         f"lost: {lost}" + ("" if len(ok) == len(results) else f", non-202: {len(results) - len(ok)}"))
+    line(
+        f"{db_label}: pruned builds / jobs / log chunks",
+        f"{builds} / {pruned_jobs} / {chunks}",
+        f"in {float(took):.1f} s ({int(pruned_jobs) / max(float(took), 0.001):,.0f} jobs/s); error: {error}",
+    )
+    line(
+        f"{db_label}: webhooks during the prune",
+        f"{len(results)} sent, {len(ok)} accepted",
+        f"lost: {lost}" + ("" if len(ok) == len(results) else f", non-202: {len(results) - len(ok)}"),
+    )
     if ok:
-        line(f"{db_label}: their p50 / p99 / max", f"{pct(ok, 50):.1f} / {pct(ok, 99):.1f} / {max(ok):.1f} ms",
-             "target max < 200 ms")
+        line(
+            f"{db_label}: their p50 / p99 / max",
+            f"{pct(ok, 50):.1f} / {pct(ok, 99):.1f} / {max(ok):.1f} ms",
+            "target max < 200 ms",
+        )
     return elapsed
 
 

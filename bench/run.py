@@ -53,6 +53,7 @@ def line(label, value, target=""):
 
 # --- memory -------------------------------------------------------------------
 
+
 def tree(pid):
     pids, todo = [], [pid]
     while todo:
@@ -115,6 +116,7 @@ class MemorySampler(threading.Thread):
 
 # --- (a) + (b) ----------------------------------------------------------------
 
+
 def bench_webhook_and_latency(tmp, runs_latency=10, pushes=200):
     import docker
 
@@ -166,7 +168,9 @@ def bench_webhook_and_latency(tmp, runs_latency=10, pushes=200):
         instance = herald.instance
 
         def watch():
-            for ev in client.events(decode=True, filters={"event": "start", "label": f"org.herald-ci.instance={instance}"}):
+            for ev in client.events(
+                decode=True, filters={"event": "start", "label": f"org.herald-ci.instance={instance}"}
+            ):
                 events.append(ev["timeNano"] / 1e9)
 
         threading.Thread(target=watch, daemon=True).start()
@@ -198,8 +202,13 @@ def bench_webhook_and_latency(tmp, runs_latency=10, pushes=200):
         sampler.start()
         burst = []
         for i in range(8):
-            sha = src.commit({".herald.yml": herald_yml("i=0; while [ $i -lt 5000 ]; do echo line $i; i=$((i+1)); done"),
-                              "m": str(i)}, f"mem {i}")
+            sha = src.commit(
+                {
+                    ".herald.yml": herald_yml("i=0; while [ $i -lt 5000 ]; do echo line $i; i=$((i+1)); done"),
+                    "m": str(i),
+                },
+                f"mem {i}",
+            )
             burst.append(herald.push_github("bench/latency", sha, branch=f"mem-{i}").json()["jobs"][0])
         for job_id in burst:
             herald.wait_job(job_id)
@@ -211,24 +220,37 @@ def bench_webhook_and_latency(tmp, runs_latency=10, pushes=200):
 
     print("\n(a) Webhook response time, 200 signed GitHub pushes one after another")
     line("repository inactive (verify + parse + record): p50 / p95", f"{pct(times, 50):.1f} / {pct(times, 95):.1f} ms")
-    line("accepted, job created and enqueued: p50 / p95", f"{pct(times_active, 50):.1f} / {pct(times_active, 95):.1f} ms", "target p95 < 20 ms")
+    line(
+        "accepted, job created and enqueued: p50 / p95",
+        f"{pct(times_active, 50):.1f} / {pct(times_active, 95):.1f} ms",
+        "target p95 < 20 ms",
+    )
     if times_journaled:
-        line("journaled (database locked): p50 / p95",
-             f"{pct(times_journaled, 50):.1f} / {pct(times_journaled, 95):.1f} ms", "target p95 < 10 s")
+        line(
+            "journaled (database locked): p50 / p95",
+            f"{pct(times_journaled, 50):.1f} / {pct(times_journaled, 95):.1f} ms",
+            "target p95 < 10 s",
+        )
         line("the journal replayed once the lock went, all 200", f"{drained:.1f} s")
     print(f"\n(b) Trigger latency over {runs_latency} trivial image+commands builds (median)")
     line("webhook sent → container started", f"{statistics.median(start_lat):.3f} s")
     line("webhook sent → job finished", f"{statistics.median(finish_lat):.3f} s")
     line("direct: clone + docker run of the same build", f"{statistics.median(direct):.3f} s")
-    line("ratio finished / direct", f"{statistics.median(finish_lat) / statistics.median(direct):.2f}×", "target ≤ 1.3×")
+    line(
+        "ratio finished / direct", f"{statistics.median(finish_lat) / statistics.median(direct):.2f}×", "target ≤ 1.3×"
+    )
     line("direct with Herald's containment (limits, build bridge)", f"{statistics.median(contained):.3f} s")
-    line("ratio finished / direct with the same containment",
-         f"{statistics.median(finish_lat) / statistics.median(contained):.2f}×")
+    line(
+        "ratio finished / direct with the same containment",
+        f"{statistics.median(finish_lat) / statistics.median(contained):.2f}×",
+    )
     print("\n(c) Memory, PSS (pages shared between forked processes counted once)")
     line("idle at start: web server / worker", f"{idle['web'] / 1024:.0f} / {idle['worker'] / 1024:.0f} MiB")
     line("idle at start: together", f"{idle['total'] / 1024:.0f} MiB", "target < 300 MB")
-    line("peak during 8 builds (2 at a time): web / worker / together",
-         f"{sampler.peak['web'] / 1024:.0f} / {sampler.peak['worker'] / 1024:.0f} / {sampler.peak['total'] / 1024:.0f} MiB")
+    line(
+        "peak during 8 builds (2 at a time): web / worker / together",
+        f"{sampler.peak['web'] / 1024:.0f} / {sampler.peak['worker'] / 1024:.0f} / {sampler.peak['total'] / 1024:.0f} MiB",
+    )
     line("idle after the runs: together", f"{idle_after['total'] / 1024:.0f} MiB")
 
 
@@ -274,9 +296,14 @@ def direct_run(src, sha, dest, client, contained=False):
     options = {**containment_options(), "network": isolated_network(client)} if contained else {}
     t0 = time.time()
     fetch_commit(src.url, sha, dest, ref="refs/heads/main", allow_local=True)
-    c = client.containers.run(support.TEST_IMAGE, ["/bin/sh", "-e", "-c", "printf '%s\\n' '$ echo hello'\necho hello\n"],
-                              volumes={str(dest): {"bind": "/repo", "mode": "rw"}}, working_dir="/repo", detach=True,
-                              **options)
+    c = client.containers.run(
+        support.TEST_IMAGE,
+        ["/bin/sh", "-e", "-c", "printf '%s\\n' '$ echo hello'\necho hello\n"],
+        volumes={str(dest): {"bind": "/repo", "mode": "rw"}},
+        working_dir="/repo",
+        detach=True,
+        **options,
+    )
     c.wait()
     c.logs()
     elapsed = time.time() - t0

@@ -94,26 +94,38 @@ def run_one(tmp, provider, db_label, env):
         reqs = [build("bench/throughput", f"{i + 100001:040x}", i) for i in range(SENDERS * PER_SENDER)]
         results, elapsed = send_all(herald.port, reqs)
         ok = [ms for status, ms in results if status == 202]
-        counts = herald.manage("shell", "-c", (
-            "from webhooks.models import Delivery; from builds.models import Job; "
-            "from django_q.models import OrmQ; "
-            "print(Delivery.objects.filter(outcome='accepted').count(), Job.objects.count(), OrmQ.objects.count())"
-        )).split()
+        counts = herald.manage(
+            "shell",
+            "-c",
+            (
+                "from webhooks.models import Delivery; from builds.models import Job; "
+                "from django_q.models import OrmQ; "
+                "print(Delivery.objects.filter(outcome='accepted').count(), Job.objects.count(), OrmQ.objects.count())"
+            ),
+        ).split()
         deliveries, jobs, tasks = map(int, counts[-3:])
     finally:
         herald.stop()
     # 202 answers with no delivery, deliveries without a job, jobs without a task.
     lost = (len(ok) + warm_ok - deliveries) + abs(deliveries - jobs) + abs(jobs - tasks)
-    line(f"{provider} on {db_label}: accepted/s", f"{len(ok) / elapsed:.0f}/s",
-         "target ≥ 300/s (PostgreSQL), ≥ 250/s (SQLite)")
+    line(
+        f"{provider} on {db_label}: accepted/s",
+        f"{len(ok) / elapsed:.0f}/s",
+        "target ≥ 300/s (PostgreSQL), ≥ 250/s (SQLite)",
+    )
     line(f"{provider} on {db_label}: p50 / p95", f"{pct(ok, 50):.1f} / {pct(ok, 95):.1f} ms", "target p95 < 50 ms")
-    line(f"{provider} on {db_label}: accepted / deliveries / jobs / tasks",
-         f"{len(ok) + warm_ok}/{deliveries}/{jobs}/{tasks}", f"lost: {lost}" + ("" if len(ok) == len(results) else f", non-202: {len(results) - len(ok)}"))
+    line(
+        f"{provider} on {db_label}: accepted / deliveries / jobs / tasks",
+        f"{len(ok) + warm_ok}/{deliveries}/{jobs}/{tasks}",
+        f"lost: {lost}" + ("" if len(ok) == len(results) else f", non-202: {len(results) - len(ok)}"),
+    )
 
 
 def bench_throughput(tmp, providers=None):
-    print(f"\n(d) Webhook throughput: gunicorn 2 workers, {SENDERS} concurrent senders, {SENDERS * PER_SENDER} pushes"
-          " (PostgreSQL: tables ANALYZEd after the warm-up, as autovacuum does on a running server)")
+    print(
+        f"\n(d) Webhook throughput: gunicorn 2 workers, {SENDERS} concurrent senders, {SENDERS * PER_SENDER} pushes"
+        " (PostgreSQL: tables ANALYZEd after the warm-up, as autovacuum does on a running server)"
+    )
     for provider in providers or BUILDERS:
         run_one(tmp, provider, "SQLite", {"DATABASE_URL": ""})
     pg = start_postgres(tmp)
@@ -130,11 +142,18 @@ def bench_throughput(tmp, providers=None):
 
 
 def start_postgres(tmp):
-    env = {**os.environ, "HERALD_PG_DURABLE": "1", "HERALD_PG_PORT": os.environ.get("HERALD_BENCH_PG_PORT", "54330"),
-           "HERALD_DATA_DIR": os.environ.get("HERALD_DATA_DIR", str(Path(tmp)))}
-    out = subprocess.run([str(support.ROOT / "scripts" / "postgres.sh"), "start"], env=env,
-                         capture_output=True, text=True)
+    env = {
+        **os.environ,
+        "HERALD_PG_DURABLE": "1",
+        "HERALD_PG_PORT": os.environ.get("HERALD_BENCH_PG_PORT", "54330"),
+        "HERALD_DATA_DIR": os.environ.get("HERALD_DATA_DIR", str(Path(tmp))),
+    }
+    out = subprocess.run(
+        [str(support.ROOT / "scripts" / "postgres.sh"), "start"], env=env, capture_output=True, text=True
+    )
     if out.returncode:
-        raise SystemExit(f"could not start PostgreSQL on port {env['HERALD_PG_PORT']} for the benchmark"
-                         f" (HERALD_BENCH_PG_PORT picks another):\n{out.stderr}")
+        raise SystemExit(
+            f"could not start PostgreSQL on port {env['HERALD_PG_PORT']} for the benchmark"
+            f" (HERALD_BENCH_PG_PORT picks another):\n{out.stderr}"
+        )
     return out.stdout.strip().splitlines()[-1]

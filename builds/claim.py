@@ -68,18 +68,20 @@ class WorkerSlots(Rule):
         if not workers:
             return ""
         slots = sum(w.slots for w in workers)
-        busy = dict(
-            running.filter(worker__in=[w.host for w in workers]).values_list("worker").annotate(n=Count("id"))
-        )
+        busy = dict(running.filter(worker__in=[w.host for w in workers]).values_list("worker").annotate(n=Count("id")))
         running_here = sum(busy.values())
         if running_here < slots:
             return ""
         if len(workers) == 1:
-            return (f"All build slots are busy: {workers[0].host} runs {_builds(slots)} at a time "
-                    f"(HERALD_CONCURRENCY) and {_are_running(running_here)}.")
+            return (
+                f"All build slots are busy: {workers[0].host} runs {_builds(slots)} at a time "
+                f"(HERALD_CONCURRENCY) and {_are_running(running_here)}."
+            )
         hosts = ", ".join(w.host for w in workers)
-        return (f"All build slots are busy: {len(workers)} workers ({hosts}) run {_builds(slots)} "
-                f"at a time between them and {_are_running(running_here)}.")
+        return (
+            f"All build slots are busy: {len(workers)} workers ({hosts}) run {_builds(slots)} "
+            f"at a time between them and {_are_running(running_here)}."
+        )
 
 
 class InstallationLimit(Rule):
@@ -98,8 +100,10 @@ class InstallationLimit(Rule):
         n = running.count()
         if n < settings.HERALD_MAX_RUNNING:
             return ""
-        return (f"This installation runs at most {_builds(settings.HERALD_MAX_RUNNING)} at once "
-                f"(HERALD_MAX_RUNNING) and {_are_running(n)}.")
+        return (
+            f"This installation runs at most {_builds(settings.HERALD_MAX_RUNNING)} at once "
+            f"(HERALD_MAX_RUNNING) and {_are_running(n)}."
+        )
 
 
 class RepositoryLimit(Rule):
@@ -110,10 +114,14 @@ class RepositoryLimit(Rule):
         # long queue of one busy repository never hides another's jobs.
         per_repo = dict(
             running.filter(repository__max_concurrency__gt=0)
-            .order_by().values_list("repository").annotate(n=Count("id")).values_list("repository", "n")
+            .order_by()
+            .values_list("repository")
+            .annotate(n=Count("id"))
+            .values_list("repository", "n")
         )
         full = [
-            pk for pk, limit in Repository.objects.filter(pk__in=per_repo).values_list("pk", "max_concurrency")
+            pk
+            for pk, limit in Repository.objects.filter(pk__in=per_repo).values_list("pk", "max_concurrency")
             if per_repo[pk] >= limit
         ]
         return queued.exclude(repository__in=full)
@@ -125,8 +133,10 @@ class RepositoryLimit(Rule):
         n = running.filter(repository=repo).count()
         if n < repo.max_concurrency:
             return ""
-        return (f"{repo.full_name} runs at most {_builds(repo.max_concurrency)} at once "
-                f"and {_are_running(n)}; it starts when one of them ends.")
+        return (
+            f"{repo.full_name} runs at most {_builds(repo.max_concurrency)} at once "
+            f"and {_are_running(n)}; it starts when one of them ends."
+        )
 
 
 WORKER_SLOTS = WorkerSlots()

@@ -129,17 +129,22 @@ def reap_lost():
         # can claim the job and write after it, and nobody sees the job
         # ended with a step still running.
         with transaction.atomic():
-            if job.losses == 0 and job.requeue(silent + "; the job goes back in the queue, once",
-                                               lost=True, stale_before=cutoff):
-                _note(job, f"{silent}. The job goes back in the queue (once: should this happen again, "
-                           "it ends errored).")
+            if job.losses == 0 and job.requeue(
+                silent + "; the job goes back in the queue, once", lost=True, stale_before=cutoff
+            ):
+                _note(
+                    job, f"{silent}. The job goes back in the queue (once: should this happen again, it ends errored)."
+                )
                 log.warning("job %s: worker lost, requeued", job.pk)
                 continue
             if job.losses:
                 silent += ", for the second time: not retried again"
-            if not Job.objects.filter(pk=job.pk, status=C.RUNNING, attempts=job.attempts,
-                                      heartbeat_at__lt=cutoff).update(
-                status=C.ERRORED, reason=silent, finished_at=timezone.now(),
+            if not Job.objects.filter(
+                pk=job.pk, status=C.RUNNING, attempts=job.attempts, heartbeat_at__lt=cutoff
+            ).update(
+                status=C.ERRORED,
+                reason=silent,
+                finished_at=timezone.now(),
             ):
                 continue
             _note(job, silent + ".")
@@ -232,5 +237,6 @@ def beat(host=None, slots=None):
     with transaction.atomic():
         updated = Worker.objects.filter(host=host).update(last_seen=now, slots=slots or settings.HERALD_CONCURRENCY)
         if not updated:
-            Worker.objects.get_or_create(host=host, defaults={"slots": slots or settings.HERALD_CONCURRENCY,
-                                                              "started_at": now, "last_seen": now})
+            Worker.objects.get_or_create(
+                host=host, defaults={"slots": slots or settings.HERALD_CONCURRENCY, "started_at": now, "last_seen": now}
+            )

@@ -21,8 +21,23 @@ from repositories.commit_status import queue_commit_status
 from repositories.models import APPROVE_FORKS, APPROVE_NONE, ForgeAccount, Membership
 
 
-def create_job(repository, *, event, commit, ref="", branch="", tag="", message="", author="",
-               dedupe_seconds=None, auto_cancel=True, approval=True, author_id="", author_login="", **extra):
+def create_job(
+    repository,
+    *,
+    event,
+    commit,
+    ref="",
+    branch="",
+    tag="",
+    message="",
+    author="",
+    dedupe_seconds=None,
+    auto_cancel=True,
+    approval=True,
+    author_id="",
+    author_login="",
+    **extra,
+):
     """Create a queued job — or a blocked one, for a pull request the
     repository's approval policy holds back — unless a twin exists.
 
@@ -61,14 +76,22 @@ def create_job(repository, *, event, commit, ref="", branch="", tag="", message=
         return first, False
     waiting = ""
     if approval and event == C.PULL_REQUEST:
-        waiting = approval_needed(repository, extra.get("from_fork"), extra.get("source_repo", ""),
-                                  author_id, author_login)
+        waiting = approval_needed(
+            repository, extra.get("from_fork"), extra.get("source_repo", ""), author_id, author_login
+        )
     if waiting:
         extra.update(status=C.BLOCKED, reason=waiting[:500])
     job = Job.objects.create(
-        repository=repository, number=number or repository.next_job_number(),
-        event=event, ref=ref, branch=branch, tag=tag, commit=commit,
-        message=message, author=author[:255], **extra,
+        repository=repository,
+        number=number or repository.next_job_number(),
+        event=event,
+        ref=ref,
+        branch=branch,
+        tag=tag,
+        commit=commit,
+        message=message,
+        author=author[:255],
+        **extra,
     )
     for old in Job.objects.filter(pk__in=older) if older else ():
         old.request_cancel(f"Superseded by #{job.number}")
@@ -86,9 +109,18 @@ def create_job(repository, *, event, commit, ref="", branch="", tag="", message=
         job.matrix, job.group = hint[0], job
         for values in hint[1:]:
             sibling = Job.objects.create(
-                repository=repository, number=repository.next_job_number(), group=job, matrix=values,
-                event=event, ref=ref, branch=branch, tag=tag, commit=commit,
-                message=message, author=author[:255], **extra,
+                repository=repository,
+                number=repository.next_job_number(),
+                group=job,
+                matrix=values,
+                event=event,
+                ref=ref,
+                branch=branch,
+                tag=tag,
+                commit=commit,
+                message=message,
+                author=author[:255],
+                **extra,
             )
             if not waiting:
                 enqueue_in_transaction()
@@ -125,8 +157,9 @@ def _related_jobs(repository, event, ref, commit, dedupe_seconds, supersedes):
     job, commit_col = Job._meta.db_table, connection.ops.quote_name("commit")
     parts, params = [], []
     if dedupe_seconds != 0:
-        parts.append(f"SELECT id, 1 FROM {job} WHERE repository_id = %s AND event = %s AND ref = %s"
-                     f" AND {commit_col} = %s")
+        parts.append(
+            f"SELECT id, 1 FROM {job} WHERE repository_id = %s AND event = %s AND ref = %s AND {commit_col} = %s"
+        )
         params += [repository.pk, event, ref, commit]
         if dedupe_seconds:
             parts[-1] += " AND created_at >= %s"
@@ -134,8 +167,10 @@ def _related_jobs(repository, event, ref, commit, dedupe_seconds, supersedes):
     for column, value in supersedes.items():  # branch or pr_number
         # The statuses written out, as in the partial indexes' condition: a
         # bound parameter there would keep both databases from using them.
-        parts.append(f"SELECT id, 0 FROM {job} WHERE repository_id = %s AND event = %s AND {column} = %s"
-                     f" AND status IN {ACTIVE_SQL}")
+        parts.append(
+            f"SELECT id, 0 FROM {job} WHERE repository_id = %s AND event = %s AND {column} = %s"
+            f" AND status IN {ACTIVE_SQL}"
+        )
         params += [repository.pk, event, value]
     if connection.vendor == "postgresql":
         number_sql, number_params = repository.next_number_sql()
@@ -196,12 +231,18 @@ def approve(job, user):
         # Conditional on `blocked`: of an approval and a decline racing,
         # whichever UPDATE lands first takes the rows; the other matches
         # none. The rows this one took are those carrying its time stamp.
-        if not _build_of(job).filter(status=C.BLOCKED).update(
-            status=C.QUEUED, reason="", approved_by=name, approved_at=now
+        if (
+            not _build_of(job)
+            .filter(status=C.BLOCKED)
+            .update(status=C.QUEUED, reason="", approved_by=name, approved_at=now)
         ):
             return []
-        approved = list(_build_of(job).filter(status=C.QUEUED, approved_by=name, approved_at=now)
-                        .select_related("repository").order_by("id"))
+        approved = list(
+            _build_of(job)
+            .filter(status=C.QUEUED, approved_by=name, approved_at=now)
+            .select_related("repository")
+            .order_by("id")
+        )
         for queued in approved:
             enqueue_in_transaction()
             queue_commit_status(queued)
@@ -213,13 +254,24 @@ def decline(job, user):
     anything; returns the jobs declined (none if someone decided first)."""
     name, now = user.get_username(), timezone.now()
     with transaction.atomic():
-        if not _build_of(job).filter(status=C.BLOCKED).update(
-            status=C.CANCELLED, reason=f"Declined by {name}"[:500], declined_by=name, finished_at=now,
-            cancel_requested=True,
+        if (
+            not _build_of(job)
+            .filter(status=C.BLOCKED)
+            .update(
+                status=C.CANCELLED,
+                reason=f"Declined by {name}"[:500],
+                declined_by=name,
+                finished_at=now,
+                cancel_requested=True,
+            )
         ):
             return []
-        declined = list(_build_of(job).filter(status=C.CANCELLED, declined_by=name, finished_at=now)
-                        .select_related("repository").order_by("id"))
+        declined = list(
+            _build_of(job)
+            .filter(status=C.CANCELLED, declined_by=name, finished_at=now)
+            .select_related("repository")
+            .order_by("id")
+        )
         for done in declined:
             transaction.on_commit(lambda done=done: report_end_and_wake_next(done))
     return declined
@@ -247,10 +299,16 @@ def expand_matrix(job, combinations):
         if current["status"] != C.RUNNING or current["cancel_requested"]:
             return []
         for values in combinations:
-            siblings.append(Job.objects.create(
-                repository_id=job.repository_id, number=job.repository.next_job_number(),
-                group=job, matrix=values, triggered_by=job.triggered_by, **job.trigger_fields(),
-            ))
+            siblings.append(
+                Job.objects.create(
+                    repository_id=job.repository_id,
+                    number=job.repository.next_job_number(),
+                    group=job,
+                    matrix=values,
+                    triggered_by=job.triggered_by,
+                    **job.trigger_fields(),
+                )
+            )
         if siblings:
             transaction.on_commit(lambda: enqueue_token(len(siblings)))
         for sibling in siblings:
@@ -277,8 +335,13 @@ def restart(job, user=None):
     rebuilt this way runs without a second approval."""
     with transaction.atomic():
         new, _ = create_job(
-            job.repository, **job.trigger_fields(), matrix=job.matrix, restarted_from=job,
-            dedupe_seconds=0, auto_cancel=False, approval=False,
+            job.repository,
+            **job.trigger_fields(),
+            matrix=job.matrix,
+            restarted_from=job,
+            dedupe_seconds=0,
+            auto_cancel=False,
+            approval=False,
             triggered_by=getattr(user, "username", "") or "",
         )
     return new

@@ -37,16 +37,29 @@ def server_secrets():
     """Herald's own keys and passwords, masked in every log whatever the
     repository: defence in depth should a build ever read the server's
     files (a path resolved wrongly by a future bug)."""
-    values = [settings.SECRET_KEY, *settings.HERALD_ENCRYPTION_KEYS,
-              *(db.get("PASSWORD") for db in settings.DATABASES.values())]
+    values = [
+        settings.SECRET_KEY,
+        *settings.HERALD_ENCRYPTION_KEYS,
+        *(db.get("PASSWORD") for db in settings.DATABASES.values()),
+    ]
     values += [forge.client_secret for forge in forges.every()]
     values.append(getattr(settings, "HERALD_METRICS_TOKEN", ""))
     return [v for v in values if v]
 
 
 class LogWriter:
-    def __init__(self, job, secrets=(), *, flush_seconds=None, chunk_bytes=None,
-                 line_max=None, max_bytes=None, fresh=False, grace=None):
+    def __init__(
+        self,
+        job,
+        secrets=(),
+        *,
+        flush_seconds=None,
+        chunk_bytes=None,
+        line_max=None,
+        max_bytes=None,
+        fresh=False,
+        grace=None,
+    ):
         self.job = job
         self.flush_seconds = settings.HERALD_LOG_FLUSH_SECONDS if flush_seconds is None else flush_seconds
         self.chunk_bytes = chunk_bytes or settings.HERALD_LOG_CHUNK_BYTES
@@ -163,18 +176,17 @@ class LogWriter:
     def due(self):
         if not self._pending_len:
             return False
-        return (
-            self._pending_len >= self.chunk_bytes
-            or time.monotonic() - self._last_flush >= self.flush_seconds
-        )
+        return self._pending_len >= self.chunk_bytes or time.monotonic() - self._last_flush >= self.flush_seconds
 
     def flush(self, final=False):
         with self._lock:
             text = "".join(self._pending)
             self._pending, self._pending_len = [], 0
             if self.lost_while_away:
-                text += (f"\n\033[1;36m[herald]\033[0m {self.lost_while_away:,} characters of output were lost"
-                         " while the database was unavailable.\n")
+                text += (
+                    f"\n\033[1;36m[herald]\033[0m {self.lost_while_away:,} characters of output were lost"
+                    " while the database was unavailable.\n"
+                )
                 self.lost_while_away = 0
         self._last_flush = time.monotonic()
         if self._secrets and text:
@@ -211,9 +223,9 @@ class LogWriter:
                 return
             fits = data[:room]
             # End the head on a whole line where there is one.
-            head = fits[:fits.rfind(b"\n") + 1 or room].decode(errors="ignore")
+            head = fits[: fits.rfind(b"\n") + 1 or room].decode(errors="ignore")
             self._insert(head)
-            text = text[len(head):]
+            text = text[len(head) :]
             self._insert(self._cap_note())
             self._cap_seq = self.seq
         self._hold(text)
@@ -221,7 +233,7 @@ class LogWriter:
     def _insert(self, text):
         for start in range(0, len(text), self.chunk_bytes):
             self.seq += 1
-            self.grace.call(self._create, self.seq, text[start:start + self.chunk_bytes], what="storing the log")
+            self.grace.call(self._create, self.seq, text[start : start + self.chunk_bytes], what="storing the log")
         self.stored += len(text.encode())
         if text:
             self._stored_whole_line = text[-1] in "\r\n"
@@ -234,9 +246,11 @@ class LogWriter:
 
     def _cap_note(self):
         start = "" if self._stored_whole_line else "\n"
-        return (f"{start}\033[1;36m[herald]\033[0m The log reached {_mib(self.head_bytes)} of its"
-                f" {_mib(self.max_bytes)} limit (HERALD_LOG_MAX_BYTES): the build goes on, and the last"
-                f" {_mib(self.tail_bytes)} of its output will follow here when it ends.\n")
+        return (
+            f"{start}\033[1;36m[herald]\033[0m The log reached {_mib(self.head_bytes)} of its"
+            f" {_mib(self.max_bytes)} limit (HERALD_LOG_MAX_BYTES): the build goes on, and the last"
+            f" {_mib(self.tail_bytes)} of its output will follow here when it ends.\n"
+        )
 
     def _hold(self, text):
         """Keep the last tail_bytes of output past the head."""
@@ -251,7 +265,7 @@ class LogWriter:
             else:
                 excess = self._tail_len - self.tail_bytes
                 cut = first.encode()[:excess].decode(errors="ignore") or first[:1]
-                self._tail[0] = first[len(cut):]
+                self._tail[0] = first[len(cut) :]
                 self._omit(cut, len(cut.encode()))
 
     def _omit(self, text, size):
@@ -272,11 +286,14 @@ class LogWriter:
                 self._omit(partial + "\n", len(partial.encode()) + 1)
             self._tail.clear()
             if self.omitted_bytes:
-                self._insert(f"\033[1;36m[herald]\033[0m {self.omitted_lines:,} lines ({self.omitted_bytes:,} bytes)"
-                             " of output were left out here; the last part follows.\n")
+                self._insert(
+                    f"\033[1;36m[herald]\033[0m {self.omitted_lines:,} lines ({self.omitted_bytes:,} bytes)"
+                    " of output were left out here; the last part follows.\n"
+                )
             self._insert(held)
-        self.grace.call(Job.objects.filter(pk=self.job.pk).update, log_bytes=F("log_bytes") + self.stored,
-                        what="storing the log")
+        self.grace.call(
+            Job.objects.filter(pk=self.job.pk).update, log_bytes=F("log_bytes") + self.stored, what="storing the log"
+        )
 
     def note(self, text):
         """A line from Herald itself, set apart from the build's output."""

@@ -62,9 +62,7 @@ class Job(models.Model):
     declined_by = models.CharField(max_length=150, blank=True)
     # Matrix builds: the job that read the pipeline expands it into siblings
     # that point back at it; `matrix` is this job's combination.
-    group = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="matrix_jobs"
-    )
+    group = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="matrix_jobs")
     matrix = models.JSONField(default=dict, blank=True)
     # Bytes of log stored, counted when the log is closed (/metrics sums it).
     log_bytes = models.PositiveBigIntegerField(default=0)
@@ -90,10 +88,16 @@ class Job(models.Model):
             # webhook looks): small, since only active jobs are in them, and
             # more specific than job_repo_dedupe, which SQLite took for these
             # lookups and so read every push of the repository.
-            models.Index(fields=["repository", "event", "branch"], condition=models.Q(status__in=C.ACTIVE_STATUSES),
-                         name="job_active_branch"),
-            models.Index(fields=["repository", "event", "pr_number"], condition=models.Q(status__in=C.ACTIVE_STATUSES),
-                         name="job_active_pr"),
+            models.Index(
+                fields=["repository", "event", "branch"],
+                condition=models.Q(status__in=C.ACTIVE_STATUSES),
+                name="job_active_branch",
+            ),
+            models.Index(
+                fields=["repository", "event", "pr_number"],
+                condition=models.Q(status__in=C.ACTIVE_STATUSES),
+                name="job_active_pr",
+            ),
             # A plain index (db_index=True would add a LIKE index on PostgreSQL).
             models.Index(fields=["status"], name="job_status"),
         ]
@@ -165,8 +169,14 @@ class Job(models.Model):
         if stale_before is not None:
             still = still.filter(heartbeat_at__lt=stale_before)
         with transaction.atomic():
-            done = still.update(status=C.QUEUED, reason=reason[:500], started_at=None, heartbeat_at=None,
-                                worker="", losses=F("losses") + int(lost))
+            done = still.update(
+                status=C.QUEUED,
+                reason=reason[:500],
+                started_at=None,
+                heartbeat_at=None,
+                worker="",
+                losses=F("losses") + int(lost),
+            )
             if done:
                 JobStep.objects.filter(job=self).delete()
                 self.status, self.reason, self.started_at, self.heartbeat_at = C.QUEUED, reason[:500], None, None
@@ -184,9 +194,7 @@ class Job(models.Model):
             self.refresh_from_db()
             transaction.on_commit(lambda: report_end_and_wake_next(self))
             return True
-        if Job.objects.filter(pk=self.pk, status=C.RUNNING).update(
-            cancel_requested=True, reason=reason[:500]
-        ):
+        if Job.objects.filter(pk=self.pk, status=C.RUNNING).update(cancel_requested=True, reason=reason[:500]):
             self.refresh_from_db()
             return True
         return False

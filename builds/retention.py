@@ -45,8 +45,9 @@ def doomed_builds(repository, now=None):
         return []
     cutoff = (now or timezone.now()) - timedelta(days=days) if days else None
     active_groups = set(
-        Job.objects.filter(repository=repository, status__in=C.ACTIVE_STATUSES, group__isnull=False)
-        .values_list("group_id", flat=True)
+        Job.objects.filter(repository=repository, status__in=C.ACTIVE_STATUSES, group__isnull=False).values_list(
+            "group_id", flat=True
+        )
     )
     builds = (
         Job.objects.filter(repository=repository)
@@ -74,7 +75,7 @@ def prune(host=""):
         for repository in Repository.objects.order_by("id"):
             doomed = doomed_builds(repository)
             for start in range(0, len(doomed), JOB_BATCH):
-                _delete_builds(doomed[start:start + JOB_BATCH], run)
+                _delete_builds(doomed[start : start + JOB_BATCH], run)
     except Exception as e:
         log.exception("retention prune failed")
         run.error = f"{type(e).__name__}: {e}"[:500]
@@ -139,8 +140,11 @@ PRUNE_LOCK = int.from_bytes(b"hrldprun", "big") & 0x7FFFFFFFFFFFFFFF
 
 def prune_if_due(host=""):
     """Housekeeping's call: prune when the last pass is old enough."""
-    if not (settings.HERALD_KEEP_DAYS or settings.HERALD_KEEP_BUILDS or Repository.objects.filter(
-            Q(keep_days__gt=0) | Q(keep_builds__gt=0)).exists()):
+    if not (
+        settings.HERALD_KEEP_DAYS
+        or settings.HERALD_KEEP_BUILDS
+        or Repository.objects.filter(Q(keep_days__gt=0) | Q(keep_builds__gt=0)).exists()
+    ):
         return None
     last = PruneRun.objects.order_by("-started_at").values_list("started_at", flat=True).first()
     if last and timezone.now() - last < timedelta(seconds=settings.HERALD_PRUNE_INTERVAL_SECONDS):

@@ -132,8 +132,12 @@ class Runner:
             workspace.parent.mkdir(parents=True, exist_ok=True)
             writer.note(f"Job #{job.number} of {self.repository.full_name} on {job.worker}, commit {job.commit}")
             commit = fetch_commit(
-                job.source_url or self.repository.clone_url, job.commit, workspace,
-                ref=job.ref, log=writer, timeout=max(30, int(watchdog.deadline - time.monotonic())),
+                job.source_url or self.repository.clone_url,
+                job.commit,
+                workspace,
+                ref=job.ref,
+                log=writer,
+                timeout=max(30, int(watchdog.deadline - time.monotonic())),
                 env=self.repository.clone_env() if not job.source_url else None,
             )
             if commit != job.commit:
@@ -143,8 +147,10 @@ class Runner:
             secrets = self.load_secrets()
             pipeline = load_pipeline(workspace, known_secrets=set(secrets))
             if not settings.HERALD_BUILD_STEPS and any(step.build for step in pipeline.steps):
-                raise BuildError("docker build steps are turned off on this server (HERALD_BUILD_STEPS=0): "
-                                 "build the image in a command step, or ask the admin")
+                raise BuildError(
+                    "docker build steps are turned off on this server (HERALD_BUILD_STEPS=0): "
+                    "build the image in a command step, or ask the admin"
+                )
             self.timeout = self.timeout_seconds(pipeline)
             watchdog.deadline = started + self.timeout
             writer.note(f"Build definition: {pipeline.source}")
@@ -176,8 +182,9 @@ class Runner:
                 if requeue:
                     writer.note(f"{reason}. It goes back in the queue; the next attempt starts from the beginning.")
                 elif status != C.ERRORED:
-                    writer.note(f"Done in {time.monotonic() - started:.1f} s: {status}"
-                                + (f" ({reason})" if reason else ""))
+                    writer.note(
+                        f"Done in {time.monotonic() - started:.1f} s: {status}" + (f" ({reason})" if reason else "")
+                    )
                 writer.close()
             except Exception:
                 log.exception("job %s: could not store the end of the log", job.pk)
@@ -211,7 +218,8 @@ class Runner:
                 try:
                     # However long it takes to come back or to get room.
                     Grace(max(settings.HERALD_DB_GRACE_SECONDS, 600), wait_for_space=True).call(
-                        record_end, job, status, exit_code, reason, what="recording the job's end")
+                        record_end, job, status, exit_code, reason, what="recording the job's end"
+                    )
                 except (DatabaseGone, DiskFull) as e:
                     log.error("job %s: its end (%s) could not be recorded: %s", job.pk, status, e)
         return status
@@ -249,16 +257,20 @@ class Runner:
                 return {}
             siblings = expand_matrix(job, actual)
             if siblings:
-                self.log.note(f"Matrix: {_describe(job.matrix)}; the other {len(siblings)} combination(s) run as "
-                              + ", ".join(f"#{s.number}" for s in siblings))
+                self.log.note(
+                    f"Matrix: {_describe(job.matrix)}; the other {len(siblings)} combination(s) run as "
+                    + ", ".join(f"#{s.number}" for s in siblings)
+                )
             else:
                 self.log.note("Matrix: " + _describe(job.matrix))
             return dict(job.matrix)
         if first and job.group_id and actual:
             siblings = expand_matrix(job, actual)
             if siblings:
-                self.log.note(f"This commit's matrix has {len(siblings)} more combination(s): "
-                              + ", ".join(f"#{s.number}" for s in siblings))
+                self.log.note(
+                    f"This commit's matrix has {len(siblings)} more combination(s): "
+                    + ", ".join(f"#{s.number}" for s in siblings)
+                )
         if job.matrix not in actual:
             if first and job.group_id and not actual:
                 # The matrix is gone from the file: the first job runs the plain pipeline.
@@ -286,11 +298,13 @@ class Runner:
             "HERALD_ATTEMPT": str(job.attempts),
         }
         if job.event == C.PULL_REQUEST:
-            variables.update({
-                "HERALD_PULL_REQUEST": str(job.pr_number or ""),
-                "HERALD_SOURCE_BRANCH": job.source_branch,
-                "HERALD_TARGET_BRANCH": job.target_branch,
-            })
+            variables.update(
+                {
+                    "HERALD_PULL_REQUEST": str(job.pr_number or ""),
+                    "HERALD_SOURCE_BRANCH": job.source_branch,
+                    "HERALD_TARGET_BRANCH": job.target_branch,
+                }
+            )
         variables.update(pipeline.env)
         variables.update(matrix)
         return variables
@@ -350,8 +364,13 @@ class Runner:
         """Run one step; returns (status, exit_code, reason, stop reason)."""
         first_seq = self.log.section()
         started = time.monotonic()
-        self.log.grace.call(JobStep.objects.filter(pk=row.pk).update, status=C.RUNNING, started_at=timezone.now(),
-                            first_seq=first_seq, what="starting a step")
+        self.log.grace.call(
+            JobStep.objects.filter(pk=row.pk).update,
+            status=C.RUNNING,
+            started_at=timezone.now(),
+            first_seq=first_seq,
+            what="starting a step",
+        )
         what = "docker build" if step.build else step.image
         self.log.note(f"==> Step {number}/{total}: {step.name} ({what})")
         stop = None
@@ -360,8 +379,13 @@ class Runner:
                 result = docker_env.build(number, step.build["context"], step.build["dockerfile"])
             else:
                 step_variables = {**variables, **step.env, **self.step_secrets(step, secrets)}
-                result = docker_env.run(step.name, step.image, render_script(step.commands), env=step_variables,
-                                        user=settings.HERALD_BUILD_USER)
+                result = docker_env.run(
+                    step.name,
+                    step.image,
+                    render_script(step.commands),
+                    env=step_variables,
+                    user=settings.HERALD_BUILD_USER,
+                )
             if result.stopped:
                 stop = result.stopped
                 status, exit_code, reason = self.stop_outcome(stop)
@@ -406,8 +430,10 @@ class Runner:
             if drain.hurried():
                 why = "was told to stop at once"
             else:
-                why = (f"was shutting down and the build did not end within "
-                       f"{format_duration(settings.HERALD_DRAIN_SECONDS)} (HERALD_DRAIN_SECONDS)")
+                why = (
+                    f"was shutting down and the build did not end within "
+                    f"{format_duration(settings.HERALD_DRAIN_SECONDS)} (HERALD_DRAIN_SECONDS)"
+                )
             return C.QUEUED, None, f"Stopped: the worker {self.job.worker} {why}"
         return C.ERRORED, None, "The job was taken from this worker"
 

@@ -122,8 +122,9 @@ class _Queue:
         with self.start_lock:
             if self.pid != os.getpid():
                 self.tickets = queue.SimpleQueue()
-                threading.Thread(target=self._run, args=(self.tickets,), name="herald-writer-turns",
-                                 daemon=True).start()
+                threading.Thread(
+                    target=self._run, args=(self.tickets,), name="herald-writer-turns", daemon=True
+                ).start()
                 self.pid = os.getpid()
 
     def _run(self, tickets):

@@ -98,7 +98,9 @@ def default_workspace_dir(instance):
         top.mkdir(mode=0o700, exist_ok=True)
         st = os.lstat(top)
     except OSError as e:
-        raise ImproperlyConfigured(f"Cannot create {top} for build checkouts ({e.strerror}); set HERALD_WORKSPACE_DIR") from None
+        raise ImproperlyConfigured(
+            f"Cannot create {top} for build checkouts ({e.strerror}); set HERALD_WORKSPACE_DIR"
+        ) from None
     if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
         raise ImproperlyConfigured(
             f"{top} is not a private directory of this user: remove it, or set HERALD_WORKSPACE_DIR"
@@ -133,11 +135,7 @@ def database_from_url(url, base_dir):
                 # instead of failing with "database is locked".
                 "timeout": 30,
                 "transaction_mode": "IMMEDIATE",
-                "init_command": (
-                    "PRAGMA journal_mode=WAL;"
-                    "PRAGMA synchronous=NORMAL;"
-                    "PRAGMA busy_timeout=30000;"
-                ),
+                "init_command": ("PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA busy_timeout=30000;"),
             },
             "TEST": {"NAME": options.get("test_name") or None},
             # Keep connections: opening one runs the PRAGMAs above, and

@@ -90,14 +90,19 @@ def metrics(request):
     # Wrong tokens count as failed sign-ins for django-axes, as API tokens do.
     credentials = {"username": None}
     if AxesProxyHandler.is_locked(request, credentials):
-        return HttpResponse("Too many invalid tokens from this address; try again later.\n", status=429,
-                            content_type="text/plain")
+        return HttpResponse(
+            "Too many invalid tokens from this address; try again later.\n", status=429, content_type="text/plain"
+        )
     given = request.headers.get("Authorization", "")
     if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
         if given:
             user_login_failed.send(sender=__name__, credentials=credentials, request=request)
-        return HttpResponse("A Bearer token is needed (HERALD_METRICS_TOKEN).\n", status=401,
-                            content_type="text/plain", headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+        return HttpResponse(
+            "A Bearer token is needed (HERALD_METRICS_TOKEN).\n",
+            status=401,
+            content_type="text/plain",
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DatabaseCollector())
     # The format Prometheus asks for (OpenMetrics or the classic text).
@@ -115,21 +120,25 @@ class DatabaseCollector:
         yield self.workers(now)
 
         deliveries = GaugeMetricFamily(
-            "herald_webhook_deliveries", "Webhook deliveries on record (housekeeping trims old ones)",
-            labels=["forge", "outcome"])
+            "herald_webhook_deliveries",
+            "Webhook deliveries on record (housekeeping trims old ones)",
+            labels=["forge", "outcome"],
+        )
         for row in Delivery.objects.order_by().values("provider", "outcome").annotate(n=Count("id")):
             deliveries.add_metric([row["provider"], row["outcome"]], row["n"])
         yield deliveries
 
-        posts = GaugeMetricFamily("herald_commit_status_posts", "Commit statuses for the forges, by outcome",
-                                  labels=["outcome"])
+        posts = GaugeMetricFamily(
+            "herald_commit_status_posts", "Commit statuses for the forges, by outcome", labels=["outcome"]
+        )
         for row in CommitStatus.objects.order_by().values("outcome").annotate(n=Count("id")):
             posts.add_metric([row["outcome"]], row["n"])
         yield posts
 
         stored = Job.objects.aggregate(b=Sum("log_bytes"))["b"] or 0
-        yield GaugeMetricFamily("herald_log_stored_bytes", "Bytes of build log stored (counted when a job ends)",
-                                value=stored)
+        yield GaugeMetricFamily(
+            "herald_log_stored_bytes", "Bytes of build log stored (counted when a job ends)", value=stored
+        )
 
     def jobs(self, now):
         by_status = GaugeMetricFamily("herald_jobs", "Jobs on record by status", labels=["status"])
@@ -139,8 +148,11 @@ class DatabaseCollector:
         yield by_status
         yield GaugeMetricFamily("herald_queue_length", "Jobs waiting for a worker", value=counts.get(C.QUEUED, 0))
         oldest = Job.objects.filter(status=C.QUEUED).aggregate(t=Min("created_at"))["t"]
-        yield GaugeMetricFamily("herald_queue_oldest_age_seconds", "How long the oldest queued job has waited",
-                                value=(now - oldest).total_seconds() if oldest else 0)
+        yield GaugeMetricFamily(
+            "herald_queue_oldest_age_seconds",
+            "How long the oldest queued job has waited",
+            value=(now - oldest).total_seconds() if oldest else 0,
+        )
         running = GaugeMetricFamily("herald_running_builds", "Builds running, by worker", labels=["worker"])
         for worker, n in Job.objects.filter(status=C.RUNNING).order_by().values_list("worker").annotate(n=Count("id")):
             running.add_metric([worker], n)
@@ -149,12 +161,16 @@ class DatabaseCollector:
     def durations(self):
         """A histogram of finished builds' durations by repository and final
         status, counted by the database (one row per repository and status)."""
-        family = HistogramMetricFamily("herald_build_duration_seconds", "Finished builds' durations",
-                                       labels=["repository", "status"])
-        finished = Job.objects.filter(status__in=C.FINAL_STATUSES, started_at__isnull=False,
-                                      finished_at__isnull=False).order_by()
-        within = {f"le_{b}": Count("id", filter=Q(finished_at__lte=F("started_at") + timedelta(seconds=b)))
-                  for b in DURATION_BUCKETS}
+        family = HistogramMetricFamily(
+            "herald_build_duration_seconds", "Finished builds' durations", labels=["repository", "status"]
+        )
+        finished = Job.objects.filter(
+            status__in=C.FINAL_STATUSES, started_at__isnull=False, finished_at__isnull=False
+        ).order_by()
+        within = {
+            f"le_{b}": Count("id", filter=Q(finished_at__lte=F("started_at") + timedelta(seconds=b)))
+            for b in DURATION_BUCKETS
+        }
         took = ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())
         rows = finished.values("repository__full_name", "status").annotate(total=Count("id"), sum=Sum(took), **within)
         for row in rows:
@@ -164,6 +180,6 @@ class DatabaseCollector:
         return family
 
     def workers(self, now):
-        return GaugeMetricFamily("herald_workers_online", "Worker machines that reported recently",
-                                 value=Worker.online().count())
-
+        return GaugeMetricFamily(
+            "herald_workers_online", "Worker machines that reported recently", value=Worker.online().count()
+        )

@@ -45,10 +45,7 @@ HERALD_BASE_URL = (envstr("HERALD_BASE_URL") or "http://127.0.0.1:8000").rstrip(
 _base = urlsplit(HERALD_BASE_URL)
 ALLOWED_HOSTS = [
     h.strip()
-    for h in (
-        envstr("HERALD_ALLOWED_HOSTS")
-        or f"{_base.hostname},localhost,127.0.0.1,[::1],testserver"
-    ).split(",")
+    for h in (envstr("HERALD_ALLOWED_HOSTS") or f"{_base.hostname},localhost,127.0.0.1,[::1],testserver").split(",")
     if h.strip()
 ]
 CSRF_TRUSTED_ORIGINS = [f"{_base.scheme}://{_base.netloc}"]
@@ -105,9 +102,7 @@ TEMPLATES = [
 ]
 
 DATABASES = {
-    "default": database_from_url(
-        envstr("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'herald.sqlite3'}", BASE_DIR
-    )
+    "default": database_from_url(envstr("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'herald.sqlite3'}", BASE_DIR)
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -167,9 +162,7 @@ HERALD_HOSTNAME = envstr("HERALD_HOSTNAME") or socket.gethostname()
 # Names this installation's containers, networks and images on a Docker
 # engine that may be shared (another Herald, a test run): kept in the data
 # dir, the same for every process of one installation.
-HERALD_INSTANCE = persistent_secret(
-    "HERALD_INSTANCE", DATA_DIR / "instance_id", lambda: secrets.token_hex(4)
-)
+HERALD_INSTANCE = persistent_secret("HERALD_INSTANCE", DATA_DIR / "instance_id", lambda: secrets.token_hex(4))
 # Checkouts of running builds. Never inside the data dir: a pushed commit is
 # hostile, and nothing of Herald's (keys, database) may sit above or beside
 # a checkout, where a path resolved wrongly would find it.
@@ -326,7 +319,9 @@ HERALD_GITHUB_API_URL = (envstr("HERALD_GITHUB_API_URL") or "https://api.github.
 HERALD_GITHUB_CLIENT_ID = envstr("HERALD_GITHUB_CLIENT_ID") or ""
 HERALD_GITHUB_CLIENT_SECRET = envstr("HERALD_GITHUB_CLIENT_SECRET") or ""
 HERALD_GITEA_URL = (envstr("HERALD_GITEA_URL") or "").rstrip("/")
-HERALD_GITEA_API_URL = (envstr("HERALD_GITEA_API_URL") or (HERALD_GITEA_URL + "/api/v1" if HERALD_GITEA_URL else "")).rstrip("/")
+HERALD_GITEA_API_URL = (
+    envstr("HERALD_GITEA_API_URL") or (HERALD_GITEA_URL + "/api/v1" if HERALD_GITEA_URL else "")
+).rstrip("/")
 HERALD_GITEA_CLIENT_ID = envstr("HERALD_GITEA_CLIENT_ID") or ""
 HERALD_GITEA_CLIENT_SECRET = envstr("HERALD_GITEA_CLIENT_SECRET") or ""
 HERALD_GOGS_URL = (envstr("HERALD_GOGS_URL") or "").rstrip("/")
@@ -390,8 +385,13 @@ def _forge_names(name):
     lower-cased. A bare name is allowed only while one forge is configured:
     "acme" on a self-hosted Gitea need not be the "acme" on GitHub."""
     # Forges one can sign in with: a client id and a base URL (Gitea has no default one).
-    signing_in = [f.id for f in forges.every() if f.oauth_provider
-                  and globals().get(f"HERALD_{f.id.upper()}_CLIENT_ID") and globals().get(f"HERALD_{f.id.upper()}_URL")]
+    signing_in = [
+        f.id
+        for f in forges.every()
+        if f.oauth_provider
+        and globals().get(f"HERALD_{f.id.upper()}_CLIENT_ID")
+        and globals().get(f"HERALD_{f.id.upper()}_URL")
+    ]
     names = []
     for entry in _envlist(name, ""):
         provider, _, value = entry.rpartition(":")
@@ -400,7 +400,8 @@ def _forge_names(name):
             if len(signing_in) > 1:
                 raise ImproperlyConfigured(
                     f"{name}: write {signing_in[0]}:{value} — several forges are configured, and a name on one "
-                    "is not the same account on another")
+                    "is not the same account on another"
+                )
             provider = signing_in[0] if signing_in else ""
         elif provider not in ("github", "gitea", "gitlab"):
             raise ImproperlyConfigured(f"{name}: {provider!r} is not a forge (github, gitea or gitlab)")
@@ -444,7 +445,15 @@ CONTENT_SECURITY_POLICY = {
         "object-src": ["'none'"],
         "base-uri": ["'none'"],
         "frame-ancestors": ["'none'"],
-        "form-action": ["'self'", *sorted({u for u in (globals().get(f"HERALD_{f.id.upper()}_URL") for f in forges.every()
-                                                    if f.oauth_provider) if u})],
+        "form-action": [
+            "'self'",
+            *sorted(
+                {
+                    u
+                    for u in (globals().get(f"HERALD_{f.id.upper()}_URL") for f in forges.every() if f.oauth_provider)
+                    if u
+                }
+            ),
+        ],
     },
 }

@@ -48,8 +48,9 @@ class Child:
 
     def start(self):
         parent = os.getpid()
-        self.proc = subprocess.Popen(self.argv, cwd=self.cwd, start_new_session=True,
-                                     preexec_fn=lambda: die_with_parent(parent))
+        self.proc = subprocess.Popen(
+            self.argv, cwd=self.cwd, start_new_session=True, preexec_fn=lambda: die_with_parent(parent)
+        )
         self.started = time.monotonic()
 
     @property
@@ -108,13 +109,35 @@ def main(argv=None):
     python = sys.executable
     web = worker = None
     if not args.no_web:
-        web = Child("web server", [
-            python, "-m", "gunicorn", "ciproject.wsgi:application",
-            "--bind", args.bind, "--workers", str(args.web_workers), "--threads", str(args.threads),
-            "--worker-class", "gthread", "--preload", "--timeout", "120",
-            "--graceful-timeout", "10", "--log-level", "warning",
-            "--max-requests", "20000", "--max-requests-jitter", "2000",
-        ], root)
+        web = Child(
+            "web server",
+            [
+                python,
+                "-m",
+                "gunicorn",
+                "ciproject.wsgi:application",
+                "--bind",
+                args.bind,
+                "--workers",
+                str(args.web_workers),
+                "--threads",
+                str(args.threads),
+                "--worker-class",
+                "gthread",
+                "--preload",
+                "--timeout",
+                "120",
+                "--graceful-timeout",
+                "10",
+                "--log-level",
+                "warning",
+                "--max-requests",
+                "20000",
+                "--max-requests-jitter",
+                "2000",
+            ],
+            root,
+        )
     if not args.no_worker:
         worker = Child("worker", [python, os.path.join(root, "manage.py"), "qcluster"], root)
     children = [c for c in (web, worker) if c]
@@ -127,9 +150,12 @@ def main(argv=None):
             if web:
                 web.signal(signal.SIGTERM)
             if worker and worker.running:
-                print(f"Stopping. Running builds get up to {args.drain_seconds:g} s to finish "
-                      "(HERALD_DRAIN_SECONDS), then go back in the queue; Ctrl-C again stops them now.",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"Stopping. Running builds get up to {args.drain_seconds:g} s to finish "
+                    "(HERALD_DRAIN_SECONDS), then go back in the queue; Ctrl-C again stops them now.",
+                    file=sys.stderr,
+                    flush=True,
+                )
         elif len(signals) == 2 and worker:
             print("Stopping running builds now; they go back in the queue.", file=sys.stderr, flush=True)
         if worker:

@@ -34,10 +34,16 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(template_name="login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("account/repositories/", repository_views.forge_repositories, name="forge-repositories"),
-    path("account/repositories/<str:provider>/enable", repository_views.forge_repository_enable,
-         name="forge-repository-enable"),
-    path("account/repositories/<str:provider>/disable", repository_views.forge_repository_disable,
-         name="forge-repository-disable"),
+    path(
+        "account/repositories/<str:provider>/enable",
+        repository_views.forge_repository_enable,
+        name="forge-repository-enable",
+    ),
+    path(
+        "account/repositories/<str:provider>/disable",
+        repository_views.forge_repository_disable,
+        name="forge-repository-disable",
+    ),
     # django-allauth: /accounts/<forge>/login/ and …/login/callback/ (OAuth).
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),

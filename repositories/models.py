@@ -126,11 +126,13 @@ class Repository(models.Model):
         default=0, help_text="Builds of this repository running at once; 0 means no limit of its own."
     )
     keep_days = models.PositiveIntegerField(
-        null=True, blank=True,
+        null=True,
+        blank=True,
         help_text="Delete builds older than this many days; empty: the installation's HERALD_KEEP_DAYS.",
     )
     keep_builds = models.PositiveIntegerField(
-        null=True, blank=True,
+        null=True,
+        blank=True,
         help_text="Keep at most this many builds; empty: the installation's HERALD_KEEP_BUILDS.",
     )
     approval = models.CharField(

@@ -16,8 +16,10 @@ from tests.support import (
 @pytest.fixture(autouse=True)
 def _postgres_marked_tests_need_postgres(request):
     if request.node.get_closest_marker("postgres") and not os.environ.get("DATABASE_URL", "").startswith("postgres"):
-        pytest.fail("this test needs PostgreSQL: run it with `make test` (or `make test-postgres`), "
-                    "which starts one, or set DATABASE_URL=postgres://…; deselect with -m 'not postgres'")
+        pytest.fail(
+            "this test needs PostgreSQL: run it with `make test` (or `make test-postgres`), "
+            "which starts one, or set DATABASE_URL=postgres://…; deselect with -m 'not postgres'"
+        )
 
 
 @pytest.fixture(scope="session")
@@ -115,7 +117,9 @@ def make_job(db):
 
     def make(repository, **kw):
         repository.refresh_from_db()
-        number = (Job.objects.filter(repository=repository).order_by("-number").values_list("number", flat=True).first() or 0) + 1
+        number = (
+            Job.objects.filter(repository=repository).order_by("-number").values_list("number", flat=True).first() or 0
+        ) + 1
         kw.setdefault("commit", f"{number:040x}")
         kw.setdefault("branch", "main")
         kw.setdefault("ref", f"refs/heads/{kw['branch']}")

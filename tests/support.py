@@ -25,6 +25,7 @@ TEST_IMAGE = "herald-test/busybox:latest"
 
 # --- Docker ------------------------------------------------------------------
 
+
 def require_docker():
     """A Docker client, or a loud failure saying what to install."""
     import docker
@@ -72,9 +73,17 @@ def ensure_test_image(client):
         (root / "tmp").chmod(0o1777)
         tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
         subprocess.run(
-            ["docker", "import", "--change", "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-             "-", TEST_IMAGE],
-            stdin=tar.stdout, check=True, capture_output=True,
+            [
+                "docker",
+                "import",
+                "--change",
+                "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                "-",
+                TEST_IMAGE,
+            ],
+            stdin=tar.stdout,
+            check=True,
+            capture_output=True,
         )
         tar.wait()
     return TEST_IMAGE
@@ -83,8 +92,10 @@ def ensure_test_image(client):
 # --- git -----------------------------------------------------------------------
 
 GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Ada Tester", "GIT_AUTHOR_EMAIL": "ada@example.com",
-    "GIT_COMMITTER_NAME": "Ada Tester", "GIT_COMMITTER_EMAIL": "ada@example.com",
+    "GIT_AUTHOR_NAME": "Ada Tester",
+    "GIT_AUTHOR_EMAIL": "ada@example.com",
+    "GIT_COMMITTER_NAME": "Ada Tester",
+    "GIT_COMMITTER_EMAIL": "ada@example.com",
     "GIT_CONFIG_NOSYSTEM": "1",
 }
 
@@ -140,6 +151,7 @@ def herald_yml(*commands, image=TEST_IMAGE):
 
 
 # --- webhooks --------------------------------------------------------------------
+
 
 def fixture(provider, name):
     return json.loads((FORGES / provider / "payloads" / f"{name}.json").read_text())
@@ -225,8 +237,7 @@ def remove_instance_objects(instance, wait=15):
                             problems.append(f"{kind[:-1]} {obj.name}: {e.explanation}")
                         time.sleep(0.2)
         if problems:
-            raise AssertionError("could not remove Docker objects of installation "
-                                 f"{instance}: {'; '.join(problems)}")
+            raise AssertionError(f"could not remove Docker objects of installation {instance}: {'; '.join(problems)}")
         # Repositories' build caches are tagged by repository id, which a
         # new test database hands out again: an earlier run's cache must not
         # answer for this run's repository 1.
@@ -271,8 +282,11 @@ def sweep_stale_test_objects(min_age=3600):
                     pass
         for n in client.networks.list(filters={"label": LABEL_INSTANCE}):
             n.reload()
-            if is_test(n.attrs.get("Labels")) and not n.attrs.get("Containers") \
-                    and age(n.attrs.get("Created")) > min_age:
+            if (
+                is_test(n.attrs.get("Labels"))
+                and not n.attrs.get("Containers")
+                and age(n.attrs.get("Created")) > min_age
+            ):
                 try:
                     n.remove()
                     removed += 1
@@ -291,6 +305,7 @@ def sweep_stale_test_objects(min_age=3600):
 
 
 # --- a whole Herald in subprocesses ------------------------------------------------
+
 
 def free_port():
     with socket.socket() as s:
@@ -350,8 +365,13 @@ class LiveHerald:
 
     def manage(self, *args, input=None):
         result = subprocess.run(
-            [sys.executable, str(ROOT / "manage.py"), *args], cwd=ROOT, env=self.env,
-            capture_output=True, text=True, input=input, timeout=120,
+            [sys.executable, str(ROOT / "manage.py"), *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            input=input,
+            timeout=120,
         )
         if result.returncode:
             raise AssertionError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
@@ -361,9 +381,19 @@ class LiveHerald:
         self.manage("migrate", "--noinput", "-v0")
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "serve", "--bind", f"127.0.0.1:{self.port}",
-             *([] if self.worker else ["--no-worker"])],
-            cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                str(ROOT / "manage.py"),
+                "serve",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                *([] if self.worker else ["--no-worker"]),
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -427,8 +457,9 @@ class LiveHerald:
         r.raise_for_status()
         return r.json()
 
-    def wait_job(self, job_id, statuses=("success", "failed", "errored", "cancelled", "timed_out", "skipped"),
-                 timeout=90):
+    def wait_job(
+        self, job_id, statuses=("success", "failed", "errored", "cancelled", "timed_out", "skipped"), timeout=90
+    ):
         deadline = time.monotonic() + timeout
         job = None
         while time.monotonic() < deadline:
@@ -436,8 +467,9 @@ class LiveHerald:
             if job["status"] in statuses:
                 return job
             time.sleep(0.1)
-        raise AssertionError(f"job {job_id} still {job and job['status']} after {timeout} s\n"
-                             + self.log_path.read_text()[-5000:])
+        raise AssertionError(
+            f"job {job_id} still {job and job['status']} after {timeout} s\n" + self.log_path.read_text()[-5000:]
+        )
 
     def log_text(self, job_id):
         return requests.get(f"{self.url}/jobs/{job_id}/log.txt", timeout=30).text

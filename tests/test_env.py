@@ -14,7 +14,13 @@ def test_it_reads_sqlite_urls(tmp_path):
 def test_it_reads_postgres_urls(tmp_path):
     db = database_from_url("postgres://herald:p%40ss@127.0.0.1:5433/herald", tmp_path)
     assert (db["ENGINE"], db["NAME"], db["USER"], db["PASSWORD"], db["HOST"], db["PORT"]) == (
-        "django.db.backends.postgresql", "herald", "herald", "p@ss", "127.0.0.1", "5433")
+        "django.db.backends.postgresql",
+        "herald",
+        "herald",
+        "p@ss",
+        "127.0.0.1",
+        "5433",
+    )
 
 
 def test_postgres_connections_prepare_statements_unless_told_not_to(tmp_path):

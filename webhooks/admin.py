@@ -7,7 +7,16 @@ from webhooks.replay import replay
 
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):
-    list_display = ("received_at", "provider", "event", "outcome", "status_code", "repository_name", "reason", "job_links")
+    list_display = (
+        "received_at",
+        "provider",
+        "event",
+        "outcome",
+        "status_code",
+        "repository_name",
+        "reason",
+        "job_links",
+    )
     list_filter = ("outcome", "provider", "event")
     search_fields = ("delivery_id", "repository_name", "reason")
     readonly_fields = [f.name for f in Delivery._meta.fields] + ["job_links"]
@@ -21,11 +30,17 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     @admin.display(description="Jobs")
     def job_links(self, obj):
-        return format_html_join(", ", '<a href="{}">#{}</a>', ((j.get_absolute_url(), j.number) for j in obj.jobs.all()))
+        return format_html_join(
+            ", ", '<a href="{}">#{}</a>', ((j.get_absolute_url(), j.number) for j in obj.jobs.all())
+        )
 
     @admin.action(description="Replay selected deliveries")
     def replay(self, request, queryset):
         for delivery in queryset:
             response, new = replay(delivery)
             level = messages.INFO if response.status_code < 400 else messages.WARNING
-            messages.add_message(request, level, f"{delivery}: replayed → {response.status_code} {new.outcome if new else ''} {new.reason if new else ''}")
+            messages.add_message(
+                request,
+                level,
+                f"{delivery}: replayed → {response.status_code} {new.outcome if new else ''} {new.reason if new else ''}",
+            )

@@ -17,8 +17,13 @@ _COLUMN_LENGTHS = {f.name: f.max_length for f in Job._meta.concrete_fields if f.
 # create_job cuts the author to its column: a long display name is no error.
 _CUT_TO_FIT = {"author"}
 # The job fields that name a ref, and what turns them into a full ref.
-_REF_PREFIX = {"ref": "", "branch": "refs/heads/", "tag": "refs/tags/", "source_branch": "refs/heads/",
-               "target_branch": "refs/heads/"}
+_REF_PREFIX = {
+    "ref": "",
+    "branch": "refs/heads/",
+    "tag": "refs/tags/",
+    "source_branch": "refs/heads/",
+    "target_branch": "refs/heads/",
+}
 _LARGEST_PR_NUMBER = 2**31 - 1  # a PositiveIntegerField on PostgreSQL
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 

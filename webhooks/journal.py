@@ -115,6 +115,7 @@ def must_queue():
 
 # --- writing and reading entries ---------------------------------------------
 
+
 def _used_bytes(path):
     # Entries only (not what was set aside in failed/). Several writers at
     # once may pass the limit by a delivery each: it is a bound, not a quota.
@@ -147,19 +148,23 @@ def _ensure_directory():
 
 def write(provider, headers, body, received_at):
     """Journal one delivery durably; returns the entry's name."""
-    data = json.dumps({
-        "provider": provider,
-        "headers": headers,
-        "body": base64.b64encode(body).decode("ascii"),
-        "received_at": received_at.isoformat(),
-    }).encode()
+    data = json.dumps(
+        {
+            "provider": provider,
+            "headers": headers,
+            "body": base64.b64encode(body).decode("ascii"),
+            "received_at": received_at.isoformat(),
+        }
+    ).encode()
     limit = settings.HERALD_JOURNAL_MAX_BYTES
     try:
         path = _ensure_directory()
         used = _used_bytes(path)
         if used + len(data) > limit:
-            raise JournalFull(f"the webhook journal is full ({used} of HERALD_JOURNAL_MAX_BYTES={limit} bytes wait"
-                              " for the database); send it again later")
+            raise JournalFull(
+                f"the webhook journal is full ({used} of HERALD_JOURNAL_MAX_BYTES={limit} bytes wait"
+                " for the database); send it again later"
+            )
         token = secrets.token_hex(8)
         tmp = os.path.join(path, f".tmp-{token}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -211,6 +216,7 @@ def set_aside(name, why):
 
 
 # --- the replay -------------------------------------------------------------------
+
 
 class Drainer:
     """The thread of one process that replays the journal.

@@ -39,7 +39,9 @@ class Delivery(models.Model):
         default=False, help_text="The request proved it knew the repository's webhook secret."
     )
     journal_entry = models.CharField(
-        max_length=100, blank=True, default="",
+        max_length=100,
+        blank=True,
+        default="",
         help_text="Received while the database was away: its file in the webhook journal, replayed later.",
     )
 
@@ -51,7 +53,8 @@ class Delivery(models.Model):
             # accepted record counts, so a delivery rejected for a wrong
             # secret can succeed once the secret is fixed.
             models.UniqueConstraint(
-                "provider", "delivery_id",
+                "provider",
+                "delivery_id",
                 condition=models.Q(outcome="accepted") & ~models.Q(delivery_id=""),
                 name="delivery_unique_accepted",
             ),
@@ -72,7 +75,8 @@ class Delivery(models.Model):
         self.save(force_insert=True)
         # One INSERT: a new delivery has no links yet for jobs.add() to look up.
         Delivery.jobs.through.objects.bulk_create(
-            [Delivery.jobs.through(delivery_id=self.pk, job_id=job_id) for job_id in job_ids])
+            [Delivery.jobs.through(delivery_id=self.pk, job_id=job_id) for job_id in job_ids]
+        )
         return self
 
     @classmethod
@@ -83,11 +87,14 @@ class Delivery(models.Model):
         them must not push the forge's own deliveries out of the record."""
         keep = keep or settings.HERALD_DELIVERIES_KEPT
         crowded = (
-            cls.objects.order_by().values("repository", "authenticated").annotate(n=models.Count("id"))
-            .filter(n__gt=keep).values_list("repository", "authenticated")
+            cls.objects.order_by()
+            .values("repository", "authenticated")
+            .annotate(n=models.Count("id"))
+            .filter(n__gt=keep)
+            .values_list("repository", "authenticated")
         )
         for rid, authenticated in list(crowded):
             qs = cls.objects.filter(repository_id=rid, authenticated=authenticated).order_by("-received_at", "-id")
-            ids = list(qs.values_list("pk", flat=True)[keep:keep + 5000])
+            ids = list(qs.values_list("pk", flat=True)[keep : keep + 5000])
             if ids:
                 cls.objects.filter(pk__in=ids).delete()

@@ -38,8 +38,10 @@ log = logging.getLogger(__name__)
 # missing or wrong signature look the same. The delivery record keeps the
 # real reason for the repository's admins.
 NOT_FOUND = 404
-NOT_FOUND_REASON = ("no such repository in Herald, or it is private and the request is not signed with its"
-                    " webhook secret (its admins see which on its deliveries page)")
+NOT_FOUND_REASON = (
+    "no such repository in Herald, or it is private and the request is not signed with its"
+    " webhook secret (its admins see which on its deliveries page)"
+)
 # Checked against when the repository is unknown, so that answer costs the
 # same signature check as a private repository's.
 NOBODY = Repository(webhook_secret=secrets.token_hex(32))
@@ -192,8 +194,12 @@ class Receiver:
         (`error`), or deliveries received earlier still wait for it."""
         if error is not None:
             journal.database_failed()
-            log.warning("webhook %s %s journaled: database unavailable (%s)", self.forge.provider,
-                        self.delivery_id, one_line(str(error))[:200])
+            log.warning(
+                "webhook %s %s journaled: database unavailable (%s)",
+                self.forge.provider,
+                self.delivery_id,
+                one_line(str(error))[:200],
+            )
         if not self.authenticated:
             self.repository = self.repository or KNOWN.get((self.forge.provider, self.repository_name.lower()))
             if self.repository is not None:
@@ -203,8 +209,9 @@ class Receiver:
             journal.write(self.forge.provider, headers, self.body, self.received_at)
         except journal.JournalFull as full:
             log.error("webhook %s %s refused: %s", self.forge.provider, self.delivery_id, full)
-            return JsonResponse({"outcome": "refused", "reason": one_line(str(full))}, status=503,
-                                headers={"Retry-After": "60"})
+            return JsonResponse(
+                {"outcome": "refused", "reason": one_line(str(full))}, status=503, headers={"Retry-After": "60"}
+            )
         drainer.start()
         return JsonResponse(JOURNALED, status=202)
 
@@ -281,14 +288,19 @@ class Receiver:
     def duplicate_reason(self, twin):
         # Only on this rare path: was it the same delivery, or a new one for
         # the same push (a forge retry with a fresh id, a second hook)?
-        if self.delivery_id and M.Delivery.objects.filter(
-            provider=self.forge.provider, delivery_id=self.delivery_id, outcome=M.ACCEPTED
-        ).exists():
+        if (
+            self.delivery_id
+            and M.Delivery.objects.filter(
+                provider=self.forge.provider, delivery_id=self.delivery_id, outcome=M.ACCEPTED
+            ).exists()
+        ):
             return f"delivery {self.delivery_id} was already received"
         # Any earlier job of this commit for this ref counts (create_job): a
         # signed delivery sent again later must not build it again.
-        return (f"commit {twin.commit[:12]} of {twin.ref} already has job #{twin.number};"
-                " rebuild that job to build it again")
+        return (
+            f"commit {twin.commit[:12]} of {twin.ref} already has job #{twin.number};"
+            " rebuild that job to build it again"
+        )
 
     def record(self, outcome, reason, status_code, jobs=()):
         keep = M.BODY_KEEP_BYTES if outcome in (M.ACCEPTED, M.DUPLICATE, M.IGNORED) else M.REJECTED_BODY_KEEP_BYTES
@@ -317,8 +329,13 @@ class Receiver:
         reason = one_line(reason)[:500]
         delivery_pk = None
         if self.live and journal.database_down():
-            log.warning("webhook %s %s answered %s (%s), not recorded: the database is unavailable",
-                        self.forge.provider, self.delivery_id, status, reason)
+            log.warning(
+                "webhook %s %s answered %s (%s), not recorded: the database is unavailable",
+                self.forge.provider,
+                self.delivery_id,
+                status,
+                reason,
+            )
         else:
             try:
                 delivery_pk = self.record(outcome, reason, status, jobs=jobs or ()).pk
@@ -326,8 +343,14 @@ class Receiver:
                 if self.journal_entry:
                     raise
                 journal.database_failed()
-                log.warning("webhook %s %s answered %s (%s), not recorded: database unavailable (%s)",
-                            self.forge.provider, self.delivery_id, status, reason, one_line(str(e))[:200])
+                log.warning(
+                    "webhook %s %s answered %s (%s), not recorded: database unavailable (%s)",
+                    self.forge.provider,
+                    self.delivery_id,
+                    status,
+                    reason,
+                    one_line(str(e))[:200],
+                )
             except Exception:
                 log.exception("could not record a %s delivery", self.forge.provider)
         body = {"delivery": delivery_pk, "outcome": outcome, "reason": public_reason or reason}
@@ -345,8 +368,9 @@ def replay_journaled(entry):
         # removing the file.
         if M.Delivery.objects.filter(journal_entry=entry.name).exists():
             return True
-        Receiver(forge.webhook, entry.headers, entry.body, received_at=entry.received_at,
-                 journal_entry=entry.name).handle()
+        Receiver(
+            forge.webhook, entry.headers, entry.body, received_at=entry.received_at, journal_entry=entry.name
+        ).handle()
         if not M.Delivery.objects.filter(journal_entry=entry.name).exists():
             raise RuntimeError("the replay recorded no delivery")
     except UNAVAILABLE:

@@ -120,7 +120,9 @@ class DockerEnv:
             if service.command:
                 kwargs["command"] = service.command
             container = create_container(
-                self.client, service.image, object_name(self.job.pk, f"svc-{service.name}"),
+                self.client,
+                service.image,
+                object_name(self.job.pk, f"svc-{service.name}"),
                 what=f"service {service.name}",
                 hostname=service.name,
                 environment=service.env,
@@ -163,7 +165,9 @@ class DockerEnv:
         network = self.network.step_options(image)
         self.prepare_workspace(image, user)
         container = create_container(
-            self.client, image, object_name(self.job.pk, f"step-{key}"),
+            self.client,
+            image,
+            object_name(self.job.pk, f"step-{key}"),
             entrypoint=["/bin/sh", "-e", "-c"],
             command=[script],
             working_dir=WORKSPACE,
@@ -238,9 +242,16 @@ class DockerEnv:
         self.check_stop()
         archive, dockerfile = build_context(self.workspace, context, dockerfile)
         tag = f"{object_name(self.job.pk, f'image-{key}')}:latest"
-        params = {"t": tag, "rm": True, "forcerm": True, "pull": False, "dockerfile": dockerfile,
-                  "labels": json.dumps(job_labels(self.job.pk)), "networkmode": self.network.build_mode(),
-                  "cachefrom": json.dumps(cache_sources(self.client, self.job.repository_id))}
+        params = {
+            "t": tag,
+            "rm": True,
+            "forcerm": True,
+            "pull": False,
+            "dockerfile": dockerfile,
+            "labels": json.dumps(job_labels(self.job.pk)),
+            "networkmode": self.network.build_mode(),
+            "cachefrom": json.dumps(cache_sources(self.client, self.job.repository_id)),
+        }
         params.update(build_limits())
         build = DockerBuild(archive, params, self.job.pk)
         build.start()

@@ -19,8 +19,15 @@ USER_IMAGE = "herald-test/builder-user:latest"
 def queue(repository, sha, event="push", branch="main", **extra):
     ref = extra.pop("ref", f"refs/tags/{extra['tag']}" if event == "tag" else f"refs/heads/{branch}")
     with transaction.atomic():
-        job, _ = create_job(repository, event=event, commit=sha, ref=ref,
-                            branch="" if event == "tag" else branch, dedupe_seconds=0, **extra)
+        job, _ = create_job(
+            repository,
+            event=event,
+            commit=sha,
+            ref=ref,
+            branch="" if event == "tag" else branch,
+            dedupe_seconds=0,
+            **extra,
+        )
     return job
 
 
@@ -84,21 +91,29 @@ def build_image(client, tag, dockerfile):
 
 def ensure_service_image(client):
     """A fake service: busybox httpd serving one page on port 80."""
-    build_image(client, SERVICE_IMAGE, f"""\
+    build_image(
+        client,
+        SERVICE_IMAGE,
+        f"""\
         FROM {TEST_IMAGE}
         RUN mkdir -p /www && echo hello-from-the-service > /www/index.html
         CMD ["httpd", "-f", "-p", "80", "-h", "/www"]
-        """)
+        """,
+    )
     return SERVICE_IMAGE
 
 
 def ensure_user_image(client):
     """An image that runs as a non-root user, like many language images."""
-    build_image(client, USER_IMAGE, f"""\
+    build_image(
+        client,
+        USER_IMAGE,
+        f"""\
         FROM {TEST_IMAGE}
         RUN echo 'builder:x:1234:2345:builder:/tmp:/bin/sh' >> /etc/passwd && echo 'builders:x:2345:' >> /etc/group
         USER builder
-        """)
+        """,
+    )
     return USER_IMAGE
 
 

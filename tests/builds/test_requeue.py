@@ -26,13 +26,19 @@ pytestmark = [pytest.mark.django_db(transaction=True)]
 def silent(job, worker=None):
     """The job running on a worker that stopped reporting."""
     stale = timezone.now() - timedelta(seconds=django_settings.HERALD_WORKER_LOST_SECONDS + 5)
-    Job.objects.filter(pk=job.pk).update(status="running", heartbeat_at=stale, started_at=stale, attempts=1,
-                                         worker=worker or django_settings.HERALD_HOSTNAME)
+    Job.objects.filter(pk=job.pk).update(
+        status="running",
+        heartbeat_at=stale,
+        started_at=stale,
+        attempts=1,
+        worker=worker or django_settings.HERALD_HOSTNAME,
+    )
 
 
 @pytest.mark.docker
 def test_the_first_loss_puts_the_job_back_in_the_queue_with_its_log_and_without_its_leftovers(
-        make_repository, docker_client, settings, test_image):
+    make_repository, docker_client, settings, test_image
+):
     job = queue(make_repository(), "1" * 40)
     silent(job)
     JobStep.objects.create(job=job, number=1, name="test", status="running")
@@ -59,8 +65,10 @@ def test_the_second_loss_ends_the_job(make_repository):
     reap_lost()
     job.refresh_from_db()
     assert (job.status, job.losses) == ("errored", 1)
-    assert job.reason == "Worker lost: elsewhere stopped reporting during the build, for the second time: " \
-                         "not retried again"
+    assert (
+        job.reason == "Worker lost: elsewhere stopped reporting during the build, for the second time: "
+        "not retried again"
+    )
     assert "for the second time" in log_of(job)
 
 
@@ -86,7 +94,8 @@ def draining(monkeypatch):
 
 @pytest.mark.docker
 def test_a_build_still_running_when_the_drain_ends_goes_back_in_the_queue_and_runs_again(
-        git_repo, make_repository, docker_client, test_image, draining, settings):
+    git_repo, make_repository, docker_client, test_image, draining, settings
+):
     settings.HERALD_DRAIN_SECONDS = 1
     src = git_repo()
     script = 'if [ "$HERALD_ATTEMPT" = 1 ]; then sleep 600; fi'
@@ -97,8 +106,9 @@ def test_a_build_still_running_when_the_drain_ends_goes_back_in_the_queue_and_ru
     ran = run_next()
     assert time.monotonic() - started < 30
     assert ran.status == "queued" and ran.attempts == 1
-    assert ran.reason == ("Stopped: the worker test-worker was shutting down and the build did not end within "
-                          "1 s (HERALD_DRAIN_SECONDS)")
+    assert ran.reason == (
+        "Stopped: the worker test-worker was shutting down and the build did not end within 1 s (HERALD_DRAIN_SECONDS)"
+    )
     assert job_objects(docker_client, ran) == []
     assert list(ran.steps.all()) == []
 
@@ -109,8 +119,12 @@ def test_a_build_still_running_when_the_drain_ends_goes_back_in_the_queue_and_ru
     assert (ran.status, ran.attempts) == ("success", 2)
     assert steps_of(ran) == [("build", "success", 0)]
     log = log_of(ran)
-    assert log.index("attempt 1\n") < log.index("It goes back in the queue") < log.index("Attempt 2:") \
+    assert (
+        log.index("attempt 1\n")
+        < log.index("It goes back in the queue")
+        < log.index("Attempt 2:")
         < log.index("attempt 2\n")
+    )
 
 
 @pytest.mark.docker

@@ -20,8 +20,9 @@ def repo(make_repository, settings):
 
 def job(repo, number, days_old, branch="main", status=C.SUCCESS, **kw):
     created = timezone.now() - timedelta(days=days_old)
-    return Job.objects.create(repository=repo, number=number, commit=f"{number:040x}", branch=branch,
-                              status=status, created_at=created, **kw)
+    return Job.objects.create(
+        repository=repo, number=number, commit=f"{number:040x}", branch=branch, status=status, created_at=created, **kw
+    )
 
 
 def numbers(ids):

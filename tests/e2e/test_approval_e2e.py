@@ -1,7 +1,6 @@
 """A real Herald (gunicorn + django-q2 qcluster): a pull request from a fork
 runs nothing until someone with push rights approves it over the API."""
 
-
 import pytest
 import requests
 
@@ -18,11 +17,15 @@ def test_a_fork_pull_request_waits_blocked_until_approved_then_runs(live_herald,
     src.commit({".herald.yml": herald_yml("echo main")}, "main")
     sha = pr_only_commit(src, 7, "refs/pull/{n}/head", "fork-pr-ran")
     herald.add_repo("acme/widgets", src.url)
-    herald.manage("shell", "-c", (
-        "from django.contrib.auth import get_user_model; from repositories.models import Membership, Repository; "
-        "u = get_user_model().objects.create_user('ada'); "
-        "Membership.objects.create(user=u, repository=Repository.objects.get(), permission='push')"
-    ))
+    herald.manage(
+        "shell",
+        "-c",
+        (
+            "from django.contrib.auth import get_user_model; from repositories.models import Membership, Repository; "
+            "u = get_user_model().objects.create_user('ada'); "
+            "Membership.objects.create(user=u, repository=Repository.objects.get(), permission='push')"
+        ),
+    )
     auth = {"Authorization": f"Bearer {herald.manage('createtoken', 'ada').strip()}"}
 
     event, name = PR["github"]["opened"]
@@ -54,10 +57,11 @@ def test_a_declined_fork_pull_request_never_runs(live_herald, git_repo):
     src.commit({".herald.yml": herald_yml("echo main")}, "main")
     sha = pr_only_commit(src, 8, "refs/pull/{n}/head", "declined-pr-ran")
     herald.add_repo("acme/widgets", src.url)
-    herald.manage("shell", "-c", (
-        "from django.contrib.auth import get_user_model; "
-        "get_user_model().objects.create_user('ada', is_staff=True)"
-    ))
+    herald.manage(
+        "shell",
+        "-c",
+        ("from django.contrib.auth import get_user_model; get_user_model().objects.create_user('ada', is_staff=True)"),
+    )
     auth = {"Authorization": f"Bearer {herald.manage('createtoken', 'ada').strip()}"}
     event, name = PR["github"]["opened"]
     payload = aim_pr("github", name, "acme/widgets", sha, number=8)

@@ -137,8 +137,14 @@ def test_a_build_that_fills_the_disk_ends_errored_and_herald_recovers(small_disk
     try:
         src = git_repo()
         # 100 MB of output for a log on a 48 MiB disk.
-        sha = src.commit({".herald.yml": herald_yml("yes 0123456789012345678901234567890123456789 | head -c 100000000",
-                                                    "echo never-here")}, "chatty")
+        sha = src.commit(
+            {
+                ".herald.yml": herald_yml(
+                    "yes 0123456789012345678901234567890123456789 | head -c 100000000", "echo never-here"
+                )
+            },
+            "chatty",
+        )
         herald.add_repo("acme/chatty", src.url)
         job_id = herald.push_github("acme/chatty", sha).json()["jobs"][0]
         deadline = time.monotonic() + 120

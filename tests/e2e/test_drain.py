@@ -47,6 +47,7 @@ def wait_for(what, check, timeout):
 
 # --- processes -------------------------------------------------------------------
 
+
 def processes():
     """{pid: (parent pid, process group)} of every process on the machine."""
     found = {}
@@ -58,7 +59,7 @@ def processes():
         except OSError:
             continue
         # The command name may hold spaces and parentheses: read after the last one.
-        fields = stat[stat.rindex(")") + 2:].split()
+        fields = stat[stat.rindex(")") + 2 :].split()
         if fields[0] != "Z":  # zombies are dead, only not yet waited for
             found[int(entry.name)] = (int(fields[1]), int(fields[2]))
     return found
@@ -98,8 +99,12 @@ class Cluster:
         self.log_path = herald.dir / f"qcluster-{time.monotonic_ns()}.log"
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "qcluster"], cwd=ROOT, env={**herald.env, **env},
-            stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+            [sys.executable, str(ROOT / "manage.py"), "qcluster"],
+            cwd=ROOT,
+            env={**herald.env, **env},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def stop(self):
@@ -143,14 +148,20 @@ def herald(tmp_path, docker_client, test_image):
 
 def containers(docker_client, herald, job_id, role="step"):
     labels = [f"org.herald-ci.instance={herald.instance}", f"org.herald-ci.job={job_id}"]
-    return [c for c in docker_client.containers.list(all=True, filters={"label": labels})
-            if role is None or c.labels.get("org.herald-ci.role") == role]
+    return [
+        c
+        for c in docker_client.containers.list(all=True, filters={"label": labels})
+        if role is None or c.labels.get("org.herald-ci.role") == role
+    ]
 
 
 def leftovers(docker_client, herald, job_id):
     labels = {"label": [f"org.herald-ci.instance={herald.instance}", f"org.herald-ci.job={job_id}"]}
-    return (docker_client.containers.list(all=True, filters=labels) + docker_client.networks.list(filters=labels)
-            + docker_client.volumes.list(filters=labels))
+    return (
+        docker_client.containers.list(all=True, filters=labels)
+        + docker_client.networks.list(filters=labels)
+        + docker_client.volumes.list(filters=labels)
+    )
 
 
 class Answering:
@@ -183,8 +194,10 @@ class Answering:
 
 # --- SIGTERM: drain ---------------------------------------------------------------
 
+
 def test_sigterm_lets_the_running_build_finish_claims_nothing_more_and_serve_keeps_the_web_up(
-        herald, git_repo, docker_client):
+    herald, git_repo, docker_client
+):
     web = herald(worker=True, HERALD_DRAIN_SECONDS="60")
     src = git_repo()
     sha = src.commit({".herald.yml": f"image: {TEST_IMAGE}\ncommands: [echo started, sleep 5, echo finished]\n"})
@@ -214,7 +227,8 @@ def test_sigterm_lets_the_running_build_finish_claims_nothing_more_and_serve_kee
 
 
 def test_after_the_drain_time_the_build_goes_back_in_the_queue_and_another_worker_runs_it(
-        herald, git_repo, docker_client):
+    herald, git_repo, docker_client
+):
     web = herald()
     src = git_repo()
     sha = src.commit({".herald.yml": LONG_FIRST_ATTEMPT})
@@ -238,8 +252,12 @@ def test_after_the_drain_time_the_build_goes_back_in_the_queue_and_another_worke
     assert job["status"] == "success", web.log_text(job_id)
     log = web.log_text(job_id)
     # One log: the first attempt, why it stopped, then the second.
-    assert log.index("attempt 1 started") < log.index("It goes back in the queue") \
-        < log.index("Attempt 2:") < log.index("attempt 2 finished")
+    assert (
+        log.index("attempt 1 started")
+        < log.index("It goes back in the queue")
+        < log.index("Attempt 2:")
+        < log.index("attempt 2 finished")
+    )
     assert [s["status"] for s in job["steps"]] == ["success"]
 
 
@@ -262,34 +280,48 @@ def test_a_second_sigterm_stops_the_build_at_once_and_still_requeues_it(herald, 
 
 # --- dying without a drain: the reaper ----------------------------------------------
 
+
 def test_a_worker_killed_twice_requeues_its_job_once_then_ends_it_errored(herald, git_repo, docker_client):
     web = herald()
     src = git_repo()
-    sha = src.commit({".herald.yml": f"""\
+    sha = src.commit(
+        {
+            ".herald.yml": f"""\
 image: {TEST_IMAGE}
 services:
   side: {{image: {TEST_IMAGE}, command: [sleep, "600"]}}
 steps:
   - name: long
     commands: ['echo "attempt ${{HERALD_ATTEMPT:-1}} running"', sleep 600]
-"""})
+"""
+        }
+    )
     web.add_repo("acme/widgets", src.url)
     cluster = herald.cluster(web)
     job_id = web.push_github("acme/widgets", sha).json()["jobs"][0]
 
     for attempt in (1, 2):
-        step = wait_for(f"attempt {attempt}'s step", lambda: [
-            c for c in containers(docker_client, web, job_id) if c.status == "running"], 60)[0]
+        step = wait_for(
+            f"attempt {attempt}'s step",
+            lambda: [c for c in containers(docker_client, web, job_id) if c.status == "running"],
+            60,
+        )[0]
         wait_for("output", lambda a=attempt: f"attempt {a} running" in web.log_text(job_id), 10)
         worker_pid = int(step.labels["org.herald-ci.pid"])
         os.kill(worker_pid, signal.SIGKILL)
         if attempt == 1:
             # The reaper requeues it, once; the cluster replaced the worker and runs it again,
             # after removing what the first attempt left.
-            wait_for("the second attempt", lambda: web.job(job_id)["status"] == "running"
-                     and "attempt 2 running" in web.log_text(job_id), 60)
-            assert not [c for c in containers(docker_client, web, job_id, role=None)
-                        if c.labels.get("org.herald-ci.pid") == str(worker_pid)]
+            wait_for(
+                "the second attempt",
+                lambda: web.job(job_id)["status"] == "running" and "attempt 2 running" in web.log_text(job_id),
+                60,
+            )
+            assert not [
+                c
+                for c in containers(docker_client, web, job_id, role=None)
+                if c.labels.get("org.herald-ci.pid") == str(worker_pid)
+            ]
             log = web.log_text(job_id)
             assert "Worker lost" in log and "goes back in the queue (once" in log
 
@@ -307,7 +339,8 @@ steps:
 
 
 def test_killing_the_clusters_main_process_leaves_no_orphans_and_serve_restarts_it_with_the_web_up(
-        herald, git_repo, docker_client):
+    herald, git_repo, docker_client
+):
     web = herald(worker=True)
     src = git_repo()
     web.add_repo("acme/widgets", src.url)

@@ -11,6 +11,7 @@ from tests.support import git, herald_yml
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]
 
+
 def send(herald, flavor, payload, event, delivery=None):
     body = json.dumps(payload).encode()
     return herald.post(f"/webhooks/{provider_of(flavor)}/", body, headers(flavor, event, body, delivery=delivery))

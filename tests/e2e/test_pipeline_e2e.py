@@ -31,29 +31,40 @@ def containers(docker_client, herald, job_id, running_only=False):
 def leftovers(docker_client, herald, job_id):
     instance = herald.instance
     labels = {"label": [f"org.herald-ci.instance={instance}", f"org.herald-ci.job={job_id}"]}
-    return (docker_client.containers.list(all=True, filters=labels) + docker_client.networks.list(filters=labels)
-            + docker_client.volumes.list(filters=labels))
+    return (
+        docker_client.containers.list(all=True, filters=labels)
+        + docker_client.networks.list(filters=labels)
+        + docker_client.volumes.list(filters=labels)
+    )
 
 
 def token_for(herald, username="ada"):
-    herald.manage("shell", "-c", (
-        "from django.contrib.auth import get_user_model; "
-        f"get_user_model().objects.create_user({username!r}, is_staff=True)"
-    ))
+    herald.manage(
+        "shell",
+        "-c",
+        (
+            "from django.contrib.auth import get_user_model; "
+            f"get_user_model().objects.create_user({username!r}, is_staff=True)"
+        ),
+    )
     return herald.manage("createtoken", username).strip()
 
 
 def test_cancel_and_restart_over_the_api(live_herald, git_repo, docker_client):
     herald = live_herald()
     src = git_repo()
-    sha = src.commit({".herald.yml": f"""\
+    sha = src.commit(
+        {
+            ".herald.yml": f"""\
 image: {TEST_IMAGE}
 steps:
   - name: long
     commands:
       - echo partial-output-before-cancel
       - 'if [ "$HERALD_JOB_NUMBER" = 1 ]; then sleep 600; fi'
-"""})
+"""
+        }
+    )
     herald.add_repo("acme/widgets", src.url)
     auth = {"Authorization": f"Bearer {token_for(herald)}"}
     job_id = herald.push_github("acme/widgets", sha).json()["jobs"][0]
@@ -95,7 +106,9 @@ def test_a_new_push_cancels_the_running_build_of_its_branch(live_herald, git_rep
 def test_a_matrix_build_runs_one_job_per_combination(live_herald, git_repo):
     herald = live_herald()
     src = git_repo()
-    sha = src.commit({".herald.yml": f"""\
+    sha = src.commit(
+        {
+            ".herald.yml": f"""\
 image: {TEST_IMAGE}
 matrix:
   SIZE: [small, large]
@@ -103,15 +116,21 @@ matrix:
 steps:
   - name: show
     commands: ['echo "built $SIZE-$ARCH"']
-"""})
+"""
+        }
+    )
     herald.add_repo("acme/widgets", src.url)
     r = herald.push_github("acme/widgets", sha)
     assert r.status_code == 202
     (first,) = r.json()["jobs"]
     assert herald.wait_job(first)["status"] == "success"
-    listing = wait_for("the siblings", lambda: (
-        lambda data: data if data["count"] == 4 else None
-    )(herald.get_json(f"/api/repos/acme/widgets/jobs/?group={first}")), 30)
+    listing = wait_for(
+        "the siblings",
+        lambda: (lambda data: data if data["count"] == 4 else None)(
+            herald.get_json(f"/api/repos/acme/widgets/jobs/?group={first}")
+        ),
+        30,
+    )
     seen = set()
     for job in listing["jobs"]:
         done = herald.wait_job(job["id"])

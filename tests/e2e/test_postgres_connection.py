@@ -25,7 +25,8 @@ def test_webhooks_after_the_database_dropped_every_connection_are_accepted(tmp_p
         with psycopg.connect(_postgres_url_for("postgres", options=False), autocommit=True) as admin:
             dropped = admin.execute(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                " WHERE datname = %s AND pid <> pg_backend_pid()", [herald.pg_db],
+                " WHERE datname = %s AND pid <> pg_backend_pid()",
+                [herald.pg_db],
             ).fetchone()[0]
         assert dropped >= 1
         answers = [

@@ -15,8 +15,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.docker]
 def redis_url():
     url = os.environ.get("HERALD_TEST_REDIS_URL")
     if not url:
-        pytest.fail("HERALD_TEST_REDIS_URL is not set: `make test` starts Redis (scripts/redis.sh start) and sets it",
-                    pytrace=False)
+        pytest.fail(
+            "HERALD_TEST_REDIS_URL is not set: `make test` starts Redis (scripts/redis.sh start) and sets it",
+            pytrace=False,
+        )
     try:
         redis.Redis.from_url(url).ping()
     except redis.RedisError as e:

@@ -90,8 +90,14 @@ def test_the_checker_follows_the_url_not_the_headers(client, repo_for):
     # reads only its own header, so that alone does not authenticate.
     repo_for("gitea")
     event, body = body_for("gitea")
-    r = post(client, "gitea", raw=body, event=event, drop=["X-Gitea-Signature"],
-             headers_update={"X-Hub-Signature-256": auth_value("github", "s3cret", body)})
+    r = post(
+        client,
+        "gitea",
+        raw=body,
+        event=event,
+        drop=["X-Gitea-Signature"],
+        headers_update={"X-Hub-Signature-256": auth_value("github", "s3cret", body)},
+    )
     assert_refused(r, 401, words=["X-Forgejo-Signature"])
     # Bitbucket's X-Hub-Signature is SHA-256: GitHub's SHA-1 form is refused.
     Delivery.objects.all().delete()
@@ -139,8 +145,9 @@ def test_form_encoded_payloads_are_accepted_where_the_forge_offers_them(client, 
     repo_for(flavor)
     event, body = body_for(flavor)
     form = urlencode({"payload": body.decode()}).encode()
-    r = post(client, flavor, raw=form, event=event,
-             headers_update={"Content-Type": "application/x-www-form-urlencoded"})
+    r = post(
+        client, flavor, raw=form, event=event, headers_update={"Content-Type": "application/x-www-form-urlencoded"}
+    )
     assert r.status_code == 202, r.content
     assert Job.objects.get().commit == SHA
 
@@ -174,8 +181,10 @@ def test_an_unknown_event_is_recorded_and_ignored(client, repo_for, flavor):
     assert_refused(r, 200, outcome="ignored", words=["no_such_event"])
 
 
-NOT_FOUND = ("no such repository in Herald, or it is private and the request is not signed with its webhook secret"
-             " (its admins see which on its deliveries page)")
+NOT_FOUND = (
+    "no such repository in Herald, or it is private and the request is not signed with its webhook secret"
+    " (its admins see which on its deliveries page)"
+)
 
 
 def assert_not_found(r, record_reason_words):

@@ -15,8 +15,10 @@ SHA = "1234567890abcdef1234567890abcdef12345678"
 def plain_static(settings):
     # ciproject.storage.StaticStorage raises for a file missing from
     # STATIC_ROOT when collectstatic has not run (tests): see the report.
-    settings.STORAGES = {**settings.STORAGES,
-                         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
 
 
 @pytest.fixture
@@ -130,8 +132,9 @@ def test_replay_checks_a_signed_delivery_against_the_current_secret(client, make
 def test_the_admin_replay_action_still_works(client, repo, people):
     first = push(client).json()
     client.force_login(people["staff"])
-    r = client.post("/admin/webhooks/delivery/", {"action": "replay", "_selected_action": [first["delivery"]]},
-                    follow=True)
+    r = client.post(
+        "/admin/webhooks/delivery/", {"action": "replay", "_selected_action": [first["delivery"]]}, follow=True
+    )
     assert r.status_code == 200 and "replayed" in r.content.decode()
     assert Job.objects.count() == 2
 

@@ -34,6 +34,7 @@ SENDERS, PUSHES = 8, 200
 
 # --- in-process: the journal and its replay -------------------------------------
 
+
 @pytest.fixture
 def journal_dir(settings, tmp_path):
     settings.DATA_DIR = tmp_path / "data"
@@ -59,8 +60,7 @@ def signed(sha, branch="main", secret="s3cret", delivery=None, full_name="acme/w
 
 
 def post(client, body, headers, **extra):
-    return client.post("/webhooks/github/", data=body, content_type="application/json",
-                       **as_meta(headers), **extra)
+    return client.post("/webhooks/github/", data=body, content_type="application/json", **as_meta(headers), **extra)
 
 
 def journal_push(sha, received_at=None, **kw):
@@ -180,6 +180,7 @@ def test_the_journal_is_readable_by_herald_alone_and_keeps_no_cookie(client, rep
 
 # --- live: the database taken away during a burst ---------------------------------
 
+
 def burst(herald, spacing, started=None):
     """PUSHES signed pushes (distinct branches and commits) from SENDERS
     threads, each waiting `spacing` s between its pushes; returns the
@@ -195,8 +196,12 @@ def burst(herald, spacing, started=None):
                 body = json.dumps(github_push("acme/widgets", sha, branch=f"b{i}")).encode()
                 t0 = time.monotonic()
                 try:
-                    r = http.post(herald.url + "/webhooks/github/", data=body, timeout=30,
-                                  headers=github_headers("s3cret", body, delivery=delivery))
+                    r = http.post(
+                        herald.url + "/webhooks/github/",
+                        data=body,
+                        timeout=30,
+                        headers=github_headers("s3cret", body, delivery=delivery),
+                    )
                     status, outcome = r.status_code, r.json().get("outcome")
                 except requests.RequestException as e:
                     status, outcome = None, type(e).__name__
@@ -231,8 +236,10 @@ def wait_drained(herald, timeout=90):
         if not any(p.suffix == ".json" for p in path.glob("*.json")):
             return
         time.sleep(0.25)
-    raise AssertionError(f"the journal still holds {len(list(path.glob('*.json')))} deliveries after {timeout} s\n"
-                         + herald.log_path.read_text()[-3000:])
+    raise AssertionError(
+        f"the journal still holds {len(list(path.glob('*.json')))} deliveries after {timeout} s\n"
+        + herald.log_path.read_text()[-3000:]
+    )
 
 
 DELIVERIES = """SELECT d.delivery_id, d.outcome, d.received_at, COUNT(l.job_id)
@@ -308,8 +315,14 @@ def own_postgres():
     env = {**os.environ, "HERALD_DATA_DIR": str(data), "HERALD_PG_PORT": str(free_port())}
 
     def pg(action):
-        return subprocess.run([str(ROOT / "scripts" / "postgres.sh"), action], env=env, check=True,
-                              capture_output=True, text=True, timeout=120).stdout.strip()
+        return subprocess.run(
+            [str(ROOT / "scripts" / "postgres.sh"), action],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        ).stdout.strip()
 
     url = pg("start")
     try:

@@ -15,10 +15,26 @@ REPO = "acme/widgets"
 
 # (branch name, what the reason quotes)
 BAD_NAMES = [
-    ("a..b", '".."'), ("a~1", '"~"'), ("a^2", '"^"'), ("a:b", '":"'), ("a\x07b", "control character"),
-    ("a\x7fb", "control character"), ("x.lock", '".lock"'), ("x.lock/y", '".lock"'), ("a@{1}", '"@{"'),
-    ("a b", "space"), ("a\\b", '"\\"'), ("a?", '"?"'), ("a*", '"*"'), ("a[b", '"["'), (".hidden", 'begins with "."'),
-    ("x/.y", 'begins with "."'), ("a//b", '"//"'), ("a/", '"/"'), ("a.", 'ends with "."'), ("-x", 'begins with "-"'),
+    ("a..b", '".."'),
+    ("a~1", '"~"'),
+    ("a^2", '"^"'),
+    ("a:b", '":"'),
+    ("a\x07b", "control character"),
+    ("a\x7fb", "control character"),
+    ("x.lock", '".lock"'),
+    ("x.lock/y", '".lock"'),
+    ("a@{1}", '"@{"'),
+    ("a b", "space"),
+    ("a\\b", '"\\"'),
+    ("a?", '"?"'),
+    ("a*", '"*"'),
+    ("a[b", '"["'),
+    (".hidden", 'begins with "."'),
+    ("x/.y", 'begins with "."'),
+    ("a//b", '"//"'),
+    ("a/", '"/"'),
+    ("a.", 'ends with "."'),
+    ("-x", 'begins with "-"'),
 ]
 GOOD_NAMES = ["feature/café", "日本語/ブランチ", "émoji-🚀", "release/1.0", "a@b", "a.lock.b", "user+fix", "@x"]
 

@@ -46,8 +46,9 @@ def test_a_replayed_push_of_a_commit_already_built_builds_nothing(client, repo):
     r = deliver(client, old, delivery="a-new-id-from-the-attacker")
     assert r.status_code == 200
     assert r.json()["outcome"] == "duplicate" and r.json()["jobs"] == [job.pk]
-    assert r.json()["reason"] == (f"commit {OLD[:12]} of refs/heads/main already has job #1;"
-                                  " rebuild that job to build it again")
+    assert r.json()["reason"] == (
+        f"commit {OLD[:12]} of refs/heads/main already has job #1; rebuild that job to build it again"
+    )
     assert Job.objects.count() == 1
     recorded = Delivery.objects.get(delivery_id="a-new-id-from-the-attacker")
     assert recorded.outcome == "duplicate" and recorded.reason == r.json()["reason"]

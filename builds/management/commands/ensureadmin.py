@@ -18,8 +18,10 @@ class Command(BaseCommand):
         old = settings.DATA_DIR / "admin_password"
         if old.exists():
             old.unlink()
-            self.stdout.write(f"Removed {old}: the admin password is no longer kept in a file "
-                              "(it still works; reset it with: manage.py changepassword)")
+            self.stdout.write(
+                f"Removed {old}: the admin password is no longer kept in a file "
+                "(it still works; reset it with: manage.py changepassword)"
+            )
         if User.objects.filter(is_superuser=True).exists():
             return
         password = secrets.token_urlsafe(12)

@@ -28,9 +28,13 @@ class DrainingCluster(Cluster):
             drain.begin(0)
             return
         seconds = settings.HERALD_DRAIN_SECONDS
-        log.warning("%s: draining. Running builds get up to %s to finish (HERALD_DRAIN_SECONDS), then go back "
-                    "in the queue; %s again stops them now", signal.Signals(signum).name,
-                    format_duration(seconds), signal.Signals(signum).name)
+        log.warning(
+            "%s: draining. Running builds get up to %s to finish (HERALD_DRAIN_SECONDS), then go back "
+            "in the queue; %s again stops them now",
+            signal.Signals(signum).name,
+            format_duration(seconds),
+            signal.Signals(signum).name,
+        )
         drain.begin(seconds)
         # django-q2's own stop: the pusher stops and each worker ends its
         # task before it exits. No timeout of django-q2 applies meanwhile

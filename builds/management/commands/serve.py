@@ -14,8 +14,10 @@ from django.core.management.base import BaseCommand
 
 
 class Command(BaseCommand):
-    help = ("Run the web server and a build worker, restarting either should it die. Ctrl-C stops: running "
-            "builds get HERALD_DRAIN_SECONDS to finish, a second Ctrl-C puts them back in the queue at once.")
+    help = (
+        "Run the web server and a build worker, restarting either should it die. Ctrl-C stops: running "
+        "builds get HERALD_DRAIN_SECONDS to finish, a second Ctrl-C puts them back in the queue at once."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--bind", default=os.environ.get("HERALD_BIND", "127.0.0.1:8000"))
@@ -26,9 +28,21 @@ class Command(BaseCommand):
 
     def handle(self, bind, web_workers, threads, no_worker, no_web, **kw):
         settings.STATIC_ROOT.mkdir(parents=True, exist_ok=True)
-        args = [sys.executable, "-m", "ciproject.supervisor", "--bind", bind,
-                "--web-workers", str(web_workers), "--threads", str(threads),
-                "--base-url", settings.HERALD_BASE_URL, "--drain-seconds", str(settings.HERALD_DRAIN_SECONDS)]
+        args = [
+            sys.executable,
+            "-m",
+            "ciproject.supervisor",
+            "--bind",
+            bind,
+            "--web-workers",
+            str(web_workers),
+            "--threads",
+            str(threads),
+            "--base-url",
+            settings.HERALD_BASE_URL,
+            "--drain-seconds",
+            str(settings.HERALD_DRAIN_SECONDS),
+        ]
         if no_worker:
             args.append("--no-worker")
         if no_web:
