@@ -81,18 +81,9 @@ def create_job(
         )
     if waiting:
         extra.update(status=C.BLOCKED, reason=waiting[:500])
-    job = Job.objects.create(
-        repository=repository,
-        number=number or repository.next_job_number(),
-        event=event,
-        ref=ref,
-        branch=branch,
-        tag=tag,
-        commit=commit,
-        message=message,
-        author=author[:255],
-        **extra,
-    )
+    fields = dict(event=event, ref=ref, branch=branch, tag=tag, commit=commit, message=message, author=author[:255])
+    fields.update(extra)
+    job = Job.objects.create(repository=repository, number=number or repository.next_job_number(), **fields)
     for old in Job.objects.filter(pk__in=older) if older else ():
         old.request_cancel(f"Superseded by #{job.number}")
     if not waiting:
@@ -109,18 +100,7 @@ def create_job(
         job.matrix, job.group = hint[0], job
         for values in hint[1:]:
             sibling = Job.objects.create(
-                repository=repository,
-                number=repository.next_job_number(),
-                group=job,
-                matrix=values,
-                event=event,
-                ref=ref,
-                branch=branch,
-                tag=tag,
-                commit=commit,
-                message=message,
-                author=author[:255],
-                **extra,
+                repository=repository, number=repository.next_job_number(), group=job, matrix=values, **fields
             )
             if not waiting:
                 enqueue_in_transaction()
