@@ -21,6 +21,7 @@ from ciproject.env import (
     persistent_secret,
     random_key,
 )
+from ciproject.logs import JSON_FIELDS, JSON_RENAMES
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(envstr("HERALD_DATA_DIR") or BASE_DIR / "data").resolve()
@@ -137,8 +138,8 @@ LOGGING = {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
-            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+            "fmt": JSON_FIELDS,
+            "rename_fields": JSON_RENAMES,
         },
     },
     "filters": {"job": {"()": "ciproject.logs.JobFilter"}},

@@ -103,6 +103,7 @@ def main(argv=None):
     parser.add_argument("--no-web", action="store_true")
     parser.add_argument("--base-url", default="")
     parser.add_argument("--drain-seconds", type=float, default=600)
+    parser.add_argument("--json-logs", action="store_true", help="HERALD_LOG_FORMAT=json")
     args = parser.parse_args(argv)
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -135,6 +136,12 @@ def main(argv=None):
                 "20000",
                 "--max-requests-jitter",
                 "2000",
+                # HERALD_LOG_FORMAT=json: its lines, and one a request, as JSON.
+                *(
+                    ["--logger-class", "ciproject.logs.GunicornJsonLogger", "--access-logfile", "-"]
+                    if args.json_logs
+                    else []
+                ),
             ],
             root,
         )

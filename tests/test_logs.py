@@ -4,6 +4,7 @@ there is one; plain text stays the default."""
 import io
 import json
 import logging
+import time
 
 import requests
 from django.conf import settings
@@ -42,16 +43,31 @@ def test_lines_about_a_job_carry_its_id():
     assert {"time", "level", "logger"} <= set(lines[1]) and lines[1]["level"] == "WARNING"
 
 
-def test_a_running_server_logs_json_lines(live_herald):
-    herald = live_herald(HERALD_LOG_FORMAT="json")
-    assert requests.get(herald.url + "/no-such-page", timeout=10).status_code == 404
+def json_lines(path):
     lines = []
-    for raw in herald.log_path.read_text().splitlines():
+    for raw in path.read_text().splitlines():
         try:
             lines.append(json.loads(raw))
         except ValueError:
             continue
+    return lines
+
+
+def test_a_running_server_logs_json_lines(live_herald):
+    herald = live_herald(HERALD_LOG_FORMAT="json")
+    assert requests.get(herald.url + "/no-such-page", timeout=10).status_code == 404
+    # gunicorn writes its access line once the answer is sent.
+    deadline = time.monotonic() + 10
+    while True:
+        lines = json_lines(herald.log_path)
+        access = [x for x in lines if x.get("logger") == "gunicorn.access" and x.get("path") == "/no-such-page"]
+        if access or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert any(
         line.get("logger") == "django.request" and "/no-such-page" in line["message"] and line["level"] == "WARNING"
         for line in lines
     ), herald.log_path.read_text()[-2000:]
+    # gunicorn's access log: one object a request, its fields as fields.
+    assert access and access[0]["status"] == 404 and access[0]["method"] == "GET", lines[-5:]
+    assert access[0]["duration_ms"] >= 0 and access[0]["query"] == ""

@@ -43,6 +43,8 @@ class Command(BaseCommand):
             "--drain-seconds",
             str(settings.HERALD_DRAIN_SECONDS),
         ]
+        if settings.HERALD_LOG_FORMAT == "json":
+            args.append("--json-logs")
         if no_worker:
             args.append("--no-worker")
         if no_web:
