@@ -314,7 +314,7 @@ def direct_run(src, sha, dest, client, contained=False):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--only", default="webhook,throughput,dashboard,log")
+    parser.add_argument("--only", default="webhook,throughput,prune,dashboard,log")
     args, rest = parser.parse_known_args()
     only = set(args.only.split(","))
     print(f"Herald CI benchmark — {time.strftime('%Y-%m-%d %H:%M')} — {os.cpu_count()} CPUs")
@@ -326,6 +326,11 @@ def main():
                 from bench.throughput import bench_throughput
 
                 bench_throughput(tmp)
+            if "prune" in only:
+                from bench.prune import bench_prune
+
+                print("\n(prune) Retention of 100,000 old jobs while 8 senders push webhooks (SQLite)")
+                bench_prune(tmp)
     finally:
         # The build bridge direct_run put its containers on: nothing of the
         # benchmark stays on the engine (each network holds an address pool).
