@@ -7,7 +7,6 @@ Real parts only: `manage.py serve` with a worker, a real build in Docker, a
 second SQLite connection holding an exclusive lock longer than SQLite's
 30 s busy timeout, a PostgreSQL of the test's own stopped and started."""
 
-import os
 import re
 import shutil
 import sqlite3
@@ -49,7 +48,7 @@ def finish(herald):
 
 
 @pytest.mark.e2e
-@pytest.mark.skipif(os.environ.get("DATABASE_URL", "").startswith("postgres"), reason="SQLite's: its half runs it")
+@pytest.mark.sqlite
 def test_a_40_s_sqlite_lock_during_a_build_loses_nothing(tmp_path, git_repo):
     herald = LiveHerald(tmp_path).start()
     try:
@@ -121,7 +120,7 @@ def small_disk(tmp_path):
 
 
 @pytest.mark.e2e
-@pytest.mark.skipif(os.environ.get("DATABASE_URL", "").startswith("postgres"), reason="SQLite's: its half runs it")
+@pytest.mark.sqlite
 def test_a_build_that_fills_the_disk_ends_errored_and_herald_recovers(small_disk, git_repo, tmp_path):
     herald = LiveHerald(small_disk, env={"HERALD_LOG_MAX_BYTES": str(500 * 1024 * 1024)})
     herald.log_path = tmp_path / "serve.log"  # where it can still be written

@@ -266,7 +266,7 @@ def check_recorded(answers, window, deliveries, jobs):
 
 
 @pytest.mark.e2e
-@pytest.mark.skipif(os.environ.get("DATABASE_URL", "").startswith("postgres"), reason="SQLite's: its half runs it")
+@pytest.mark.sqlite
 def test_a_60_s_sqlite_lock_during_a_burst_loses_and_doubles_nothing(tmp_path):
     herald = LiveHerald(tmp_path, worker=False).start()
     try:
