@@ -41,7 +41,8 @@ EVENT_CHOICES = [
 
 # What triggered a job: the Job columns a forge event fills in, in the
 # order the API lists them. A restart and a matrix build's siblings copy
-# them all (Job.trigger_fields); a pull request adds the second set.
+# them all (Job.trigger_fields); a pull request adds the second set, and
+# "run now" the parameter values (so a rebuild runs with the same ones).
 EVENT_FIELDS = ("event", "ref", "branch", "tag", "commit", "message", "author")
 PULL_REQUEST_FIELDS = (
     "pr_number",
@@ -52,7 +53,7 @@ PULL_REQUEST_FIELDS = (
     "from_fork",
     "source_url",
 )
-TRIGGER_FIELDS = EVENT_FIELDS + PULL_REQUEST_FIELDS
+TRIGGER_FIELDS = EVENT_FIELDS + PULL_REQUEST_FIELDS + ("params",)
 
 # Docker labels put on everything a job creates, so the reaper can find it.
 LABEL_JOB = "org.herald-ci.job"

@@ -55,6 +55,10 @@ class Job(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="restarts"
     )
     triggered_by = models.CharField(max_length=150, blank=True)
+    # "Run now": the parameter values asked for, by name, as validated
+    # against the commit's .herald.yml (builds.parameters); a push has none
+    # and gets the file's defaults.
+    params = models.JSONField(default=dict, blank=True)
     # Pull requests from outside wait `blocked` until someone with push
     # rights decides (see builds.lifecycle.approve / decline).
     approved_by = models.CharField(max_length=150, blank=True)
