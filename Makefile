@@ -65,13 +65,14 @@ test-sqlite: setup-test
 	  $(PY) -m pytest -m "not postgres" $(PYTEST_ARGS)
 
 # Browser tests drive the same pages whatever the database; they run once,
-# above, as do the tests that lock or fill the SQLite file (marked sqlite).
+# above, as do the tests that lock or fill the SQLite file (marked sqlite)
+# and the Docker Compose stack's (marked compose: it brings its own PostgreSQL).
 test-postgres: setup-test
 	pg=$$(HERALD_DATA_DIR=$(DATA)/test-postgres scripts/postgres.sh start) && \
 	redis=$$(HERALD_DATA_DIR=$(DATA)/test-sqlite scripts/redis.sh start) && \
 	HERALD_DATA_DIR=$(DATA)/test-postgres HERALD_REDIS_URL= DATABASE_URL=$$pg \
 	  HERALD_INSTANCE=$(call test_instance,test-postgres) HERALD_TEST_REDIS_URL=$$redis \
-	  $(PY) -m pytest -m "not browser and not sqlite" $(PYTEST_ARGS)
+	  $(PY) -m pytest -m "not browser and not sqlite and not compose" $(PYTEST_ARGS)
 
 ## Benchmarks: print figures, assert nothing.
 bench: setup-test
