@@ -19,6 +19,9 @@ if [ "$mode" = test ]; then
   have_cmd redis-server || need+=(redis-server)
   have_cmd chromium || need+=(chromium)
   fc-list 2>/dev/null | grep -q . || need+=(fonts-dejavu-core)
+  # The Docker Compose test: its base image is made with debootstrap.
+  have_cmd debootstrap || need+=(debootstrap)
+  have_cmd docker-compose || docker compose version >/dev/null 2>&1 || need+=(docker-compose)
 fi
 
 [ ${#need[@]} -eq 0 ] && exit 0
