@@ -22,6 +22,7 @@ from pathlib import Path
 
 import yaml
 
+from builds import parameters as params
 from builds.errors import PipelineError
 
 HERALD_FILES = (".herald.yml", ".herald.yaml")
@@ -91,6 +92,7 @@ class Pipeline:
     env: dict = field(default_factory=dict)
     matrix: dict = field(default_factory=dict)
     timeout: int = None  # seconds
+    parameters: list = field(default_factory=list)  # builds.parameters.Parameter
 
     def matrix_combinations(self):
         combos = [{}]
@@ -313,7 +315,12 @@ def _as_written(value, raw):
 
 
 def _load_yaml(path, filename):
-    raw = _read_limited(path, filename)
+    return parse_yaml(_read_limited(path, filename), filename)
+
+
+def parse_yaml(raw, filename):
+    """The document in `raw` (at most MAX_FILE_BYTES, read by the caller),
+    aliases bounded; PipelineError with the line on failure."""
     try:
         data = yaml.load(raw.decode("utf-8", errors="replace"), Loader=_Loader)  # noqa: S506 (SafeLoader subclass)
     except yaml.MarkedYAMLError as e:
@@ -329,7 +336,7 @@ def _load_yaml(path, filename):
     return data
 
 
-TOP_KEYS = {"image", "commands", "env", "services", "matrix", "steps", "timeout"}
+TOP_KEYS = {"image", "commands", "env", "services", "matrix", "steps", "timeout", "parameters"}
 STEP_KEYS = {"name", "image", "commands", "build", "secrets", "env", "when", "always"}
 SERVICE_KEYS = {"image", "env", "command"}
 WHEN_KEYS = {"branch", "event", "tag"}
@@ -367,6 +374,8 @@ def parse_herald(data, filename, known_secrets=None):
             combos *= len(values)
         if combos > 64:
             c.fail(c.line_of(data, "matrix"), "matrix", f"expands to {combos} jobs; the limit is 64")
+
+    parameters = params.parse(c, data, ENV_NAME_RE, matrix)
 
     def check_vars(value, line, key):
         for name in VAR_RE.findall(value):
@@ -499,7 +508,15 @@ def parse_herald(data, filename, known_secrets=None):
             steps.append(step)
     else:
         c.fail(1, "steps", "the file has no steps: (or image: with commands:)")
-    return Pipeline(source=filename, steps=steps, services=services, env=env, matrix=matrix, timeout=timeout)
+    return Pipeline(
+        source=filename,
+        steps=steps,
+        services=services,
+        env=env,
+        matrix=matrix,
+        timeout=timeout,
+        parameters=parameters,
+    )
 
 
 def _check_relative(c, value, line, key):

@@ -19,7 +19,7 @@ from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from builds import constants as C
-from builds import drain
+from builds import drain, parameters
 from builds.dbgrace import UNAVAILABLE, DatabaseGone, DiskFull, Grace
 from builds.docker.environment import STOP_CANCEL, STOP_DRAIN, STOP_LOST, STOP_TIMEOUT, DockerEnv, Stopped
 from builds.durations import format_duration
@@ -306,6 +306,9 @@ class Runner:
                 }
             )
         variables.update(pipeline.env)
+        # Run-now values over the file's defaults (a push gets the defaults);
+        # a value the file no longer allows is a ParameterError: errored.
+        variables.update(parameters.environment(pipeline.parameters, job.params))
         variables.update(matrix)
         return variables
 
