@@ -36,6 +36,7 @@ def create_job(
     approval=True,
     author_id="",
     author_login="",
+    received_at=None,
     **extra,
 ):
     """Create a queued job — or a blocked one, for a pull request the
@@ -49,6 +50,11 @@ def create_job(
     asked for). `approval=False` skips the policy: the caller is someone
     with push rights asking for this build. author_id / author_login: who
     opened a pull request, as the forge names them.
+
+    received_at: when a delivery that waited in the webhook journal (the
+    database was away) reached Herald. The job is dated then, and a push
+    received after it that was built first (another web process reached
+    the database sooner) is not superseded by it: it is itself superseded.
 
     Returns (job, created). Must be called inside transaction.atomic().
     """
@@ -68,6 +74,15 @@ def create_job(
         elif event == C.PULL_REQUEST and pr_number:
             supersedes = {"pr_number": pr_number}
     twin_id, older, number = _related_jobs(repository, event, ref, commit, dedupe_seconds, supersedes)
+    newer = None
+    if received_at is not None and supersedes and twin_id is None:
+        newer = (
+            Job.objects.filter(repository=repository, event=event, created_at__gt=received_at, **supersedes)
+            .order_by("-created_at", "-id")
+            .first()
+        )
+        if older:
+            older = list(Job.objects.filter(pk__in=older, created_at__lt=received_at).values_list("pk", flat=True))
     if twin_id is not None:
         twin = Job.objects.select_related("group").get(pk=twin_id)
         # A matrix job's siblings share its fields: answer with the whole build.
@@ -82,6 +97,8 @@ def create_job(
     if waiting:
         extra.update(status=C.BLOCKED, reason=waiting[:500])
     fields = dict(event=event, ref=ref, branch=branch, tag=tag, commit=commit, message=message, author=author[:255])
+    if received_at is not None:
+        fields["created_at"] = received_at
     fields.update(extra)
     job = Job.objects.create(repository=repository, number=number or repository.next_job_number(), **fields)
     for old in Job.objects.filter(pk__in=older) if older else ():
@@ -106,6 +123,10 @@ def create_job(
                 enqueue_in_transaction()
             queue_commit_status(sibling)
             job.siblings.append(sibling)
+    if newer is not None:
+        why = f"Superseded by #{newer.number}, pushed later and built while this push waited for the database"
+        for each in (job, *job.siblings):
+            each.request_cancel(why)
     return job, True
 
 

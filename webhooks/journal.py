@@ -15,7 +15,8 @@ error writing (a full disk), write() raises JournalFull, which the forge
 gets as 503 with the reason — never a 500, never a silent drop.
 
 The replay is a Drainer: one thread per web process, started by the first
-delivery the process journals (or finds waiting). Every
+delivery the process journals (or finds waiting), or at start-up when a
+previous run left deliveries here (ciproject/wsgi.py). Every
 HERALD_JOURNAL_RETRY_SECONDS it takes journal/.drain.lock, so that one
 process replays at a time and entries go through in order, and hands each
 entry, oldest first, to the replay function (webhooks/views.py), which

@@ -266,7 +266,11 @@ class Receiver:
                 jobs, twins = [], []
                 for build in builds:
                     dedupe = 0 if self.replay_of or not build.dedupe else None
-                    job, created = create_job(self.repository, dedupe_seconds=dedupe, **build.job_fields())
+                    # A journaled delivery is dated when it arrived (create_job).
+                    received = self.received_at if self.journal_entry else None
+                    job, created = create_job(
+                        self.repository, dedupe_seconds=dedupe, received_at=received, **build.job_fields()
+                    )
                     (jobs if created else twins).extend([job, *getattr(job, "siblings", ())])
                 outcome = M.ACCEPTED if jobs else M.DUPLICATE
                 reason = "" if jobs else self.duplicate_reason(twins[0])
@@ -379,3 +383,11 @@ def replay_journaled(entry):
 
 
 drainer = journal.Drainer(replay_journaled)
+
+
+def resume_journal():
+    """At start-up: replay what a previous run left in the journal (its
+    drainer stopped with it), without waiting for a new delivery."""
+    if journal.pending():
+        log.warning("webhook journal: %d deliveries from before the restart wait; replaying", len(journal.entries()))
+        drainer.start()

@@ -166,6 +166,39 @@ def test_a_replayed_delivery_keeps_its_original_receive_time(repo, journal_dir):
     assert Delivery.objects.get().received_at == received
 
 
+def test_a_replayed_job_is_dated_when_its_push_arrived(repo, journal_dir):
+    received = timezone.now() - timedelta(minutes=10)
+    journal_push("6" * 40, received_at=received)
+    assert views.drainer.drain()
+    assert Job.objects.get().created_at == received
+
+
+def test_a_later_push_built_first_is_not_superseded_by_an_earlier_one_replayed_after_it(client, repo, journal_dir):
+    # Another web process journaled push A while the database was locked;
+    # push B, received after it, reached the database first (the lock had
+    # just gone). Replaying A must not cancel B's build for an older commit.
+    journal_push("a" * 40, received_at=timezone.now() - timedelta(seconds=5))
+    os.rename(journal_dir, journal_dir.with_name("held"))  # B sees nothing waiting
+    assert post(client, *signed("b" * 40)).status_code == 202
+    os.rename(journal_dir.with_name("held"), journal_dir)
+
+    assert views.drainer.drain()
+    b = Job.objects.get(commit="b" * 40)
+    a = Job.objects.get(commit="a" * 40)
+    assert b.status == "queued"
+    assert a.status == "cancelled"
+    assert a.reason == f"Superseded by #{b.number}, pushed later and built while this push waited for the database"
+
+
+def test_replayed_pushes_supersede_each_other_in_the_order_they_arrived(repo, journal_dir):
+    start = timezone.now() - timedelta(minutes=1)
+    for i, sha in enumerate(("1" * 40, "2" * 40, "3" * 40)):
+        journal_push(sha, received_at=start + timedelta(seconds=i))
+    assert views.drainer.drain()
+    statuses = dict(Job.objects.values_list("commit", "status"))
+    assert statuses == {"1" * 40: "cancelled", "2" * 40: "cancelled", "3" * 40: "queued"}
+
+
 def test_the_journal_is_readable_by_herald_alone_and_keeps_no_cookie(client, repo, journal_dir):
     journal_push("7" * 40)
     body, headers = signed("8" * 40)
@@ -361,5 +394,28 @@ def test_postgresql_stopped_for_20_s_during_a_burst_loses_and_doubles_nothing(tm
         with psycopg.connect(url) as conn:
             deliveries, jobs = conn.execute(DELIVERIES).fetchall(), conn.execute(JOBS).fetchall()
         check_recorded(answers, window, deliveries, jobs)
+    finally:
+        herald.stop()
+
+
+@pytest.mark.e2e
+def test_deliveries_left_in_the_journal_are_replayed_after_a_restart_without_a_new_one(tmp_path, settings):
+    herald = LiveHerald(tmp_path, worker=False, env={"HERALD_JOURNAL_RETRY_SECONDS": "1"}).start()
+    try:
+        herald.add_repo("acme/widgets", "https://example.com/acme/widgets.git")
+        herald.stop()
+        # Journaled while the database was away; then the server stopped
+        # before it was back (its drainer with it).
+        settings.DATA_DIR = herald.dir / "data"
+        journal_push("9" * 40, received_at=timezone.now() - timedelta(minutes=3))
+        herald.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            jobs = herald.get_json("/api/repos/acme/widgets/jobs/")["jobs"]
+            if jobs:
+                break
+            time.sleep(0.25)
+        assert [j["commit"] for j in jobs] == ["9" * 40]
+        assert journal.entries() == []
     finally:
         herald.stop()
