@@ -26,6 +26,9 @@ class Forge:
     # Appended to a repository's web URL.
     commit_path: str = "/commit/{sha}"
     pr_path: str = "/pull/{number}"
+    # False for a forge with no web pages (plain git): a repository of it
+    # links nowhere (Repository.web_url), whatever web URL it was given.
+    links: bool = True
     # Herald status → the forge's commit status state.
     statuses: dict = field(default_factory=dict)
     # Dotted paths; "" when the forge has none.
