@@ -258,6 +258,8 @@ class Repository(models.Model):
         return forges.get(self.provider)
 
     def web_url(self):
+        if not self.forge.links:
+            return ""
         if self.html_url:
             return self.html_url.rstrip("/")
         return self.forge.web_url(self.full_name)
