@@ -64,6 +64,10 @@ TAG = {name: f.tag for name, f in KITS.items()}
 PR = {name: f.pr for name, f in KITS.items()}
 PR_REF = {name: f.pr_ref for name, f in KITS.items()}
 PR_FACTS = {name: f.pr_facts for name, f in KITS.items()}
+# The flavors with pull requests, and those naming their event in a header
+# (plain git has neither).
+PR_FLAVORS = [name for name, f in KITS.items() if f.pr]
+EVENT_FLAVORS = [name for name, f in KITS.items() if f.event_header]
 
 
 def load(flavor, name):
@@ -93,10 +97,11 @@ def headers(flavor, event, body, secret="s3cret", delivery=None):
     kit = KITS[flavor]
     h = {
         "Content-Type": "application/json",
-        kit.event_header: event,
         kit.delivery_header: delivery or str(uuid.uuid4()),
         kit.auth_header: kit.sign(secret, body),
     }
+    if kit.event_header:  # plain git has none: every request is a push
+        h[kit.event_header] = event
     h.update({name: h[same] for name, same in kit.copies.items()})
     return h
 

@@ -22,6 +22,7 @@ def test_the_database_values_and_their_order_stay_what_they_were():
         ("gogs", "Gogs"),
         ("gitlab", "GitLab"),
         ("bitbucket", "Bitbucket Cloud"),
+        ("git", "Plain git"),
     ]
     assert Repository._meta.get_field("provider").choices == forges.choices()
 
@@ -84,6 +85,11 @@ def test_commit_and_pull_request_links_follow_each_forge(provider, commit, pr):
     assert repo.commit_url("abc") == "https://forge.example/acme/app" + commit
     assert repo.pr_url(7) == "https://forge.example/acme/app" + pr
     assert Repository(provider=provider, full_name="acme/app").pr_url(None) == ""
+
+
+def test_a_plain_git_repository_links_nowhere_whatever_its_web_url():
+    repo = Repository(provider="git", full_name="acme/app", html_url="https://git.example/acme/app")
+    assert (repo.web_url(), repo.commit_url("abc"), repo.pr_url(7)) == ("", "", "")
 
 
 def test_without_a_base_url_there_are_no_links(settings):

@@ -5,7 +5,20 @@ What only one forge does is tested in its folder (tests/forges/<id>/test_webhook
 import pytest
 
 from builds.models import Job
-from tests.forges.forge_kit import FLAVORS, KITS, PR, PR_FACTS, PR_REF, PUSH, TAG, aim_pr, aim_push, load, post
+from tests.forges.forge_kit import (
+    FLAVORS,
+    KITS,
+    PR,
+    PR_FACTS,
+    PR_FLAVORS,
+    PR_REF,
+    PUSH,
+    TAG,
+    aim_pr,
+    aim_push,
+    load,
+    post,
+)
 from webhooks.models import Delivery
 
 SHA = "1234567890abcdef1234567890abcdef12345678"
@@ -65,7 +78,7 @@ def test_it_builds_pull_requests(client, repo_for, flavor, action):
         )
 
 
-@pytest.mark.parametrize("flavor", FLAVORS)
+@pytest.mark.parametrize("flavor", PR_FLAVORS)
 def test_it_ignores_closed_pull_requests(client, repo_for, flavor):
     repo_for(flavor)
     event, name = PR[flavor]["closed"]

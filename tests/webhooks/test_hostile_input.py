@@ -10,7 +10,7 @@ import json
 import pytest
 
 from builds.models import Job
-from tests.forges.forge_kit import DELIVERY_HEADER, FLAVORS, KITS, PR, PUSH, aim_pr, aim_push, post, soft
+from tests.forges.forge_kit import DELIVERY_HEADER, FLAVORS, KITS, PR, PR_FLAVORS, PUSH, aim_pr, aim_push, post, soft
 from webhooks.models import Delivery
 
 SHA = "1234567890abcdef1234567890abcdef12345678"
@@ -112,7 +112,7 @@ def test_a_branch_longer_than_its_column_is_refused(client, repo_for, flavor):
     assert_refused(post(client, flavor, p, event), flavor, "longer than 255")
 
 
-@pytest.mark.parametrize("flavor", FLAVORS)
+@pytest.mark.parametrize("flavor", PR_FLAVORS)
 def test_a_pull_request_naming_values_longer_than_their_columns_is_refused(client, repo_for, flavor):
     repo_for(flavor)
     event, name = PR[flavor]["opened"]

@@ -3,6 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 import forges
+from forges.git.hook import SOMEWHERE, install_commands
 from repositories.models import Repository, generate_webhook_secret
 
 
@@ -48,3 +49,16 @@ class Command(BaseCommand):
         self.stdout.write(f"Webhook URL:    {repo.webhook_url()}")
         self.stdout.write("Content type:   application/json")
         self.stdout.write(f"Webhook secret: {repo.webhook_secret}")
+        if repo.provider == "git":
+            self.print_hook_install(repo)
+
+    def print_hook_install(self, repo):
+        commands = install_commands(repo.clone_url, repo.webhook_url(), repo.full_name, repo.webhook_secret)
+        where = "" if SOMEWHERE not in commands[0] else f" (replace {SOMEWHERE} with its path)"
+        self.stdout.write(
+            "\nInstall the hook in the bare repository, on the machine that receives the pushes"
+            f"{where}; it needs sh, git, openssl and curl there:\n"
+        )
+        for line in commands:
+            self.stdout.write(f"    {line}")
+        self.stdout.write("\nThen every push to it posts each updated branch and tag to the webhook URL.")
