@@ -1,5 +1,7 @@
 """The JSON API (see DESIGN.md). Session or `Authorization: Bearer` auth."""
 
+import json
+
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import EmptyPage, Paginator
 from django.http import Http404, JsonResponse
@@ -9,6 +11,7 @@ from builds import constants as C
 from builds.lifecycle import approve, decline, restart
 from builds.logview import PAGE_MAX, log_index, read_lines, render_lines, search
 from builds.models import Job, LogChunk
+from builds.runnow import Refused, run_now
 from builds.waiting import why_waiting
 from repositories.access import job_for, repository_for
 from repositories.models import Membership
@@ -33,6 +36,8 @@ def job_json(job, steps=False):
         "finished_at": _iso(job.finished_at),
         "exit_code": job.exit_code,
         "worker": job.worker,
+        "triggered_by": job.triggered_by,
+        "params": job.params or {},
         "approved_by": job.approved_by,
         "declined_by": job.declined_by,
         "url": job.absolute_url(),
@@ -238,6 +243,40 @@ def job_approve(request, job_id):
 def job_decline(request, job_id):
     """Cancel a blocked job (and the rest of its matrix build) unrun."""
     return _decide(request, job_id, decline)
+
+
+RUN_FIELDS = ("branch", "commit", "params")
+
+
+@require_POST
+@api_errors
+def repo_builds(request, full_name):
+    """Run now: `{"branch", "commit", "params"}` (all optional) → 201 with
+    the build's jobs (every job of a matrix); 400 with the reason for bad
+    input, 502 when the repository's clone URL cannot be read."""
+    repo = repository_for(request, full_name, need=Membership.PUSH, provider=request.GET.get("provider"))
+    try:
+        body = json.loads(request.body or b"{}")
+    except (ValueError, RecursionError):
+        return JsonResponse({"reason": "the body must be a JSON object"}, status=400)
+    if not isinstance(body, dict):
+        return JsonResponse({"reason": "the body must be a JSON object"}, status=400)
+    for key in body:
+        if key not in RUN_FIELDS:
+            return JsonResponse(
+                {"reason": f"unknown field {key[:100]!r} (allowed: {', '.join(RUN_FIELDS)})"}, status=400
+            )
+    try:
+        jobs = run_now(
+            repo,
+            request.user,
+            branch="" if body.get("branch") is None else body["branch"],
+            commit="" if body.get("commit") is None else body["commit"],
+            params=body.get("params"),
+        )
+    except Refused as e:
+        return JsonResponse({"reason": e.reason}, status=e.status)
+    return JsonResponse({"jobs": [job_json(job) for job in jobs]}, status=201)
 
 
 @require_GET

@@ -7,6 +7,8 @@ submodules are fetched, and git never prompts for credentials.
 
 import os
 import re
+import shutil
+import tempfile
 
 import git
 from django.core.exceptions import ValidationError
@@ -155,3 +157,125 @@ def _fetch_ref(run, ref, prefix, url):
         raise CloneError(f"{ref} now points to {full[:12]}, not {prefix}: the branch moved on; a newer push builds it.")
     run("checkout", "--force", "--detach", full)
     return full
+
+
+def branch_head(url, branch, *, env=None, timeout=30, allow_local=None):
+    """The commit `branch` points to on `url` now (`git ls-remote`), or ""
+    when the remote has no such branch. CloneError when it cannot be read."""
+    _checked_url(url, allow_local)
+    ref = f"refs/heads/{branch}"
+    if not is_valid_ref(ref):
+        raise CloneError(f"Refusing branch {branch!r}.")
+    try:
+        out = git.Git().execute(
+            ["git", *SAFE_CONFIG, "ls-remote", "--", url, ref], env=_env(env), kill_after_timeout=timeout
+        )
+    except git.GitCommandError as e:
+        raise CloneError(f"Could not read the branches of {_redact(url, url)}: {_redact(_last_line(e), url)}") from None
+    # ls-remote matches patterns on the end of names: refs/heads/x/refs/heads/main too.
+    for line in out.splitlines():
+        sha, _, name = line.partition("\t")
+        if name == ref and SHA_RE.match(sha):
+            return sha
+    return ""
+
+
+def _checked_url(url, allow_local):
+    try:
+        check_clone_url(url, allow_local=allow_local)
+    except ValidationError as e:
+        raise CloneError(f"Refusing clone URL: {' '.join(e.messages)}") from None
+
+
+class Peek:
+    """A throwaway bare repository holding a branch's recent history, file
+    contents fetched only when read (a blobless fetch where the server
+    allows it): enough to tell whether a commit is on the branch and to
+    read its pipeline file, without a checkout. Nothing of it is ever
+    checked out or run (hooks off, as for fetch_commit)."""
+
+    def __init__(self, url, branch, *, depth=1, env=None, timeout=60, allow_local=None):
+        _checked_url(url, allow_local)
+        if not is_valid_ref(f"refs/heads/{branch}"):
+            raise CloneError(f"Refusing branch {branch!r}.")
+        self.url, self.branch, self.depth, self.timeout = url, branch, depth, timeout
+        # Paths given to ls-tree are names, never patterns.
+        self.env = _env({**(env or {}), "GIT_LITERAL_PATHSPECS": "1"})
+        self.dir = None
+
+    def __enter__(self):
+        self.dir = tempfile.mkdtemp(prefix="herald-peek-")
+        self.git = git.Repo.init(self.dir, bare=True).git
+        self._run("remote", "add", "origin", "--", self.url)
+        for key, value in (
+            ("core.repositoryformatversion", "1"),
+            ("extensions.partialClone", "origin"),
+            ("remote.origin.promisor", "true"),
+            ("remote.origin.partialclonefilter", "blob:none"),
+        ):
+            self._run("config", key, value)
+        try:
+            self._run(
+                "fetch",
+                "--filter=blob:none",
+                f"--depth={self.depth}",
+                "--no-tags",
+                "--no-recurse-submodules",
+                "origin",
+                f"+refs/heads/{self.branch}:refs/herald/branch",
+            )
+        except git.GitCommandError as e:
+            self.__exit__()
+            raise CloneError(f"Could not fetch {self.branch}: {_redact(_last_line(e), self.url)}") from None
+        return self
+
+    def __exit__(self, *exc):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _run(self, *args, binary=False):
+        return self.git.execute(
+            ["git", *SAFE_CONFIG, *args],
+            env=self.env,
+            kill_after_timeout=self.timeout,
+            stdout_as_string=not binary,
+            strip_newline_in_stdout=not binary,
+        )
+
+    def head(self):
+        return self._run("rev-parse", "refs/herald/branch^{commit}").strip()
+
+    def resolve(self, commit):
+        """The full id of a commit (or of an unambiguous prefix) fetched here, or ""."""
+        try:
+            return self._run("rev-parse", "--verify", "--quiet", "--end-of-options", f"{commit}^{{commit}}").strip()
+        except git.GitCommandError:
+            return ""
+
+    def describe(self, sha):
+        """(author name, message) of a commit fetched here."""
+        author, _, message = self._run("log", "-1", "--format=%an%x00%B", sha, "--").partition("\0")
+        return author, message.strip()
+
+    def on_branch(self, sha):
+        """Whether `sha` is the branch's head or one of the `depth` commits before it."""
+        try:
+            self._run("merge-base", "--is-ancestor", sha, "refs/herald/branch")
+        except git.GitCommandError:
+            return False
+        return True
+
+    def entry(self, sha, path):
+        """(mode, object id) of `path` in the commit, or None."""
+        out = self._run("ls-tree", "-z", sha, "--", path)
+        for item in out.split("\0"):
+            info, _, name = item.partition("\t")
+            if name == path:
+                mode, _, oid = info.split(" ")
+                return mode, oid
+        return None
+
+    def blob(self, oid, limit):
+        """The blob's bytes, or None when it is larger than `limit`."""
+        if int(self._run("cat-file", "-s", oid).strip()) > limit:
+            return None
+        return self._run("cat-file", "blob", oid, binary=True)

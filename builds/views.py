@@ -7,14 +7,17 @@ from django.contrib.auth.views import redirect_to_login
 from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from builds import constants as C
+from builds.forms import RunNowForm
 from builds.lifecycle import approve, decline, restart
 from builds.logview import chunk_batches
 from builds.models import Job, Worker
+from builds.runnow import Refused, declared
+from builds.runnow import run_now as start_run
 from builds.waiting import why_waiting
-from repositories.access import job_for
+from repositories.access import job_for, repository_for
 from repositories.models import Membership, Repository, permits
 
 
@@ -157,3 +160,49 @@ def _decide(request, job_id, decision, done):
         job.refresh_from_db()
         messages.warning(request, f"#{job.number} is {job.status}, not waiting for approval.")
     return redirect(job)
+
+
+def run_now_form(repository, data=None, branch=""):
+    """The run-now form with a field per parameter of the branch's head
+    (the branch given or posted, else the default), and the reason when
+    they could not be read (then the form has none, and says why)."""
+    branch = (branch or (data or {}).get("branch") or "").strip() or repository.default_branch
+    _, parameters, problem = declared(repository, branch)
+    form = RunNowForm(data, initial={"branch": branch}, parameters=parameters)
+    return form, problem
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def run_now(request, full_name):
+    """Run now: the form (also on the repository page) on a page of its
+    own — GET ?branch= shows that branch's parameters — and its POST,
+    which starts the build and goes to its job, or shows the form again
+    with the reason."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    repo = repository_for(request, full_name, need=Membership.PUSH, provider=request.GET.get("provider"))
+    if request.method != "POST":
+        form, problem = run_now_form(repo, branch=request.GET.get("branch", ""))
+        return render(request, "builds/run_now.html", {"repo": repo, "run_form": form, "run_problem": problem})
+    form, problem = run_now_form(repo, request.POST)
+    if problem:
+        form.is_valid()
+        form.add_error(None, problem)
+    elif form.is_valid():
+        try:
+            jobs = start_run(
+                repo,
+                request.user,
+                branch=form.cleaned_data["branch"],
+                commit=form.cleaned_data["commit"],
+                params=form.params(),
+            )
+        except Refused as e:
+            form.add_error(None, e.reason)
+        else:
+            more = (
+                f" (and {len(jobs) - 1} more job{'s' if len(jobs) > 2 else ''} of its matrix)" if len(jobs) > 1 else ""
+            )
+            messages.info(request, f"Started #{jobs[0].number} on {jobs[0].branch} at {jobs[0].short_commit}{more}.")
+            return redirect(jobs[0])
+    return render(request, "builds/run_now.html", {"repo": repo, "run_form": form}, status=400)

@@ -13,6 +13,7 @@ urlpatterns = [
     # Before "repository": its <path:> would swallow the "/deliveries" suffix.
     path("repos/<path:full_name>/deliveries/", webhook_pages.deliveries, name="repository-deliveries"),
     path("deliveries/<int:delivery_id>/replay", webhook_pages.replay_delivery, name="delivery-replay"),
+    path("repos/<path:full_name>/run", views.run_now, name="run-now"),
     path("repos/<path:full_name>/", repository_views.repository, name="repository"),
     path("jobs/<int:job_id>/", views.job, name="job"),
     path("jobs/<int:job_id>/log.txt", views.job_log_txt, name="job-log-txt"),
@@ -30,6 +31,7 @@ urlpatterns = [
     path("api/jobs/<int:job_id>/approve", api.job_approve, name="api-job-approve"),
     path("api/jobs/<int:job_id>/decline", api.job_decline, name="api-job-decline"),
     path("api/repos/<path:full_name>/jobs/", api.repo_jobs, name="api-repo-jobs"),
+    path("api/repos/<path:full_name>/builds", api.repo_builds, name="api-repo-builds"),
     path("badges/<path:full_name>.svg", badges.badge, name="badge"),
     path("login/", auth_views.LoginView.as_view(template_name="login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

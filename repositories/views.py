@@ -19,6 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 import forges
 from builds.forms import JobFilterForm
 from builds.models import Job
+from builds.views import run_now_form
 from forges.client import BadCredentials, ForgeError, NotAdmin, NotFound, Refused
 from repositories.access import check, repository_for
 from repositories.forms import RepositorySettingsForm
@@ -63,6 +64,8 @@ def repository(request, full_name):
     branches = [branch_jobs[i] for i in last_ids if i in branch_jobs]
     chart_jobs = list(Job.objects.filter(repository=repo).order_by("-id")[:50])
 
+    # Run now: for people with push rights (reads the default branch's pipeline).
+    run_form, run_problem = run_now_form(repo) if repo.active and permits(permission, Membership.PUSH) else (None, "")
     forge = repo.forge.webhook
     return render(
         request,
@@ -77,6 +80,8 @@ def repository(request, full_name):
             "hook": forge.instructions(repo) if forge else None,
             "permission": permission,
             "is_admin": is_admin,
+            "run_form": run_form,
+            "run_problem": run_problem,
             "settings_form": settings_form,
             "badge_url": f"{settings.HERALD_BASE_URL}{reverse('badge', args=[repo.full_name])}?branch={quote(repo.default_branch)}",
             "page_url": settings.HERALD_BASE_URL + reverse("repository", args=[repo.full_name]),
