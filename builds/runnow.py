@@ -58,6 +58,14 @@ class Target:
 
 def run_now(repository, user, *, branch="", commit="", params=None):
     """Create the manual build (every job of a matrix) and return its jobs."""
+    return start(
+        repository, event=C.MANUAL, triggered_by=user.get_username(), branch=branch, commit=commit, params=params
+    )
+
+
+def start(repository, *, event, triggered_by, branch="", commit="", params=None):
+    """A build of the branch (or commit) with these parameters, checked as
+    run_now checks them: a run-now, or a schedule's build (event `cron`)."""
     if not repository.active:
         raise Refused(f"{repository.full_name} is inactive: it builds nothing until an admin activates it", 409)
     target = resolve(repository, branch, commit)
@@ -73,7 +81,7 @@ def run_now(repository, user, *, branch="", commit="", params=None):
     with transaction.atomic():
         job, _ = create_job(
             repository,
-            event=C.MANUAL,
+            event=event,
             commit=target.commit,
             ref=f"refs/heads/{target.branch}",
             branch=target.branch,
@@ -82,7 +90,7 @@ def run_now(repository, user, *, branch="", commit="", params=None):
             dedupe_seconds=0,
             auto_cancel=False,
             approval=False,
-            triggered_by=user.get_username(),
+            triggered_by=triggered_by,
             params=values,
         )
     return [job, *job.siblings]
