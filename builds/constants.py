@@ -31,12 +31,14 @@ TAG = "tag"
 PULL_REQUEST = "pull_request"
 MANUAL = "manual"
 API = "api"
+CRON = "cron"  # a repository's schedule (builds.schedules)
 EVENT_CHOICES = [
     (PUSH, "push"),
     (TAG, "tag"),
     (PULL_REQUEST, "pull request"),
     (MANUAL, "manual"),
     (API, "api"),
+    (CRON, "cron"),
 ]
 
 # What triggered a job: the Job columns a forge event fills in, in the
