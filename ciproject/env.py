@@ -5,6 +5,7 @@ deployment fails at start-up with the variable's name rather than later.
 """
 
 import os
+import re
 import secrets
 import stat
 import tempfile
@@ -51,6 +52,15 @@ def envint(name, default, minimum=None):
     if minimum is not None and number < minimum:
         raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {number}")
     return number
+
+
+def envsize(name, default):
+    """Bytes from '512m', '2g', '10GiB', '1048576'; 0 means no limit."""
+    raw = (envstr(name) or default).strip().lower()
+    m = re.fullmatch(r"(\d+)\s*([kmg]?)i?b?", raw)
+    if not m:
+        raise ImproperlyConfigured(f"{name} must be a size like 512m or 2g, not {raw!r}")
+    return int(m.group(1)) * {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[m.group(2)]
 
 
 def envfloat(name, default):
