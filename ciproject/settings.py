@@ -17,6 +17,7 @@ from ciproject.env import (
     envbool,
     envfloat,
     envint,
+    envsize,
     envstr,
     persistent_secret,
     random_key,
@@ -242,20 +243,11 @@ if HERALD_WORKSPACE_MODE not in ("auto", "bind", "copy"):
 # 0 (or an empty list) is an explicit choice to lift a limit.
 
 
-def _envsize(name, default):
-    """Bytes from '512m', '2g', '1048576'; 0 means no limit."""
-    raw = (envstr(name) or default).strip().lower()
-    m = re.fullmatch(r"(\d+)\s*([kmg]?)i?b?", raw)
-    if not m:
-        raise ImproperlyConfigured(f"{name} must be a size like 512m or 2g, not {raw!r}")
-    return int(m.group(1)) * {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[m.group(2)]
-
-
 def _envlist(name, default):
     return [v.strip() for v in (envstr(name, default) or "").split(",") if v.strip()]
 
 
-HERALD_MEMORY_LIMIT = _envsize("HERALD_MEMORY_LIMIT", "2g")
+HERALD_MEMORY_LIMIT = envsize("HERALD_MEMORY_LIMIT", "2g")
 HERALD_CPUS = envfloat("HERALD_CPUS", 2.0)
 HERALD_PIDS_LIMIT = envint("HERALD_PIDS_LIMIT", 1024, minimum=0)
 # Everything else is dropped: no raw sockets, no mknod, no chroot, no
@@ -264,6 +256,13 @@ HERALD_CAP_ADD = [
     c.upper().removeprefix("CAP_")
     for c in _envlist("HERALD_CAP_ADD", "CHOWN,DAC_OVERRIDE,FOWNER,FSETID,KILL,NET_BIND_SERVICE,SETGID,SETUID")
 ]
+# What a build may write to disk: its workspace and its containers' writable
+# layers (builds.docker.usage), measured every HERALD_WORKSPACE_CHECK_SECONDS;
+# past it the job ends errored. In `copy` workspace mode `du` runs in a meter
+# container of HERALD_QUOTA_IMAGE (trusted, unlike a step's image).
+HERALD_WORKSPACE_MAX_BYTES = envsize("HERALD_WORKSPACE_MAX_BYTES", "10g")
+HERALD_WORKSPACE_CHECK_SECONDS = envfloat("HERALD_WORKSPACE_CHECK_SECONDS", 5.0)
+HERALD_QUOTA_IMAGE = envstr("HERALD_QUOTA_IMAGE") or "busybox:1.36"
 # uid[:gid] every step runs as; empty: the user the step's image declares.
 # The checkout is owned by this user (or by the first step image's user).
 HERALD_BUILD_USER = envstr("HERALD_BUILD_USER") or ""
@@ -272,6 +271,8 @@ HERALD_BUILD_USER = envstr("HERALD_BUILD_USER") or ""
 def _check_containment():
     if HERALD_CPUS < 0:
         raise ImproperlyConfigured("HERALD_CPUS must not be negative")
+    if HERALD_WORKSPACE_CHECK_SECONDS <= 0:
+        raise ImproperlyConfigured("HERALD_WORKSPACE_CHECK_SECONDS must be more than 0")
     for cap in HERALD_CAP_ADD:
         if not re.fullmatch(r"[A-Z_]+", cap) or cap in ("ALL", "SYS_ADMIN"):
             raise ImproperlyConfigured(f"HERALD_CAP_ADD: {cap!r} is not a capability a build may have")
