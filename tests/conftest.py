@@ -4,6 +4,7 @@ import pytest
 from django.utils import timezone
 
 from tests.support import (
+    TEST_IMAGE,
     GitRepo,
     LiveHerald,
     ensure_test_image,
@@ -58,6 +59,8 @@ def test_image(docker_client):
 def herald_settings(settings, tmp_path):
     settings.WORKSPACE_DIR = tmp_path / "workspaces"
     settings.HERALD_ALLOW_LOCAL_CLONES = True
+    # The quota's meter (`copy` mode) needs a busybox: the local one, no registry.
+    settings.HERALD_QUOTA_IMAGE = TEST_IMAGE
     return settings
 
 
