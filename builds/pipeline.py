@@ -23,7 +23,6 @@ from pathlib import Path
 import yaml
 
 from builds import constants as C
-from builds import labels
 from builds import parameters as params
 from builds.errors import PipelineError
 
@@ -95,8 +94,6 @@ class Pipeline:
     matrix: dict = field(default_factory=dict)
     timeout: int = None  # seconds
     parameters: list = field(default_factory=list)  # builds.parameters.Parameter
-    # Worker labels a job needs (builds.labels); ${NAME} stands for a matrix value.
-    runs_on: list = field(default_factory=list)
 
     def matrix_combinations(self):
         combos = [{}]
@@ -113,8 +110,7 @@ class Pipeline:
 
         steps = [replace(s, image=sub(s.image)) for s in self.steps]
         services = [replace(s, image=sub(s.image)) for s in self.services]
-        runs_on = sorted({substitute(label, values) for label in self.runs_on})
-        return replace(self, steps=steps, services=services, runs_on=runs_on)
+        return replace(self, steps=steps, services=services)
 
 
 VAR_RE = re.compile(r"\$\{([^}]*)\}")
@@ -341,7 +337,7 @@ def parse_yaml(raw, filename):
     return data
 
 
-TOP_KEYS = {"image", "commands", "env", "services", "matrix", "steps", "timeout", "parameters", "runs_on"}
+TOP_KEYS = {"image", "commands", "env", "services", "matrix", "steps", "timeout", "parameters"}
 STEP_KEYS = {"name", "image", "commands", "build", "secrets", "env", "when", "always"}
 SERVICE_KEYS = {"image", "env", "command"}
 WHEN_KEYS = {"branch", "event", "tag"}
@@ -389,7 +385,6 @@ def parse_herald(data, filename, known_secrets=None):
                 c.fail(line, key, f"${{{name}}} is not a matrix variable ({known})")
 
     check_vars(image, c.line_of(data, "image"), "image")
-    runs_on = _runs_on(c, data, matrix, check_vars)
 
     services = []
     if "services" in data:
@@ -522,35 +517,7 @@ def parse_herald(data, filename, known_secrets=None):
         matrix=matrix,
         timeout=timeout,
         parameters=parameters,
-        runs_on=runs_on,
     )
-
-
-def _runs_on(c, data, matrix, check_vars):
-    """runs_on: a label or a list of them, each possibly naming matrix
-    values (`arch:${ARCH}`): checked for every combination, so a job never
-    learns at run time that its labels are not labels."""
-    if "runs_on" not in data:
-        return []
-    line = c.line_of(data, "runs_on")
-    value = data["runs_on"]
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        c.fail(line, "runs_on", "must be a worker label or a list of them, like [gpu] or [gpu, big]")
-    if len(value) > labels.MAX_LABELS:
-        c.fail(line, "runs_on", f"lists {len(value)} labels; the limit is {labels.MAX_LABELS}")
-    combos = [{}]
-    for key, values in matrix.items():
-        combos = [{**combo, key: v} for combo in combos for v in values]
-    for label in value:
-        check_vars(label, line, "runs_on")
-        for combo in combos:
-            problem = labels.label_problem(substitute(label, combo))
-            if problem:
-                where = f" (with {', '.join(f'{k}={v}' for k, v in combo.items())})" if VAR_RE.search(label) else ""
-                c.fail(line, "runs_on", problem + where)
-    return list(value)
 
 
 def _check_relative(c, value, line, key):
