@@ -19,9 +19,17 @@ from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from builds import constants as C
-from builds import drain, parameters
+from builds import drain, parameters, routing
 from builds.dbgrace import UNAVAILABLE, DatabaseGone, DiskFull, Grace
-from builds.docker.environment import STOP_CANCEL, STOP_DRAIN, STOP_LOST, STOP_TIMEOUT, DockerEnv, Stopped
+from builds.docker.environment import (
+    STOP_CANCEL,
+    STOP_DRAIN,
+    STOP_LOST,
+    STOP_QUOTA,
+    STOP_TIMEOUT,
+    DockerEnv,
+    Stopped,
+)
 from builds.durations import format_duration
 from builds.errors import BuildError
 from builds.git import fetch_commit
@@ -29,6 +37,7 @@ from builds.lifecycle import expand_matrix, remember_matrix
 from builds.logwriter import LogWriter
 from builds.models import Job, JobStep
 from builds.pipeline import load_pipeline
+from builds.quota import Quota
 
 log = logging.getLogger(__name__)
 
@@ -50,15 +59,17 @@ class NotInMatrix(Exception):
 
 class Watchdog:
     """The job's watchdog, called from every wait loop: flushes the log and
-    says whether the job must stop (cancelled, timed out, taken from us by
-    the reaper, or the worker is shutting down and the drain time is over)."""
+    says whether the job must stop (cancelled, timed out, past its disk
+    quota, taken from us by the reaper, or the worker is shutting down and
+    the drain time is over)."""
 
     tick_interval = 0.1
 
-    def __init__(self, job, log_writer, deadline):
+    def __init__(self, job, log_writer, deadline, quota):
         self.job = job
         self.log = log_writer
         self.deadline = deadline
+        self.quota = quota
         self.next_cancel_check = time.monotonic() + 1.0
         self.stopped = None
 
@@ -72,6 +83,9 @@ class Watchdog:
             self.stopped = STOP_TIMEOUT
         elif drain.expired():
             self.stopped = STOP_DRAIN
+        elif self.quota.due(now) and self.quota.exceeded():
+            self.stopped = STOP_QUOTA
+            self.log.note(self.quota.reason)
         elif now >= self.next_cancel_check:
             self.next_cancel_check = now + 1.0
             try:
@@ -88,6 +102,11 @@ class Watchdog:
             elif row["cancel_requested"]:
                 self.stopped = STOP_CANCEL
         return self.stopped
+
+    def step_ended(self):
+        """Checks the quota now: a step may write past it quicker than the interval."""
+        self.quota.next_check = 0.0
+        return self.tick()
 
 
 def workspace_for(job):
@@ -117,13 +136,14 @@ class Runner:
     def run(self):
         job = self.job
         # A job put back in the queue keeps its log: this attempt goes on after it.
-        writer = self.log = LogWriter(job, fresh=job.attempts <= 1, grace=Grace())
+        writer = self.log = LogWriter(job, fresh=job.attempts <= 1 and not job.handbacks, grace=Grace())
         started = time.monotonic()
-        watchdog = self.watchdog = Watchdog(job, writer, started + self.timeout)
         workspace = workspace_for(job)
+        watchdog = self.watchdog = Watchdog(job, writer, started + self.timeout, Quota(workspace))
         status, exit_code, reason = C.ERRORED, None, "Herald stopped unexpectedly"
         ACTIVE.add(job.pk)
         docker_env = None
+        handback = None
         try:
             if job.attempts > 1:
                 writer.section()
@@ -155,9 +175,13 @@ class Runner:
             watchdog.deadline = started + self.timeout
             writer.note(f"Build definition: {pipeline.source}")
             matrix = self.matrix_values(pipeline)
+            routing.route(job, pipeline, matrix, job.worker)
             pipeline = pipeline.for_combination(matrix)
             docker_env = DockerEnv(job, writer, watchdog, checkout=str(workspace)).open()
+            watchdog.quota.usage = docker_env.usage
             status, exit_code, reason = self.execute(pipeline, docker_env, matrix, secrets)
+        except routing.HandBack as e:
+            status, exit_code, reason, handback = C.QUEUED, None, e.reason, e
         except NotInMatrix as e:
             status, exit_code, reason = C.SKIPPED, None, str(e)
             writer.note(f"Skipped: {e}")
@@ -179,7 +203,9 @@ class Runner:
         finally:
             requeue = status == C.QUEUED
             try:
-                if requeue:
+                if handback:
+                    writer.note(handback.note())
+                elif requeue:
                     writer.note(f"{reason}. It goes back in the queue; the next attempt starts from the beginning.")
                 elif status != C.ERRORED:
                     writer.note(
@@ -196,7 +222,7 @@ class Runner:
                     docker_env.cleanup()
                     docker_env = None
                 remove_workspace(workspace)
-                if not job.requeue(reason):
+                if not (job.hand_back(reason, handback.runs_on) if handback else job.requeue(reason)):
                     # Cancelled meanwhile (or taken from us): that ends it.
                     status, exit_code, reason = self.stop_outcome(STOP_CANCEL)
             ended = status == C.QUEUED
@@ -389,8 +415,8 @@ class Runner:
                     env=step_variables,
                     user=settings.HERALD_BUILD_USER,
                 )
-            if result.stopped:
-                stop = result.stopped
+            stop = result.stopped or self.watchdog.step_ended()
+            if stop:
                 status, exit_code, reason = self.stop_outcome(stop)
             elif result.oom:
                 status, exit_code = C.FAILED, result.exit_code
@@ -429,6 +455,8 @@ class Runner:
             return C.CANCELLED, None, reason or "Cancelled"
         if stopped == STOP_TIMEOUT:
             return C.TIMED_OUT, None, f"Stopped after the {format_duration(self.timeout)} timeout"
+        if stopped == STOP_QUOTA:
+            return C.ERRORED, None, self.watchdog.quota.reason
         if stopped == STOP_DRAIN:
             if drain.hurried():
                 why = "was told to stop at once"

@@ -18,6 +18,7 @@ import logging
 import os
 import threading
 
+from django.conf import settings
 from docker import errors as derrors
 
 from builds.docker.client import create_container, kill, shared_client, short_error
@@ -26,14 +27,17 @@ from builds.docker.images import Images
 from builds.docker.limits import build_limits, containment_options
 from builds.docker.network import JobNetwork
 from builds.docker.objects import LABEL_PID, LABEL_ROLE, job_labels, object_name, remove_job_objects
+from builds.docker.usage import JobUsage
 from builds.docker.workspace import WORKSPACE, Workspace
 from builds.errors import BuildError
 
 log = logging.getLogger(__name__)
 
 # The cheapest way to tell a stopped build from a finished one. STOP_DRAIN:
-# the worker is shutting down and the drain time is over (builds.drain).
+# the worker is shutting down and the drain time is over (builds.drain);
+# STOP_QUOTA: the build wrote more than HERALD_WORKSPACE_MAX_BYTES (builds.quota).
 STOP_CANCEL, STOP_TIMEOUT, STOP_LOST, STOP_DRAIN = "cancelled", "timed_out", "lost", "drain"
+STOP_QUOTA = "quota"
 
 
 class StepResult:
@@ -63,7 +67,7 @@ class DockerEnv:
         self.images_built = []
         self.services = []
         # Set up by open(): they talk to the engine.
-        self.images = self.network = self.workspace = None
+        self.images = self.network = self.workspace = self.usage = None
 
     # --- lifecycle -----------------------------------------------------------
 
@@ -78,6 +82,7 @@ class DockerEnv:
         self.images = Images(self.client, self.log, self.check_stop)
         self.network = JobNetwork(self.client, self.job.pk, self._labels("network"))
         self.workspace = Workspace(self.client, self.job.pk, self.checkout, self._labels("workspace"))
+        self.usage = JobUsage(self.client, self.job.pk, self.workspace, self._labels("meter"))
         return self
 
     __enter__ = open
@@ -159,6 +164,8 @@ class DockerEnv:
     def prepare_workspace(self, image, user=""):
         if self.workspace.volume is None:
             self.workspace.prepare(image, user or (self.images.config(image).get("User") or ""))
+        if settings.HERALD_WORKSPACE_MAX_BYTES:
+            self.usage.start_meter(self.images)
 
     def run(self, key, image, script, *, env=None, user=""):
         self.images.ensure(image)
