@@ -25,6 +25,7 @@ import yaml
 from builds import constants as C
 from builds import parameters as params
 from builds.errors import PipelineError
+from builds.paths import parse as parse_paths
 
 HERALD_FILES = (".herald.yml", ".herald.yaml")
 HERMES_FILES = ("hermes.yaml", "Hermes.yaml", "hermes.yml", "Hermes.yml")
@@ -48,6 +49,9 @@ class When:
     branch: list = field(default_factory=list)
     event: list = field(default_factory=list)
     tag: list = field(default_factory=list)
+    # Globs of changed files (builds/paths.py), checked apart from the rest:
+    # the runner says which of the two left a step out.
+    path: list = field(default_factory=list)
 
     def matches(self, job):
         if self.event and job.event not in self.event:
@@ -94,6 +98,13 @@ class Pipeline:
     matrix: dict = field(default_factory=dict)
     timeout: int = None  # seconds
     parameters: list = field(default_factory=list)  # builds.parameters.Parameter
+    # Globs of changed files that decide whether the build runs (builds/paths.py).
+    paths: list = field(default_factory=list)
+    ignore_paths: list = field(default_factory=list)
+
+    def filters_paths(self):
+        """Whether anything here depends on the files a push changed."""
+        return bool(self.paths or self.ignore_paths or any(s.when and s.when.path for s in self.steps))
 
     def matrix_combinations(self):
         combos = [{}]
@@ -338,9 +349,11 @@ def parse_yaml(raw, filename):
 
 
 TOP_KEYS = {"image", "commands", "env", "services", "matrix", "steps", "timeout", "parameters"}
+# The whole build's path filters (builds/paths.py).
+TOP_KEYS |= {"paths", "ignore_paths"}
 STEP_KEYS = {"name", "image", "commands", "build", "secrets", "env", "when", "always"}
 SERVICE_KEYS = {"image", "env", "command"}
-WHEN_KEYS = {"branch", "event", "tag"}
+WHEN_KEYS = {"branch", "event", "tag", "path"}
 EVENTS = {event for event, _ in C.EVENT_CHOICES}
 
 
@@ -377,6 +390,8 @@ def parse_herald(data, filename, known_secrets=None):
             c.fail(c.line_of(data, "matrix"), "matrix", f"expands to {combos} jobs; the limit is 64")
 
     parameters = params.parse(c, data, ENV_NAME_RE, matrix)
+    build_paths = parse_paths(c, data, "paths", "")
+    ignore_paths = parse_paths(c, data, "ignore_paths", "")
 
     def check_vars(value, line, key):
         for name in VAR_RE.findall(value):
@@ -473,6 +488,7 @@ def parse_herald(data, filename, known_secrets=None):
                     branch=c.string_list(w, "branch", where + ".when."),
                     event=c.string_list(w, "event", where + ".when."),
                     tag=c.string_list(w, "tag", where + ".when."),
+                    path=parse_paths(c, w, "path", where + ".when."),
                 )
                 for ev in step.when.event:
                     if ev not in EVENTS:
@@ -517,6 +533,8 @@ def parse_herald(data, filename, known_secrets=None):
         matrix=matrix,
         timeout=timeout,
         parameters=parameters,
+        paths=build_paths,
+        ignore_paths=ignore_paths,
     )
 
 
