@@ -32,6 +32,9 @@ DEPTH = 200
 MAX_LINKS = 8
 # The form's fields per commit: the file of a commit never changes.
 CACHE_SECONDS = 24 * 3600
+HEAD_SECONDS = 30
+# Seconds git may take for a page (a run waits up to 60).
+PAGE_TIMEOUT = 15
 
 
 class Refused(Exception):
@@ -96,7 +99,7 @@ def start(repository, *, event, triggered_by, branch="", commit="", params=None)
     return [job, *job.siblings]
 
 
-def resolve(repository, branch="", commit=""):
+def resolve(repository, branch="", commit="", timeout=60):
     """The branch's commit (or the commit given, once known to be on the
     branch) and its pipeline; Refused with the reason otherwise."""
     branch = branch or repository.default_branch
@@ -110,10 +113,10 @@ def resolve(repository, branch="", commit=""):
         raise Refused(f"{commit[:100]!r} is not a commit: give 7 to 40 hexadecimal characters")
     url, env = repository.clone_url, repository.clone_env()
     try:
-        head = branch_head(url, branch, env=env)
+        head = branch_head(url, branch, env=env, timeout=timeout)
         if not head:
             raise Refused(f"There is no branch {branch!r} in {repository.full_name}")
-        with Peek(url, branch, depth=DEPTH if commit else 1, env=env) as peek:
+        with Peek(url, branch, depth=DEPTH if commit else 1, env=env, timeout=timeout) as peek:
             sha = peek.resolve(commit) if commit else peek.head()
             if not sha or not peek.on_branch(sha):
                 raise Refused(f"Commit {commit} is not on {branch} (its head or one of the {DEPTH} commits before it)")
@@ -131,16 +134,22 @@ def declared(repository, branch=""):
     branch's head, cached by commit; error is the reason they could not be
     read (the form then has no parameter fields and says why)."""
     branch = branch or repository.default_branch
-    try:
-        sha = branch_head(repository.clone_url, branch, env=repository.clone_env())
-    except BuildError as e:
-        return "", [], str(e)
+    # The branch's head, for HEAD_SECONDS: the repository page asks on every
+    # view, and a forge takes a round trip to answer. A run resolves afresh.
+    head_key = f"herald:run-now-head:{repository.pk}:{branch}"
+    sha = cache.get(head_key)
+    if sha is None:
+        try:
+            sha = branch_head(repository.clone_url, branch, env=repository.clone_env(), timeout=PAGE_TIMEOUT)
+        except BuildError as e:
+            return "", [], str(e)
+        cache.set(head_key, sha, HEAD_SECONDS)
     if not sha:
         return "", [], f"There is no branch {branch!r} in {repository.full_name}"
     parameters = cache.get(_cache_key(repository, sha))
     if parameters is None:
         try:
-            target = resolve(repository, branch)
+            target = resolve(repository, branch, timeout=PAGE_TIMEOUT)
         except Refused as e:
             return sha, [], e.reason
         sha, parameters = target.commit, target.parameters
