@@ -86,6 +86,7 @@ class JobUsage:
         self.workspace = workspace  # builds.docker.workspace.Workspace
         self.labels = labels
         self.meter = None
+        self.mountpoints = {}  # anonymous volume → where it is on the host (bind mode)
 
     def start_meter(self, images):
         """In `copy` mode: the container `du` runs in (removed with the
@@ -140,8 +141,17 @@ class JobUsage:
                     name = mount.get("Name")
                     if mount.get("Type") == "volume" and name != workspace.volume and name not in volumes:
                         volumes.add(name)
-                        total += disk_usage(mount.get("Source") or "")
+                        total += disk_usage(self._mountpoint(name))
         return total
+
+    def _mountpoint(self, volume):
+        # The container list leaves a volume's Source empty: ask once.
+        if volume not in self.mountpoints:
+            try:
+                self.mountpoints[volume] = self.client.api.inspect_volume(volume).get("Mountpoint") or ""
+            except derrors.NotFound:
+                return ""
+        return self.mountpoints[volume]
 
     def _meter_usage(self):
         _, (out, err) = self.meter.exec_run(["du", "-skx", METER_MOUNT], user="0:0", demux=True)

@@ -12,7 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 from builds.docker.usage import Unmeasurable, disk_usage
 from builds.runner import workspace_for
 from ciproject.env import envsize
-from tests.builds.helpers import job_objects, log_of, run_commit, steps_of
+from tests.builds.helpers import build_image, job_objects, log_of, run_commit, steps_of
 from tests.support import TEST_IMAGE, Symlink
 
 MiB = 2**20
@@ -218,3 +218,22 @@ def test_a_file_hidden_deeper_than_paths_reach_stops_the_build(quota, setup, doc
     assert job.reason.startswith("The workspace "), job.reason
     assert job_objects(docker_client, job) == []
     assert not workspace_for(job).exists()
+
+
+@pytest.mark.docker
+@pytest.mark.django_db(transaction=True)
+def test_writing_into_a_volume_the_image_declares_counts_in_bind_mode(setup, docker_client, settings):
+    settings.HERALD_WORKSPACE_MODE = "bind"
+    settings.HERALD_WORKSPACE_MAX_BYTES = 5 * MiB
+    settings.HERALD_WORKSPACE_CHECK_SECONDS = 0.5
+    image = build_image(docker_client, "herald-test/with-volume:latest", f'FROM {TEST_IMAGE}\nVOLUME ["/data"]\n')
+    assert image.attrs["Config"]["Volumes"] == {"/data": {}}
+    repo, sha = setup(
+        {
+            ".herald.yml": pipeline(("fill", ["dd if=/dev/zero of=/data/big bs=1M count=50", "sleep 60"])).replace(
+                TEST_IMAGE, "herald-test/with-volume:latest"
+            )
+        }
+    )
+    job = run_commit(repo, sha)
+    assert_stopped_by_the_quota(job, docker_client)
