@@ -155,4 +155,4 @@ def _shown(value):
         return "null"
     if isinstance(value, (int, float)):
         return f"the number {value}"
-    return f"a {'list' if isinstance(value, list) else 'object'}"
+    return "a list" if isinstance(value, list) else "an object"

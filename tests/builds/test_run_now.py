@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 
 from builds.models import Job
 from repositories.models import ApiToken, Membership
-from tests.builds.helpers import log_of, run_commit, run_next
+from tests.builds.helpers import log_of, queue, run_commit, run_next
 from tests.support import TEST_IMAGE, Symlink, git
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -217,6 +217,17 @@ def test_a_push_gets_the_defaults(project):
     job = run_commit(project.repo, project.first)
     assert job.status == "success", job.reason
     assert "target=staging dry=true greeting=hello event=push\n" in log_of(job)
+
+
+@pytest.mark.docker
+def test_a_value_the_commits_file_does_not_allow_ends_the_job_errored_with_the_reason(project):
+    # Never made by run-now (it checks the same file first): a job row
+    # written by other means still cannot smuggle a variable into the steps.
+    job = queue(project.repo, project.first, event="manual", params={"PATH": "/tmp"})
+    job = run_next()
+    assert job.status == "errored"
+    assert job.reason == "unknown parameter 'PATH' (the pipeline declares: TARGET, DRY_RUN, GREETING)"
+    assert "Error: unknown parameter 'PATH'" in log_of(job)
 
 
 def test_a_rebuild_keeps_the_commit_event_and_parameters_and_records_who(project, client):
