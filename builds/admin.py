@@ -2,7 +2,8 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from builds.lifecycle import restart
-from builds.models import Job, LogChunk, PruneRun, Worker
+from builds.models import Job, LogChunk, PruneRun, Schedule, Worker
+from builds.schedules.forms import ScheduleForm
 
 
 @admin.register(Job)
@@ -62,3 +63,36 @@ class PruneRunAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(Schedule)
+class ScheduleAdmin(admin.ModelAdmin):
+    """Checked as on the repository page (builds.schedules.forms): the
+    expression, the zone, the branch and the parameters."""
+
+    form = ScheduleForm
+    list_display = (
+        "__str__",
+        "cron",
+        "timezone",
+        "branch",
+        "enabled",
+        "next_run_at",
+        "last_run_at",
+        "last_job",
+        "last_error",
+    )
+    list_filter = ("enabled", "timezone", "repository")
+    search_fields = ("name", "cron", "branch", "repository__full_name")
+    list_select_related = ("repository", "last_job")
+    fields = ("repository", "name", "cron", "timezone", "branch", "params", "enabled", "created_by")
+    readonly_fields = ("created_by", "next_run_at", "last_run_at", "last_job", "last_error", "created_at")
+    raw_id_fields = ("repository",)
+
+    def get_fields(self, request, obj=None):
+        return [*self.fields, *(f for f in self.readonly_fields if f != "created_by")]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)

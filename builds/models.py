@@ -1,4 +1,5 @@
 import logging
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import models, transaction
@@ -8,6 +9,8 @@ from django.utils import timezone
 
 from builds import constants as C
 from builds.queue import enqueue_token
+from builds.schedules.cron import MAX_LENGTH as CRON_MAX_LENGTH
+from builds.schedules.cron import check_cron, check_timezone, next_time
 from repositories.commit_status import queue_commit_status
 from repositories.models import Repository
 
@@ -300,3 +303,109 @@ class PruneRun(models.Model):
 
     def __str__(self):
         return f"prune at {self.started_at:%Y-%m-%d %H:%M}: {self.builds} builds"
+
+
+class Schedule(models.Model):
+    """A repository's builds at the times of a cron expression, in a time
+    zone, on a branch (blank: the default branch), with parameters
+    (builds.schedules). `next_run_at` is the one time it waits for: fired
+    once when it has passed, however late (see builds.schedules.firing)."""
+
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="schedules")
+    name = models.CharField(max_length=100)
+    cron = models.CharField(
+        "cron expression",
+        max_length=CRON_MAX_LENGTH,
+        validators=[check_cron],
+        help_text="minute hour day-of-month month day-of-week, e.g. 0 3 * * mon-fri",
+    )
+    timezone = models.CharField(
+        "time zone", max_length=64, default="UTC", validators=[check_timezone], help_text="e.g. Europe/Paris"
+    )
+    branch = models.CharField(max_length=255, blank=True, help_text="blank: the repository's default branch")
+    params = models.JSONField(
+        "parameters", default=dict, blank=True, help_text='values for the pipeline\'s parameters: {"NAME": "value"}'
+    )
+    enabled = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # auto_now_add: the field `timezone` above hides django.utils.timezone here.
+    created_at = models.DateTimeField(auto_now_add=True)
+    next_run_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_run_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_job = models.ForeignKey(
+        Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    # Why the last firing started no build (a branch gone, parameters the
+    # pipeline no longer declares, the repository unreadable); blank when it did.
+    last_error = models.CharField(max_length=500, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["repository", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["repository", "name"],
+                name="schedule_unique_name",
+                violation_error_message="This repository already has a schedule of that name.",
+            )
+        ]
+        # What the minute's check reads: the enabled schedules that are due.
+        indexes = [models.Index(fields=["enabled", "next_run_at"], name="schedule_due")]
+
+    # Written by the workers only (and next_run_at by an edit of the timing).
+    FIRING = ("next_run_at", "last_run_at", "last_job", "last_error")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._saved_timing = self._timing()
+
+    def __str__(self):
+        return f"{self.repository.full_name}: {self.name}"
+
+    def save(self, *args, **kwargs):
+        # A new expression, zone or enabling counts from now: a schedule
+        # switched back on after a week runs at its next time, not at once.
+        # Any other edit keeps the time it waits for (it may be due).
+        retimed = self._timing() != self._saved_timing or (self.enabled and self.next_run_at is None)
+        if retimed:
+            self.next_run_at = self.next_after(timezone.now()) if self.enabled else None
+        fields = kwargs.get("update_fields")
+        if fields is None and not self._state.adding:
+            # The firing's columns belong to the workers (claim, record: UPDATEs
+            # of their own): an edit that wrote back the due time it read
+            # while a worker claimed it would have the schedule fire twice.
+            fields = [f.name for f in self._meta.concrete_fields if not f.primary_key and f.name not in self.FIRING]
+        if fields is not None:
+            kwargs["update_fields"] = {*fields, "next_run_at"} if retimed else set(fields)
+        super().save(*args, **kwargs)
+        self._saved_timing = self._timing()
+
+    def _timing(self):
+        return (self.cron, self.timezone, self.enabled)
+
+    def next_after(self, moment):
+        return next_time(self.cron, self.timezone, moment)
+
+    @property
+    def next_run_local(self):
+        """next_run_at in the schedule's own time zone."""
+        return self.next_run_at and self.next_run_at.astimezone(ZoneInfo(self.timezone))
+
+    def claim(self, now):
+        """Take this schedule's due run: whoever moves next_run_at from the
+        value this object read wins. Two workers checking at once, or a
+        check racing an edit, both read the same due time: the conditional
+        UPDATE lets one of them through, the other learns from the count."""
+        due, following = self.next_run_at, self.next_after(now)
+        claimed = Schedule.objects.filter(pk=self.pk, enabled=True, next_run_at=due).update(
+            next_run_at=following, last_run_at=now
+        )
+        if claimed:
+            self.next_run_at, self.last_run_at = following, now
+        return bool(claimed)
+
+    def record(self, job=None, error=""):
+        """The outcome of a claimed run: its first job, or why there is none."""
+        self.last_job, self.last_error = job, error[:500]
+        Schedule.objects.filter(pk=self.pk).update(last_job=job, last_error=self.last_error)

@@ -3,6 +3,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from builds import api, badges, views
+from builds.schedules import api as schedule_api
+from builds.schedules import views as schedule_views
 from ciproject import health
 from repositories import views as repository_views
 from webhooks import pages as webhook_pages
@@ -14,6 +16,9 @@ urlpatterns = [
     path("repos/<path:full_name>/deliveries/", webhook_pages.deliveries, name="repository-deliveries"),
     path("deliveries/<int:delivery_id>/replay", webhook_pages.replay_delivery, name="delivery-replay"),
     path("repos/<path:full_name>/run", views.run_now, name="run-now"),
+    path("repos/<path:full_name>/schedules/new", schedule_views.schedule_new, name="schedule-new"),
+    path("schedules/<int:schedule_id>/", schedule_views.schedule_edit, name="schedule-edit"),
+    path("schedules/<int:schedule_id>/delete", schedule_views.schedule_delete, name="schedule-delete"),
     path("repos/<path:full_name>/", repository_views.repository, name="repository"),
     path("jobs/<int:job_id>/", views.job, name="job"),
     path("jobs/<int:job_id>/log.txt", views.job_log_txt, name="job-log-txt"),
@@ -32,6 +37,8 @@ urlpatterns = [
     path("api/jobs/<int:job_id>/decline", api.job_decline, name="api-job-decline"),
     path("api/repos/<path:full_name>/jobs/", api.repo_jobs, name="api-repo-jobs"),
     path("api/repos/<path:full_name>/builds", api.repo_builds, name="api-repo-builds"),
+    path("api/repos/<path:full_name>/schedules", schedule_api.repo_schedules, name="api-repo-schedules"),
+    path("api/schedules/<int:schedule_id>", schedule_api.schedule_detail, name="api-schedule"),
     path("badges/<path:full_name>.svg", badges.badge, name="badge"),
     path("login/", auth_views.LoginView.as_view(template_name="login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -54,14 +54,20 @@ def check_cron(expression):
 
 
 @functools.cache
-def _zones():
-    return frozenset(available_timezones())
+def zones():
+    """The time zone names zoneinfo knows, sorted."""
+    return tuple(sorted(available_timezones()))
+
+
+@functools.cache
+def _zone_set():
+    return frozenset(zones())
 
 
 def check_timezone(name):
     """ValidationError unless `name` is a time zone zoneinfo knows. Checked
     against the list, never opened as given: a name is also a path."""
-    if str(name) not in _zones():
+    if str(name) not in _zone_set():
         raise ValidationError(f"{_shown(name)} is not a time zone: give an IANA name such as Europe/Paris or UTC")
 
 

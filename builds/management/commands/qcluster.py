@@ -15,6 +15,7 @@ from django_q.management.commands import qcluster
 
 from builds import drain
 from builds.durations import format_duration
+from builds.schedules import firing
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,9 @@ class Command(qcluster.Command):
         if options.get("cluster_name"):
             os.environ["Q_CLUSTER_NAME"] = options["cluster_name"]
         drain.prepare()
+        # The periodic check of the repositories' schedules, should this be
+        # the installation's first cluster (or someone deleted it).
+        firing.install()
         cluster = DrainingCluster()
         cluster.start()
         if options.get("run_once", False):

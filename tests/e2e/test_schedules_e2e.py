@@ -1,0 +1,73 @@
+"""A schedule fired by a real Herald (gunicorn + django-q2 qcluster, whose
+scheduler runs the minute's check): created over the API, it builds the
+branch's commit as a `cron` job that runs in Docker with its parameter."""
+
+import time
+
+import pytest
+import requests
+
+from tests.support import TEST_IMAGE
+
+pytestmark = [pytest.mark.e2e, pytest.mark.docker]
+
+PIPELINE = f"""\
+image: {TEST_IMAGE}
+parameters:
+  - name: TARGET
+    type: choice
+    choices: [staging, production]
+steps:
+  - name: deploy
+    commands:
+      - 'echo "deploying to $TARGET on a $HERALD_EVENT build"'
+"""
+
+
+def test_a_schedule_due_every_minute_runs_a_cron_build(live_herald, git_repo):
+    herald = live_herald()
+    src = git_repo()
+    src.commit({".herald.yml": PIPELINE}, message="Add the pipeline")
+    src.checkout("release", create=True)
+    release = src.commit({"r.txt": "r"}, message="Release work")
+    src.checkout("main")
+    src.commit({"m.txt": "m"}, message="Main moves on")
+    herald.add_repo("acme/widgets", src.url)
+    herald.manage(
+        "shell",
+        "-c",
+        "from django.contrib.auth import get_user_model; get_user_model().objects.create_user('ada', is_staff=True)",
+    )
+    auth = {"Authorization": f"Bearer {herald.manage('createtoken', 'ada').strip()}"}
+
+    r = requests.post(
+        f"{herald.url}/api/repos/acme/widgets/schedules",
+        json={"name": "every minute", "cron": "* * * * *", "branch": "release", "params": {"TARGET": "production"}},
+        headers=auth,
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
+    schedule = r.json()
+
+    # Due at the next minute; django-q2's scheduler looks every 30 s.
+    deadline = time.monotonic() + 180
+    jobs = []
+    while time.monotonic() < deadline and not jobs:
+        jobs = herald.get_json("/api/repos/acme/widgets/jobs/?event=cron")["jobs"]
+        time.sleep(1)
+    assert jobs, "no cron job within 180 s:\n" + herald.log_path.read_text()[-5000:]
+    first = jobs[-1]
+    assert (first["event"], first["branch"], first["commit"]) == ("cron", "release", release)
+    assert (first["triggered_by"], first["params"]) == ("schedule: every minute", {"TARGET": "production"})
+    job = herald.wait_job(first["id"], timeout=120)
+    assert job["status"] == "success", job["reason"]
+    assert "deploying to production on a cron build" in herald.log_text(first["id"])
+
+    shown = requests.get(f"{herald.url}/api/schedules/{schedule['id']}", headers=auth, timeout=10).json()
+    assert shown["last_error"] == "" and shown["last_run_at"]
+    assert shown["last_job"]["event"] == "cron"
+    # Stop it: nothing more is started once it is disabled.
+    r = requests.patch(
+        f"{herald.url}/api/schedules/{schedule['id']}", json={"enabled": False}, headers=auth, timeout=30
+    )
+    assert r.status_code == 200 and r.json()["next_run"] is None
