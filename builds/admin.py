@@ -48,7 +48,7 @@ class LogChunkAdmin(admin.ModelAdmin):
 
 @admin.register(Worker)
 class WorkerAdmin(admin.ModelAdmin):
-    list_display = ("host", "slots", "started_at", "last_seen")
+    list_display = ("host", "slots", "labels", "started_at", "last_seen")
 
 
 @admin.register(PruneRun)

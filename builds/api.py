@@ -36,6 +36,8 @@ def job_json(job, steps=False):
         "finished_at": _iso(job.finished_at),
         "exit_code": job.exit_code,
         "worker": job.worker,
+        # The worker labels it needs (runs_on:); predicted until a worker read the pipeline.
+        "runs_on": job.labels_needed,
         "triggered_by": job.triggered_by,
         "params": job.params or {},
         "approved_by": job.approved_by,

@@ -10,11 +10,22 @@ how it holds a job back.
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 
 from builds import constants as C
+from builds import labels as L
 from builds.models import Job, Worker
 from repositories.models import Repository
+
+
+class Claimant(str):
+    """A worker asking for a job: its host name (what Job.worker holds),
+    with the labels it carries."""
+
+    def __new__(cls, host, labels=None):
+        self = super().__new__(cls, host)
+        self.labels = L.worker_labels() if labels is None else sorted(labels)
+        return self
 
 
 def claimable_jobs():
@@ -139,9 +150,75 @@ class RepositoryLimit(Rule):
         )
 
 
+class Labels(Rule):
+    """A job runs only on a worker carrying every label its pipeline's
+    runs_on: names (builds.labels); the jobs this worker cannot run are
+    left out in the query, so they never hold back those behind them.
+
+    Until a worker has read the commit's pipeline, a job's labels are a
+    prediction (Job.runs_on_read): one that no online worker can meet does
+    not hold the job back — any worker claims it, reads the real runs_on:
+    and runs it or hands it back (builds.routing)."""
+
+    code = "no-label"
+
+    def allow(self, queued, running, worker):
+        # The distinct label sets among the queued jobs: a handful.
+        needs = set(queued.order_by().values_list("runs_on", "runs_on_read").distinct())
+        if not needs:
+            return queued
+        fit = {key for key, _ in needs if L.fits(key, worker.labels)}
+        unmet = self._unmet({key for key, read in needs if not read and key not in fit})
+        if not fit and not unmet:
+            return None
+        if all(key in fit or (not read and key in unmet) for key, read in needs):
+            return queued
+        return queued.filter(Q(runs_on__in=fit) | Q(runs_on__in=unmet, runs_on_read=False))
+
+    @staticmethod
+    def _unmet(keys, workers=None):
+        """Those of the label sets `keys` no online worker carries."""
+        if not keys:
+            return set()
+        carried = [w.labels for w in (Worker.online() if workers is None else workers)]
+        return {key for key in keys if not any(L.fits(key, labels) for labels in carried)}
+
+    def room_elsewhere(self, worker):
+        """Whether another online worker with a free slot carries the labels
+        of a queued job this one cannot run."""
+        needs = set(claimable_jobs().order_by().values_list("runs_on", flat=True).distinct())
+        theirs = [key for key in needs if not L.fits(key, worker.labels)]
+        for w in Worker.online().exclude(host=worker):
+            if any(L.fits(key, w.labels) for key in theirs):
+                if Job.objects.filter(status=C.RUNNING, worker=w.host).count() < w.slots:
+                    return True
+        return False
+
+    def explain(self, job, running, workers):
+        needed = job.labels_needed
+        if not needed or not workers:
+            return ""
+        able = [w for w in workers if L.fits(job.runs_on, w.labels)]
+        if not able:
+            if not job.runs_on_read:
+                return ""  # a guess nobody meets: the next free worker reads the file
+            online = ", ".join(f"{w.host} [{', '.join(w.labels)}]" for w in workers)
+            return f"No online worker has {L.the_labels(needed)} (online: {online})."
+        busy = list(running.filter(worker__in=[w.host for w in able]).select_related("repository").order_by("id"))
+        if any(sum(1 for j in busy if j.worker == w.host) < w.slots for w in able):
+            return ""
+        names = [f"#{j.number}" if j.repository_id == job.repository_id else str(j) for j in busy]
+        jobs = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
+        if len(able) == 1:
+            return f"The one worker with {L.describe(needed)} is busy with {jobs}."
+        hosts = ", ".join(w.host for w in able)
+        return f"The {len(able)} workers with {L.describe(needed)} ({hosts}) are busy with {jobs}."
+
+
 WORKER_SLOTS = WorkerSlots()
+LABELS = Labels()
 # In the claim's order: the cheap checks that can refuse everything first.
-RULES = (WORKER_SLOTS, InstallationLimit(), RepositoryLimit())
+RULES = (WORKER_SLOTS, InstallationLimit(), LABELS, RepositoryLimit())
 
 
 def _lock_claims():
@@ -152,11 +229,14 @@ def _lock_claims():
             c.execute("SELECT pg_advisory_xact_lock(%s)", [0x4E524C44])
 
 
-def claim_next_job(worker):
+def claim_next_job(worker, labels=None):
     """Claim the oldest queued job the rules allow; None if there is none.
 
-    Returns (job, why_not) where why_not says what blocked when job is None.
+    `worker`: the host name; `labels`: those it carries (default: this
+    machine's, builds.labels.worker_labels). Returns (job, why_not) where
+    why_not says what blocked when job is None.
     """
+    worker = Claimant(worker, labels)
     with transaction.atomic():
         _lock_claims()
         running = Job.objects.filter(status=C.RUNNING)

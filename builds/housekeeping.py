@@ -25,6 +25,7 @@ from builds.docker.client import docker_client
 from builds.docker.image_build import prune_build_images
 from builds.docker.objects import remove_job_objects
 from builds.errors import DockerUnavailable
+from builds.labels import worker_labels
 from builds.logwriter import LogWriter
 from builds.models import Job, Worker, report_end_and_wake_next
 from builds.queue import enqueue_token
@@ -230,13 +231,12 @@ def _trim_records():
     ForgeEvent.trim()
 
 
-def beat(host=None, slots=None):
-    """Record that this worker machine is alive."""
+def beat(host=None, slots=None, labels=None):
+    """Record that this worker machine is alive, with its slots and labels."""
     host = host or settings.HERALD_HOSTNAME
     now = timezone.now()
+    fields = {"slots": slots or settings.HERALD_CONCURRENCY, "labels": worker_labels(labels)}
     with transaction.atomic():
-        updated = Worker.objects.filter(host=host).update(last_seen=now, slots=slots or settings.HERALD_CONCURRENCY)
+        updated = Worker.objects.filter(host=host).update(last_seen=now, **fields)
         if not updated:
-            Worker.objects.get_or_create(
-                host=host, defaults={"slots": slots or settings.HERALD_CONCURRENCY, "started_at": now, "last_seen": now}
-            )
+            Worker.objects.get_or_create(host=host, defaults={**fields, "started_at": now, "last_seen": now})

@@ -100,6 +100,12 @@ def create_job(
     if received_at is not None:
         fields["created_at"] = received_at
     fields.update(extra)
+    hint = repository.matrix_hint or []
+    matrix_build = len(hint) > 1 and "matrix" not in extra
+    routes = {}
+    if "runs_on" not in fields:
+        routes = predict_runs_on(repository, hint if matrix_build else [fields.get("matrix") or {}])
+        fields["runs_on"] = routes[_key(hint[0] if matrix_build else fields.get("matrix"))]
     job = Job.objects.create(repository=repository, number=number or repository.next_job_number(), **fields)
     for old in Job.objects.filter(pk__in=older) if older else ():
         old.request_cancel(f"Superseded by #{job.number}")
@@ -107,8 +113,7 @@ def create_job(
         enqueue_in_transaction()
     queue_commit_status(job)
     job.siblings = []
-    hint = repository.matrix_hint or []
-    if len(hint) > 1 and "matrix" not in extra:
+    if matrix_build:
         # A matrix build, judging by the last pipeline read: make every job
         # now, so the webhook answer lists them all. Each job checks its
         # combination against this commit's file when it runs (and the
@@ -117,7 +122,11 @@ def create_job(
         job.matrix, job.group = hint[0], job
         for values in hint[1:]:
             sibling = Job.objects.create(
-                repository=repository, number=repository.next_job_number(), group=job, matrix=values, **fields
+                repository=repository,
+                number=repository.next_job_number(),
+                group=job,
+                matrix=values,
+                **{**fields, "runs_on": routes.get(_key(values), fields["runs_on"])},
             )
             if not waiting:
                 enqueue_in_transaction()
@@ -128,6 +137,24 @@ def create_job(
         for each in (job, *job.siblings):
             each.request_cancel(why)
     return job, True
+
+
+def predict_runs_on(repository, combinations):
+    """{matrix combination (as _key): the labels (builds.labels.key)} its
+    new job is predicted to need: those of the repository's latest job of
+    that combination — read by a worker from the pipeline, or predicted in
+    turn — else of its latest job. The worker that claims the job reads the
+    real runs_on: and hands the job back if it lacks one (Job.hand_back)."""
+    recent = list(
+        Job.objects.filter(repository=repository)
+        .order_by("-id")
+        .values_list("matrix", "runs_on")[: max(1, len(combinations))]
+    )
+    latest = recent[0][1] if recent else ""
+    known = {}
+    for matrix, runs_on in recent:
+        known.setdefault(_key(matrix), runs_on)
+    return {_key(c): known.get(_key(c), latest) for c in combinations}
 
 
 def lock_push(repository_id, event, ref):
@@ -307,6 +334,9 @@ def expand_matrix(job, combinations):
                     group=job,
                     matrix=values,
                     triggered_by=job.triggered_by,
+                    # Routed exactly by the runner next (builds.routing).
+                    runs_on=job.runs_on,
+                    runs_on_read=job.runs_on_read,
                     **job.trigger_fields(),
                 )
             )
@@ -339,6 +369,8 @@ def restart(job, user=None):
             job.repository,
             **job.trigger_fields(),
             matrix=job.matrix,
+            runs_on=job.runs_on,
+            runs_on_read=job.runs_on_read,
             restarted_from=job,
             dedupe_seconds=0,
             auto_cancel=False,

@@ -23,6 +23,7 @@ from pathlib import Path
 import yaml
 
 from builds import constants as C
+from builds import labels
 from builds import parameters as params
 from builds.errors import PipelineError
 from builds.paths import parse as parse_paths
@@ -101,6 +102,8 @@ class Pipeline:
     # Globs of changed files that decide whether the build runs (builds/paths.py).
     paths: list = field(default_factory=list)
     ignore_paths: list = field(default_factory=list)
+    # Worker labels a job needs (builds.labels); ${NAME} stands for a matrix value.
+    runs_on: list = field(default_factory=list)
 
     def filters_paths(self):
         """Whether anything here depends on the files a push changed."""
@@ -121,7 +124,8 @@ class Pipeline:
 
         steps = [replace(s, image=sub(s.image)) for s in self.steps]
         services = [replace(s, image=sub(s.image)) for s in self.services]
-        return replace(self, steps=steps, services=services)
+        runs_on = sorted({substitute(label, values) for label in self.runs_on})
+        return replace(self, steps=steps, services=services, runs_on=runs_on)
 
 
 VAR_RE = re.compile(r"\$\{([^}]*)\}")
@@ -348,7 +352,7 @@ def parse_yaml(raw, filename):
     return data
 
 
-TOP_KEYS = {"image", "commands", "env", "services", "matrix", "steps", "timeout", "parameters"}
+TOP_KEYS = {"image", "commands", "env", "services", "matrix", "steps", "timeout", "parameters", "runs_on"}
 # The whole build's path filters (builds/paths.py).
 TOP_KEYS |= {"paths", "ignore_paths"}
 STEP_KEYS = {"name", "image", "commands", "build", "secrets", "env", "when", "always"}
@@ -400,6 +404,7 @@ def parse_herald(data, filename, known_secrets=None):
                 c.fail(line, key, f"${{{name}}} is not a matrix variable ({known})")
 
     check_vars(image, c.line_of(data, "image"), "image")
+    runs_on = _runs_on(c, data, matrix, check_vars)
 
     services = []
     if "services" in data:
@@ -535,7 +540,35 @@ def parse_herald(data, filename, known_secrets=None):
         parameters=parameters,
         paths=build_paths,
         ignore_paths=ignore_paths,
+        runs_on=runs_on,
     )
+
+
+def _runs_on(c, data, matrix, check_vars):
+    """runs_on: a label or a list of them, each possibly naming matrix
+    values (`arch:${ARCH}`): checked for every combination, so a job never
+    learns at run time that its labels are not labels."""
+    if "runs_on" not in data:
+        return []
+    line = c.line_of(data, "runs_on")
+    value = data["runs_on"]
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        c.fail(line, "runs_on", "must be a worker label or a list of them, like [gpu] or [gpu, big]")
+    if len(value) > labels.MAX_LABELS:
+        c.fail(line, "runs_on", f"lists {len(value)} labels; the limit is {labels.MAX_LABELS}")
+    combos = [{}]
+    for key, values in matrix.items():
+        combos = [{**combo, key: v} for combo in combos for v in values]
+    for label in value:
+        check_vars(label, line, "runs_on")
+        for combo in combos:
+            problem = labels.label_problem(substitute(label, combo))
+            if problem:
+                where = f" (with {', '.join(f'{k}={v}' for k, v in combo.items())})" if VAR_RE.search(label) else ""
+                c.fail(line, "runs_on", problem + where)
+    return list(value)
 
 
 def _check_relative(c, value, line, key):

@@ -8,7 +8,7 @@ nothing.
 from django.conf import settings
 
 from builds import drain
-from builds.claim import WORKER_SLOTS, claim_next_job
+from builds.claim import LABELS, WORKER_SLOTS, Claimant, claim_next_job
 from builds.models import wake_next_job
 from builds.queue import enqueue_token
 from builds.runner import Runner
@@ -26,6 +26,10 @@ def run_next_job():
     if job is None:
         if why_not == WORKER_SLOTS.code and WORKER_SLOTS.room_elsewhere(settings.HERALD_HOSTNAME):
             # Another machine is idle while this one is full: pass the token on.
+            enqueue_token()
+        elif why_not == LABELS.code and LABELS.room_elsewhere(Claimant(settings.HERALD_HOSTNAME)):
+            # What is queued needs labels this machine lacks and another one
+            # with a free slot has: the token is theirs.
             enqueue_token()
         return why_not
     job_context = current_job.set(job.pk)  # in the log lines about it (HERALD_LOG_FORMAT=json)

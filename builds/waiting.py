@@ -1,14 +1,16 @@
 """Why a queued job has not started, in words.
 
 The sentences come from the claim's own rules (builds.claim.RULES:
-HERALD_CONCURRENCY per worker, HERALD_MAX_RUNNING, the repository's
-max_concurrency), so the job page says what the job waits on — and cannot
-say anything the workers don't do — instead of leaving people guessing.
+HERALD_CONCURRENCY per worker, HERALD_MAX_RUNNING, the labels its runs_on:
+asks for, the repository's max_concurrency), so the job page says what the
+job waits on — and cannot say anything the workers don't do — instead of
+leaving people guessing.
 """
 
 from django.utils.timesince import timesince
 
 from builds import constants as C
+from builds import labels as L
 from builds.claim import RULES, claimable_jobs
 from builds.models import Job, Worker
 
@@ -36,7 +38,7 @@ def why_waiting(job):
         sentence = rule.explain(job, running, workers)
         if sentence:
             reasons.append(sentence)
-    ahead = claimable_jobs().filter(id__lt=job.id).count()
+    ahead = _ahead(job, workers)
     if ahead:
         reasons.insert(
             0,
@@ -48,3 +50,18 @@ def why_waiting(job):
     else:
         reasons.insert(0, "It is next in the queue.")
     return reasons
+
+
+def _ahead(job, workers):
+    """The queued jobs before this one that compete for the workers able
+    to run it: a job needing a label none of them carries goes past it
+    (builds.claim.Labels), and so is not ahead of it."""
+    before = claimable_jobs().filter(id__lt=job.id)
+    able = [w for w in workers if L.fits(job.runs_on, w.labels)]
+    if not able:
+        return before.count()
+    needs = set(before.order_by().values_list("runs_on", flat=True).distinct())
+    competing = [key for key in needs if any(L.fits(key, w.labels) for w in able)]
+    if len(competing) < len(needs):
+        before = before.filter(runs_on__in=competing)
+    return before.count()
