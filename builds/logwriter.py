@@ -24,27 +24,11 @@ from django.conf import settings
 from django.db import IntegrityError
 from django.db.models import F, Max
 
-import forges
 from builds.dbgrace import Grace
+from builds.masking import MASK, secret_values, server_secrets
 from builds.models import Job, LogChunk
 
-MASK = "****"
-MIN_SECRET_LENGTH = 3
 _LINE_BREAK = re.compile(r"([\r\n])")
-
-
-def server_secrets():
-    """Herald's own keys and passwords, masked in every log whatever the
-    repository: defence in depth should a build ever read the server's
-    files (a path resolved wrongly by a future bug)."""
-    values = [
-        settings.SECRET_KEY,
-        *settings.HERALD_ENCRYPTION_KEYS,
-        *(db.get("PASSWORD") for db in settings.DATABASES.values()),
-    ]
-    values += [forge.client_secret for forge in forges.every()]
-    values.append(getattr(settings, "HERALD_METRICS_TOKEN", ""))
-    return [v for v in values if v]
 
 
 class LogWriter:
@@ -91,17 +75,7 @@ class LogWriter:
         self.set_secrets(secrets)
 
     def set_secrets(self, secrets):
-        values = set()
-        for secret in [*secrets, *server_secrets()]:
-            if not secret:
-                continue
-            values.add(secret)
-            # A multi-line value (a key file) often comes out a line at a
-            # time, or with its line endings changed: mask every line too.
-            values.update(line.strip() for line in secret.splitlines())
-        values = {v for v in values if len(v) >= MIN_SECRET_LENGTH}
-        # Longest first, so a secret containing another is masked whole.
-        self._secrets = sorted(values, key=len, reverse=True)
+        self._secrets = secret_values([*secrets, *server_secrets()])
 
     def _holdback(self, text):
         """Length of the longest end of `text` that could be the start of a

@@ -11,7 +11,6 @@ from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 import forges
-from builds.labels import label_problem
 from ciproject.env import (
     database_from_url,
     default_workspace_dir,
@@ -225,12 +224,6 @@ HERALD_DRAIN_SECONDS = envint("HERALD_DRAIN_SECONDS", 600, minimum=0)
 HERALD_CONCURRENCY = envint("HERALD_CONCURRENCY", 2, minimum=1)
 # Builds running at once across all worker machines; 0: no limit beyond theirs.
 HERALD_MAX_RUNNING = envint("HERALD_MAX_RUNNING", 0, minimum=0)
-# Labels this worker machine carries beside the automatic arch:<machine> and
-# os:<system>: a job whose runs_on: names them runs only on such a worker.
-HERALD_WORKER_LABELS = sorted({v.strip() for v in (envstr("HERALD_WORKER_LABELS") or "").split(",") if v.strip()})
-for _label in HERALD_WORKER_LABELS:
-    if label_problem(_label):
-        raise ImproperlyConfigured(f"HERALD_WORKER_LABELS: {label_problem(_label)}")
 # Pull a step's image when the engine lacks it: "if-not-present" or "never".
 HERALD_PULL_POLICY = envstr("HERALD_PULL_POLICY") or "if-not-present"
 # How the job's /repo volume gets the checkout: "bind" (the volume is the
@@ -385,6 +378,24 @@ HERALD_FORGE_MAX_PAGES = envint("HERALD_FORGE_MAX_PAGES", 20, minimum=1)
 HERALD_STATUS_ATTEMPTS = envint("HERALD_STATUS_ATTEMPTS", 5, minimum=1)
 HERALD_STATUS_RETRY_SECONDS = envint("HERALD_STATUS_RETRY_SECONDS", 30, minimum=1)
 HERALD_STATUS_CONTEXT = envstr("HERALD_STATUS_CONTEXT") or "herald"
+
+# --- Notifications (repositories.notifications) and email --------------------
+# Each notification is its own queued task: attempts, the first retry delay
+# (doubled each time), and how long one receiver or SMTP server may take.
+HERALD_NOTIFY_ATTEMPTS = envint("HERALD_NOTIFY_ATTEMPTS", 5, minimum=1)
+HERALD_NOTIFY_RETRY_SECONDS = envint("HERALD_NOTIFY_RETRY_SECONDS", 30, minimum=1)
+HERALD_NOTIFY_TIMEOUT = envint("HERALD_NOTIFY_TIMEOUT", 5, minimum=1)
+# Email goes through Django's SMTP backend; the defaults suit a local MTA.
+EMAIL_HOST = envstr("EMAIL_HOST") or "localhost"
+EMAIL_PORT = envint("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = envstr("EMAIL_HOST_USER") or ""
+EMAIL_HOST_PASSWORD = envstr("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = envbool("EMAIL_USE_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS (STARTTLS, port 587) and EMAIL_USE_SSL (port 465): set one, not both")
+EMAIL_TIMEOUT = HERALD_NOTIFY_TIMEOUT
+DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL") or "Herald CI <herald@localhost>"
 
 # --- Who may sign in, throttling, Content-Security-Policy (docs: README) -----
 

@@ -7,6 +7,8 @@ from builds.schedules import api as schedule_api
 from builds.schedules import views as schedule_views
 from ciproject import health
 from repositories import views as repository_views
+from repositories.notifications import api as notification_api
+from repositories.notifications import views as notification_views
 from webhooks import pages as webhook_pages
 from webhooks import views as webhook_views
 
@@ -16,6 +18,10 @@ urlpatterns = [
     path("repos/<path:full_name>/deliveries/", webhook_pages.deliveries, name="repository-deliveries"),
     path("deliveries/<int:delivery_id>/replay", webhook_pages.replay_delivery, name="delivery-replay"),
     path("repos/<path:full_name>/run", views.run_now, name="run-now"),
+    path("repos/<path:full_name>/notifications", notification_views.notifications, name="notifications"),
+    path(
+        "notifications/<int:notification_id>/delete", notification_views.notification_delete, name="notification-delete"
+    ),
     path("repos/<path:full_name>/schedules/new", schedule_views.schedule_new, name="schedule-new"),
     path("schedules/<int:schedule_id>/", schedule_views.schedule_edit, name="schedule-edit"),
     path("schedules/<int:schedule_id>/delete", schedule_views.schedule_delete, name="schedule-delete"),
@@ -37,6 +43,10 @@ urlpatterns = [
     path("api/jobs/<int:job_id>/decline", api.job_decline, name="api-job-decline"),
     path("api/repos/<path:full_name>/jobs/", api.repo_jobs, name="api-repo-jobs"),
     path("api/repos/<path:full_name>/builds", api.repo_builds, name="api-repo-builds"),
+    path(
+        "api/repos/<path:full_name>/notifications", notification_api.repo_notifications, name="api-repo-notifications"
+    ),
+    path("api/notifications/<int:notification_id>", notification_api.notification_detail, name="api-notification"),
     path("api/repos/<path:full_name>/schedules", schedule_api.repo_schedules, name="api-repo-schedules"),
     path("api/schedules/<int:schedule_id>", schedule_api.schedule_detail, name="api-schedule"),
     path("badges/<path:full_name>.svg", badges.badge, name="badge"),

@@ -172,3 +172,7 @@ class ForgeEventAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+# Notifications register their own (repositories/notifications/admin.py).
+from repositories.notifications import admin as _notifications_admin  # noqa: E402, F401

@@ -7,15 +7,12 @@ backoff, so a forge that is slow, down or rate-limiting never delays or
 fails a build."""
 
 import logging
-from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
-from django_q.models import Schedule
-from django_q.tasks import async_task, schedule
 
 from builds.durations import format_duration
+from repositories import retry
 from repositories.models import CommitStatus, Repository
 
 log = logging.getLogger(__name__)
@@ -66,17 +63,8 @@ def record(job, status):
 
 
 def enqueue(status_id, delay=0, attempt=0):
-    if delay <= 0:
-        async_task(TASK, status_id, task_name=f"herald-status-{status_id}", group="forge-status")
-        return
-    # A ONCE schedule runs the task at next_run and is deleted afterwards.
-    schedule(
-        TASK,
-        status_id,
-        schedule_type=Schedule.ONCE,
-        repeats=-1,
-        next_run=timezone.now() + timedelta(seconds=delay),
-        name=f"herald-status-{status_id}-retry-{attempt}",
+    retry.enqueue(
+        TASK, status_id, name=f"herald-status-{status_id}", group="forge-status", delay=delay, attempt=attempt
     )
 
 

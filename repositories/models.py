@@ -732,3 +732,8 @@ def _repository_saved(sender, instance, created, using, **kwargs):
 @receiver(post_delete, sender=Repository, dispatch_uid="repository-job-sequence-drop")
 def _repository_deleted(sender, instance, using, **kwargs):
     drop_job_sequence(instance, using)
+
+
+# The notification models live with the rest of notifications; importing
+# them here registers them with this app.
+from repositories.notifications.models import Notification, NotificationDelivery  # noqa: E402, F401

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from forges.client import TRANSIENT, BadCredentials, ForgeError
-from repositories import commit_status
+from repositories import commit_status, retry
 from repositories.models import CommitStatus
 
 log = logging.getLogger(__name__)
@@ -43,9 +43,7 @@ def post_commit_status(status_id):
     except TRANSIENT as e:
         if row.attempts >= settings.HERALD_STATUS_ATTEMPTS:
             return _finish(row, CommitStatus.FAILED, f"gave up after {row.attempts} attempts: {e}", e.status)
-        delay = settings.HERALD_STATUS_RETRY_SECONDS * 2 ** (row.attempts - 1)
-        if e.retry_after:
-            delay = max(delay, min(e.retry_after, 3600))
+        delay = retry.backoff(row.attempts, settings.HERALD_STATUS_RETRY_SECONDS, e.retry_after)
         _finish(row, CommitStatus.RETRYING, f"{e}; retrying in {delay} s", e.status)
         commit_status.enqueue(row.pk, delay=delay, attempt=row.attempts)
         return f"retrying in {delay} s"

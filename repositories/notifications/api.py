@@ -1,0 +1,72 @@
+"""The notifications API (see DESIGN.md): `GET/POST
+/api/repos/<owner>/<name>/notifications`, `DELETE /api/notifications/<id>`;
+push rights. Secrets are write-only: a webhook's signing secret is in the
+answer once, when Herald made it; Slack's URL never."""
+
+import json
+
+from django.http import Http404, HttpResponse, JsonResponse
+from django.views.decorators.http import require_http_methods
+
+from builds.api import api_errors
+from repositories.access import check, repository_for
+from repositories.models import Membership
+from repositories.notifications.forms import NotificationForm
+from repositories.notifications.models import Notification
+
+FIELDS = ("kind", "target", "secret", "when", "branches")
+
+
+def notification_json(n):
+    return {
+        "id": n.pk,
+        "repository": n.repository.full_name,
+        "kind": n.kind,
+        "target": n.target,
+        "when": n.when,
+        "branches": n.branches,
+        "enabled": n.enabled,
+        "signed": bool(n.secret) and n.kind == "webhook",
+        "created_at": n.created.isoformat(),
+    }
+
+
+@require_http_methods(["GET", "POST"])
+@api_errors
+def repo_notifications(request, full_name):
+    repo = repository_for(request, full_name, need=Membership.PUSH, provider=request.GET.get("provider"))
+    if request.method == "GET":
+        return JsonResponse({"notifications": [notification_json(n) for n in repo.notifications.all()]})
+    try:
+        body = json.loads(request.body or b"{}")
+    except (ValueError, RecursionError):
+        return JsonResponse({"reason": "the body must be a JSON object"}, status=400)
+    if not isinstance(body, dict):
+        return JsonResponse({"reason": "the body must be a JSON object"}, status=400)
+    for key, value in body.items():
+        if key not in FIELDS:
+            return JsonResponse({"reason": f"unknown field {key[:100]!r} (allowed: {', '.join(FIELDS)})"}, status=400)
+        if not isinstance(value, str):
+            return JsonResponse({"reason": f"{key} must be a string"}, status=400)
+    form = NotificationForm(body, repository=repo)
+    if not form.is_valid():
+        return JsonResponse({"reason": form.reasons()}, status=400)
+    notification, made = form.save(request.user)
+    data = notification_json(notification)
+    if made:
+        data["secret"] = made
+    return JsonResponse(data, status=201)
+
+
+@require_http_methods(["DELETE"])
+@api_errors
+def notification_detail(request, notification_id):
+    notification = Notification.objects.select_related("repository").filter(pk=notification_id).first()
+    if notification is None:
+        raise Http404("No such notification")
+    try:
+        check(request, notification.repository, Membership.PUSH)
+    except Http404:
+        raise Http404("No such notification") from None
+    notification.delete()
+    return HttpResponse(status=204)
