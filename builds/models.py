@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from builds import constants as C
+from builds import labels
 from builds.queue import enqueue_token
 from builds.schedules.cron import MAX_LENGTH as CRON_MAX_LENGTH
 from builds.schedules.cron import check_cron, check_timezone, next_time
@@ -82,6 +83,17 @@ class Job(models.Model):
     # first, errored after the second, so a flapping machine can't loop a
     # build for ever.
     losses = models.PositiveIntegerField(default=0)
+    # The worker labels it needs (its pipeline's runs_on:), as one sorted,
+    # comma-separated string so the claim can select the jobs a worker may
+    # run with an IN on both databases (builds.labels); "" for any worker.
+    runs_on = models.CharField(max_length=1100, blank=True)
+    # Whether runs_on was read from the commit's pipeline (by the worker that
+    # claimed the job) or is a prediction (builds.lifecycle.predict_runs_on):
+    # a prediction no online worker can meet does not hold the job back.
+    runs_on_read = models.BooleanField(default=False)
+    # Times a worker claimed it, read runs_on: and found it lacks a label
+    # (Job.hand_back): neither an attempt nor a loss.
+    handbacks = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-id"]
@@ -192,6 +204,36 @@ class Job(models.Model):
                 transaction.on_commit(wake_next_job)
         return bool(done)
 
+    def hand_back(self, reason, runs_on):
+        """Put this running attempt back in the queue, unstarted, because
+        this worker lacks labels the commit's pipeline asks for; `runs_on`
+        (builds.labels.key) routes the next claim. Not an attempt (the
+        claim's count is taken back) and not a loss."""
+        still = Job.objects.filter(pk=self.pk, status=C.RUNNING, attempts=self.attempts, cancel_requested=False)
+        with transaction.atomic():
+            done = still.update(
+                status=C.QUEUED,
+                reason=reason[:500],
+                started_at=None,
+                heartbeat_at=None,
+                worker="",
+                runs_on=runs_on,
+                runs_on_read=True,
+                attempts=F("attempts") - 1,
+                handbacks=F("handbacks") + 1,
+            )
+            if done:
+                JobStep.objects.filter(job=self).delete()
+                self.status, self.reason, self.started_at, self.heartbeat_at = C.QUEUED, reason[:500], None, None
+                self.runs_on, self.runs_on_read = runs_on, True
+                self.attempts, self.handbacks = self.attempts - 1, self.handbacks + 1
+                transaction.on_commit(wake_next_job)
+        return bool(done)
+
+    @property
+    def labels_needed(self):
+        return labels.split(self.runs_on)
+
     def request_cancel(self, reason="Cancelled"):
         """Cancel a queued or blocked job at once; ask the worker to stop a
         running one."""
@@ -273,6 +315,8 @@ class Worker(models.Model):
 
     host = models.CharField(max_length=255, unique=True)
     slots = models.PositiveIntegerField(default=1)
+    # HERALD_WORKER_LABELS and the automatic arch:… and os:…, sorted (builds.labels).
+    labels = models.JSONField(default=list, blank=True)
     started_at = models.DateTimeField(default=timezone.now)
     last_seen = models.DateTimeField(default=timezone.now)
 

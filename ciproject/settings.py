@@ -11,6 +11,7 @@ from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 import forges
+from builds.labels import label_problem
 from ciproject.env import (
     database_from_url,
     default_workspace_dir,
@@ -224,6 +225,12 @@ HERALD_DRAIN_SECONDS = envint("HERALD_DRAIN_SECONDS", 600, minimum=0)
 HERALD_CONCURRENCY = envint("HERALD_CONCURRENCY", 2, minimum=1)
 # Builds running at once across all worker machines; 0: no limit beyond theirs.
 HERALD_MAX_RUNNING = envint("HERALD_MAX_RUNNING", 0, minimum=0)
+# Labels this worker machine carries beside the automatic arch:<machine> and
+# os:<system>: a job whose runs_on: names them runs only on such a worker.
+HERALD_WORKER_LABELS = sorted({v.strip() for v in (envstr("HERALD_WORKER_LABELS") or "").split(",") if v.strip()})
+for _label in HERALD_WORKER_LABELS:
+    if label_problem(_label):
+        raise ImproperlyConfigured(f"HERALD_WORKER_LABELS: {label_problem(_label)}")
 # Pull a step's image when the engine lacks it: "if-not-present" or "never".
 HERALD_PULL_POLICY = envstr("HERALD_PULL_POLICY") or "if-not-present"
 # How the job's /repo volume gets the checkout: "bind" (the volume is the
