@@ -253,8 +253,9 @@ def remove_instance_objects(instance, wait=15):
 def sweep_stale_test_objects(min_age=3600):
     """Remove what test installations left on the engine more than `min_age`
     seconds ago (a run that was killed before its teardown): containers,
-    then networks without containers, then volumes. Objects of a run going on
-    beside this one are younger, and left alone."""
+    then networks without containers, then volumes, then images of Herald
+    made for them. Objects of a run going on beside this one are younger,
+    and left alone."""
     import calendar
     import re
 
@@ -299,6 +300,19 @@ def sweep_stale_test_objects(min_age=3600):
                     removed += 1
                 except docker.errors.APIError:
                     pass
+        # Herald's image as tests/e2e/test_compose.py builds it, labelled and
+        # tagged for its installation; the layers stay as build cache. (Not
+        # builds' cache images: a cache hit tags an image created long ago.)
+        for image in client.images.list(filters={"label": LABEL_INSTANCE}):
+            if is_test(image.labels) and age(image.attrs.get("Created")) > min_age:
+                for tag in image.tags:
+                    if not tag.startswith(f"herald-test/herald:{TEST_INSTANCE_PREFIX}"):
+                        continue
+                    try:
+                        client.images.remove(tag, noprune=True)
+                        removed += 1
+                    except docker.errors.APIError:
+                        pass
     finally:
         client.close()
     return removed
