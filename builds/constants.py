@@ -44,7 +44,8 @@ EVENT_CHOICES = [
 # What triggered a job: the Job columns a forge event fills in, in the
 # order the API lists them. A restart and a matrix build's siblings copy
 # them all (Job.trigger_fields); a pull request adds the second set, and
-# "run now" the parameter values (so a rebuild runs with the same ones).
+# "run now" the parameter values (so a rebuild runs with the same ones),
+# and a push what it changed (so a rebuild filters paths the same way).
 EVENT_FIELDS = ("event", "ref", "branch", "tag", "commit", "message", "author")
 PULL_REQUEST_FIELDS = (
     "pr_number",
@@ -55,7 +56,12 @@ PULL_REQUEST_FIELDS = (
     "from_fork",
     "source_url",
 )
-TRIGGER_FIELDS = EVENT_FIELDS + PULL_REQUEST_FIELDS + ("params",)
+# A push's previous commit (or "") and the files the forge listed as
+# changed (None: unknown; the worker diffs, builds/changes.py).
+CHANGE_FIELDS = ("before", "changed_files")
+TRIGGER_FIELDS = EVENT_FIELDS + PULL_REQUEST_FIELDS + ("params",) + CHANGE_FIELDS
+# Beyond this many changed files path filters do not look: everything runs.
+MAX_CHANGED_FILES = 3000
 
 # Docker labels put on everything a job creates, so the reaper can find it.
 LABEL_JOB = "org.herald-ci.job"

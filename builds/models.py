@@ -64,6 +64,11 @@ class Job(models.Model):
     # against the commit's .herald.yml (builds.parameters); a push has none
     # and gets the file's defaults.
     params = models.JSONField(default=dict, blank=True)
+    # Path filters (builds/changes.py): a push's previous commit ("" for a
+    # new branch, a force push, a tag…) and the files the forge's payload
+    # listed as changed (None: unknown, the worker diffs before..commit).
+    before = models.CharField(max_length=40, blank=True)
+    changed_files = models.JSONField(null=True, blank=True)
     # Pull requests from outside wait `blocked` until someone with push
     # rights decides (see builds.lifecycle.approve / decline).
     approved_by = models.CharField(max_length=150, blank=True)

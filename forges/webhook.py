@@ -21,6 +21,9 @@ from builds import constants as C
 from builds.refs import ref_problem
 
 ZERO_SHA = "0" * 40
+SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+# Longer names in a payload's file lists make the list unknown (PATH_MAX).
+MAX_PATH_LENGTH = 4096
 # Names a payload may give for another repository (a fork) before Herald
 # builds a URL from them: owner/name, nothing that could climb out of the
 # forge's base URL or smuggle a query.
@@ -73,6 +76,12 @@ class BuildRequest:
     # False when the payload names no full commit (a Gogs pull request):
     # the same-push window would then merge two different pushes.
     dedupe: bool = True
+    # Path filters (builds/changes.py): a push's previous commit, "" when
+    # there is none to compare with (a new branch, a force push, a tag), and
+    # the files the payload lists as changed, None when it may not list them
+    # all (then the worker compares `before` with the commit itself).
+    before: str = ""
+    changed_files: list = None
 
     TEXT_FIELDS = (
         "ref",
@@ -98,7 +107,7 @@ class BuildRequest:
             self.author_id = ""
 
     def job_fields(self):
-        fields = {name: getattr(self, name) for name in C.EVENT_FIELDS}
+        fields = {name: getattr(self, name) for name in C.EVENT_FIELDS + C.CHANGE_FIELDS}
         if self.event == C.PULL_REQUEST:
             fields.update({name: getattr(self, name) for name in C.PULL_REQUEST_FIELDS})
             fields.update(
@@ -167,6 +176,51 @@ def parse_json_or_form(headers, body):
             raise Rejected(400, "form body has no payload field")
         return parse_json(form["payload"][0])
     raise Rejected(415, f"content type {ctype or '(none)'} is not supported; use application/json")
+
+
+def previous_commit(before):
+    """A push's `before`, when it names a commit to compare with ("" for the
+    zero sha of a new branch, or anything that is not a full sha)."""
+    if not isinstance(before, str) or before == ZERO_SHA or not SHA_RE.match(before.lower()):
+        return ""
+    return before.lower()
+
+
+def changed_files(commits, complete):
+    """The files a push's commits add, modify or remove, as its payload lists
+    them (GitHub, Gitea, GitLab: `added`, `modified`, `removed` on each
+    commit), or None — unknown, and the worker runs `git diff` — when the
+    list may be incomplete: the forge caps the commits it lists and this push
+    may have more (`complete` false), a commit has no lists, or the lists
+    are longer than path filters look at. The names are the pusher's text:
+    anything that is not storable text makes the whole list unknown."""
+    if not complete or not isinstance(commits, list) or not commits:
+        return None
+    files = set()
+    for commit in commits:
+        if not isinstance(commit, dict):
+            return None
+        for key in ("added", "modified", "removed"):
+            names = commit.get(key)
+            if not isinstance(names, list):
+                return None
+            for name in names:
+                if not _storable_path(name):
+                    return None
+                files.add(name)
+        if len(files) > C.MAX_CHANGED_FILES:
+            return None
+    return sorted(files)
+
+
+def _storable_path(name):
+    if not isinstance(name, str) or not name or len(name) > MAX_PATH_LENGTH or "\0" in name:
+        return False
+    try:
+        name.encode("utf-8")  # a lone surrogate is no text a database stores
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def skip_requested(message):

@@ -17,6 +17,7 @@ from forges.webhook import (
     check_sha,
     get,
     hmac_hex,
+    previous_commit,
     require,
     signature_matches,
 )
@@ -83,6 +84,11 @@ class Bitbucket(Adapter):
                 continue
             check_branch(name, "push.changes.new.name")
             target = new.get("target") or {}
+            # Bitbucket lists no files: the worker compares the old head with
+            # the new one, unless the branch is new or was forced.
+            before = ""
+            if event == C.PUSH and not change.get("forced"):
+                before = previous_commit(get(change, "old", "target", "hash"))
             builds.append(
                 BuildRequest(
                     event=event,
@@ -94,6 +100,7 @@ class Bitbucket(Adapter):
                     author=get(target, "author", "user", "display_name")
                     or get(target, "author", "raw")
                     or get(payload, "actor", "display_name"),
+                    before=before,
                 )
             )
         if not builds:

@@ -17,6 +17,7 @@ without them builds the same commit with both empty.
 There is no event header: every request is a push (a branch, or a tag).
 """
 
+from builds import constants as C
 from forges.webhook import (
     ZERO_SHA,
     Adapter,
@@ -27,6 +28,7 @@ from forges.webhook import (
     check_sha,
     get,
     hmac_hex,
+    previous_commit,
     require,
     signature_matches,
 )
@@ -65,7 +67,7 @@ class Git(Adapter):
         ref = require(payload, "ref")
         if not isinstance(ref, str):
             raise Rejected(400, "payload ref is not a string")
-        check_sha(require(payload, "before"), "before")
+        before = check_sha(require(payload, "before"), "before")
         after = check_sha(require(payload, "after"), "after")
         event, branch, tag = branch_or_tag(ref)  # other refs: Ignored
         if after == ZERO_SHA:
@@ -78,6 +80,8 @@ class Git(Adapter):
             tag=tag,
             message=get(payload, "message"),
             author=get(payload, "author"),
+            # The hook lists no files: the worker compares the two commits.
+            before=previous_commit(before) if event == C.PUSH else "",
         )
 
     def instructions(self, repository):

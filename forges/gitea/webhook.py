@@ -14,9 +14,11 @@ from forges.webhook import (
     Ignored,
     Ping,
     branch_or_tag,
+    changed_files,
     check_sha,
     get,
     parse_json_or_form,
+    previous_commit,
     require,
 )
 
@@ -81,6 +83,12 @@ class Gitea(Adapter):
         sha = check_sha(after)
         head = self.head_commit(payload, sha)
         event, branch, tag = branch_or_tag(ref)
+        before = previous_commit(payload.get("before")) if event == C.PUSH else ""
+        # Gitea lists at most [ui] FEED_MAX_COMMIT_NUM commits and says how
+        # many the push had in total_commits (since 1.18); Gogs lists as few
+        # and never says: its lists count only with the total beside them.
+        commits, total = payload.get("commits"), payload.get("total_commits")
+        listed = isinstance(total, int) and isinstance(commits, list) and total == len(commits)
         return BuildRequest(
             event=event,
             commit=sha,
@@ -89,6 +97,8 @@ class Gitea(Adapter):
             tag=tag,
             message=get(head, "message"),
             author=get(head, "author", "name") or get(payload, "pusher", "login") or get(payload, "sender", "login"),
+            before=before,
+            changed_files=changed_files(commits, complete=bool(before) and listed),
         )
 
     @staticmethod

@@ -15,15 +15,22 @@ from forges.webhook import (
     Ping,
     Rejected,
     branch_or_tag,
+    changed_files,
     check_sha,
     get,
     hmac_hex,
     parse_json_or_form,
+    previous_commit,
     require,
     signature_matches,
 )
 
 BUILD_PR_ACTIONS = {"opened", "reopened", "synchronize"}
+# The push payload's `commits` "includes a maximum of 20 commits", says
+# GitHub's schema (adding that the cap applies to timeline events, not to
+# webhooks): with 20 or more listed, take the list as possibly cut short and
+# let the worker diff.
+LISTED_COMMITS_CAP = 20
 
 
 class GitHub(Adapter):
@@ -91,7 +98,22 @@ class GitHub(Adapter):
         message = get(head, "message")
         author = get(head, "author", "name") or get(payload, "pusher", "name") or get(payload, "sender", "login")
         event, branch, tag = branch_or_tag(ref)
-        return BuildRequest(event=event, commit=sha, ref=ref, branch=branch, tag=tag, message=message, author=author)
+        # A new branch, a force push, a tag: nothing to compare with.
+        forced = payload.get("created") or payload.get("forced") or event == C.TAG
+        before = "" if forced else previous_commit(payload.get("before"))
+        commits = payload.get("commits")
+        listed = isinstance(commits, list) and len(commits) < LISTED_COMMITS_CAP
+        return BuildRequest(
+            event=event,
+            commit=sha,
+            ref=ref,
+            branch=branch,
+            tag=tag,
+            message=message,
+            author=author,
+            before=before,
+            changed_files=changed_files(commits, complete=bool(before) and listed),
+        )
 
     def pull_request(self, payload):
         action = require(payload, "action")

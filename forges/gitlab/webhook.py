@@ -14,8 +14,10 @@ from forges.webhook import (
     Ignored,
     Rejected,
     branch_or_tag,
+    changed_files,
     check_sha,
     get,
+    previous_commit,
     require,
 )
 
@@ -74,6 +76,11 @@ class GitLab(Adapter):
             if isinstance(commit, dict) and commit.get("id") == sha:
                 head = commit
         event, branch, tag = branch_or_tag(ref)
+        before = previous_commit(payload.get("before")) if event == C.PUSH else ""
+        # GitLab lists the last 20 commits of a push, and how many it had in
+        # total_commits_count.
+        commits, total = payload.get("commits"), payload.get("total_commits_count")
+        listed = isinstance(total, int) and isinstance(commits, list) and total == len(commits)
         return BuildRequest(
             event=event,
             commit=sha,
@@ -82,6 +89,8 @@ class GitLab(Adapter):
             tag=tag,
             message=get(head, "message"),
             author=get(head, "author", "name") or get(payload, "user_name") or get(payload, "user_username"),
+            before=before,
+            changed_files=changed_files(commits, complete=bool(before) and listed),
         )
 
     def merge_request(self, payload):

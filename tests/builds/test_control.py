@@ -185,6 +185,9 @@ def test_a_restart_copies_everything_that_triggered_the_job(make_repository, mak
         source_repo="mallory/widgets",
         from_fork=True,
         source_url="https://example.com/mallory/widgets.git",
+        # What it changed: a rebuild filters paths the same way.
+        before="d" * 40,
+        changed_files=["src/fast.py"],
         status="failed",
     )
     new = restart(job)
