@@ -19,7 +19,8 @@ from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from builds import constants as C
-from builds import drain, parameters, routing
+from builds import drain, parameters, paths, routing
+from builds.changes import changed_files
 from builds.dbgrace import UNAVAILABLE, DatabaseGone, DiskFull, Grace
 from builds.docker.environment import (
     STOP_CANCEL,
@@ -50,6 +51,9 @@ ACTIVE = set()
 def beat_active():
     if ACTIVE:
         Job.objects.filter(pk__in=list(ACTIVE), status=C.RUNNING).update(heartbeat_at=timezone.now())
+
+
+PATH_FILTERED = "no changed file matches its when.path"
 
 
 class NotInMatrix(Exception):
@@ -126,6 +130,7 @@ class Runner:
         self.log = None
         self.watchdog = None
         self.timeout = self.timeout_seconds()
+        self.changed = None  # the files this job changes, when its pipeline filters on them (None: unknown)
 
     def timeout_seconds(self, pipeline=None):
         seconds = self.repository.build_timeout * 60
@@ -177,12 +182,17 @@ class Runner:
             matrix = self.matrix_values(pipeline)
             routing.route(job, pipeline, matrix, job.worker)
             pipeline = pipeline.for_combination(matrix)
+            if pipeline.filters_paths():
+                self.changed = changed_files(
+                    job, workspace, log=writer, timeout=max(30, int(watchdog.deadline - time.monotonic()))
+                )
+                paths.check_build(pipeline, self.changed, writer)  # Skipped: nothing to build
             docker_env = DockerEnv(job, writer, watchdog, checkout=str(workspace)).open()
             watchdog.quota.usage = docker_env.usage
             status, exit_code, reason = self.execute(pipeline, docker_env, matrix, secrets)
         except routing.HandBack as e:
             status, exit_code, reason, handback = C.QUEUED, None, e.reason, e
-        except NotInMatrix as e:
+        except (NotInMatrix, paths.Skipped) as e:
             status, exit_code, reason = C.SKIPPED, None, str(e)
             writer.note(f"Skipped: {e}")
         except (DatabaseGone, DiskFull) as e:
@@ -345,12 +355,16 @@ class Runner:
         steps = pipeline.steps
         JobStep.objects.bulk_create(JobStep(job=job, number=i + 1, name=s.name[:100]) for i, s in enumerate(steps))
         rows = list(JobStep.objects.filter(job=job).order_by("number"))
-        selected = [s.when is None or s.when.matches(job) for s in steps]
-        for step, row, chosen in zip(steps, rows, selected):
-            if not chosen:
+        filtered = [self.filtered(s) for s in steps]
+        selected = [not why for why in filtered]
+        for step, row, why in zip(steps, rows, filtered):
+            if why:
                 set_step(row, C.SKIPPED)
-                self.log.note(f"Step {step.name}: skipped (its when: does not match this {job.event})")
+                self.log.note(f"Step {step.name}: skipped ({why})")
         if not any(selected):
+            if any(why == PATH_FILTERED for why in filtered):
+                why = f"{paths.count(self.changed)}, none matching their when.path"
+                return C.SKIPPED, None, f"Every step was filtered out by when: ({why})"
             return C.SKIPPED, None, "Every step was filtered out by when:"
 
         variables = self.base_variables(pipeline, matrix)
@@ -388,6 +402,16 @@ class Runner:
         if failure:
             return failure
         return C.SUCCESS, 0, ""
+
+    def filtered(self, step):
+        """Why `step`'s when: leaves it out of this job, or ""."""
+        if step.when is None:
+            return ""
+        if not step.when.matches(self.job):
+            return f"its when: does not match this {self.job.event}"
+        if not paths.step_runs(step.when.path, self.changed):
+            return PATH_FILTERED
+        return ""
 
     def run_step(self, number, total, step, row, docker_env, variables, secrets):
         """Run one step; returns (status, exit_code, reason, stop reason)."""
