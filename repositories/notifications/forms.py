@@ -55,8 +55,9 @@ class NotificationForm(forms.Form):
         label="Signing secret",
         help_text="Webhooks only: the key of the X-Herald-Signature-256 HMAC; empty: Herald makes one and shows it once.",
     )
-    when = forms.ChoiceField(choices=WHEN_CHOICES, initial=FAILURE_AND_FIXED)
-    branches = forms.ChoiceField(choices=BRANCH_CHOICES, initial=DEFAULT_BRANCH)
+    # Optional for the API: the defaults when left out.
+    when = forms.ChoiceField(choices=WHEN_CHOICES, initial=FAILURE_AND_FIXED, required=False)
+    branches = forms.ChoiceField(choices=BRANCH_CHOICES, initial=DEFAULT_BRANCH, required=False)
 
     def __init__(self, *args, repository, **kwargs):
         super().__init__(*args, **kwargs)
@@ -64,6 +65,8 @@ class NotificationForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        data["when"] = data.get("when") or FAILURE_AND_FIXED
+        data["branches"] = data.get("branches") or DEFAULT_BRANCH
         kind, target = data.get("kind"), (data.get("target") or "").strip()
         if not kind or not target:
             return data
