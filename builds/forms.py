@@ -29,9 +29,10 @@ class RunNowForm(forms.Form):
         max_length=40, required=False, help_text="optional: a commit on that branch (default: its head)"
     )
 
-    def __init__(self, *args, parameters=(), **kwargs):
+    def __init__(self, *args, parameters=(), problem="", **kwargs):
         super().__init__(*args, **kwargs)
         self.parameters = list(parameters)
+        self.problem = problem  # why the parameters could not be read
         for p in self.parameters:
             common = {"label": p.name, "help_text": p.description, "initial": p.default}
             if p.type == P.BOOLEAN:
@@ -46,6 +47,8 @@ class RunNowForm(forms.Form):
         return [self[self.PREFIX + p.name] for p in self.parameters]
 
     def clean(self):
+        if self.problem:
+            raise forms.ValidationError(self.problem)
         # A value for a parameter this branch's file does not declare (the
         # page showed another branch's fields): said, never dropped.
         unknown = [k[len(self.PREFIX) :] for k in self.data if k.startswith(self.PREFIX) and k not in self.fields]

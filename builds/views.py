@@ -168,7 +168,7 @@ def run_now_form(repository, data=None, branch=""):
     they could not be read (then the form has none, and says why)."""
     branch = (branch or (data or {}).get("branch") or "").strip() or repository.default_branch
     _, parameters, problem = declared(repository, branch)
-    form = RunNowForm(data, initial={"branch": branch}, parameters=parameters)
+    form = RunNowForm(data, initial={"branch": branch}, parameters=parameters, problem=problem)
     return form, problem
 
 
@@ -184,11 +184,8 @@ def run_now(request, full_name):
     if request.method != "POST":
         form, problem = run_now_form(repo, branch=request.GET.get("branch", ""))
         return render(request, "builds/run_now.html", {"repo": repo, "run_form": form, "run_problem": problem})
-    form, problem = run_now_form(repo, request.POST)
-    if problem:
-        form.is_valid()
-        form.add_error(None, problem)
-    elif form.is_valid():
+    form, _ = run_now_form(repo, request.POST)
+    if form.is_valid():
         try:
             jobs = start_run(
                 repo,
