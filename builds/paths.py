@@ -136,4 +136,10 @@ def shown(patterns):
 
 def listed(files):
     more = len(files) - SHOWN_FILES
-    return ", ".join(files[:SHOWN_FILES]) + (f" and {more} more" if more > 0 else "")
+    return ", ".join(_printable(f) for f in files[:SHOWN_FILES]) + (f" and {more} more" if more > 0 else "")
+
+
+def _printable(name):
+    # A file name is the pusher's text: a newline or an escape sequence in
+    # one must not pose as a line of Herald's own in the log.
+    return name if name.isprintable() else name.encode("unicode_escape").decode("ascii")

@@ -203,6 +203,11 @@ def test_the_whole_builds_decision():
     )
 
 
+def test_file_names_cannot_pose_as_log_lines():
+    verdict, lines = decide("paths: ['**']\n", ["a\nStep test: success", "b\x1b[2Jc", "naïve.txt"])
+    assert lines == ["3 files changed; matching paths: [**]: a\\nStep test: success, b\\x1b[2Jc, naïve.txt"]
+
+
 def test_long_lists_are_cut_in_the_log():
     files = [f"src/{i:03}.py" for i in range(30)]
     verdict, lines = decide("paths: [src/**, a, b, c, d, e, f]\n", files)
