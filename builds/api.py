@@ -39,6 +39,9 @@ def job_json(job, steps=False):
         # The worker labels it needs (runs_on:); predicted until a worker read the pipeline.
         "runs_on": job.labels_needed,
         "triggered_by": job.triggered_by,
+        # Times a worker started it: 2 after a drain or a lost worker put it
+        # back in the queue (the log keeps each attempt's part).
+        "attempts": job.attempts,
         "params": job.params or {},
         "approved_by": job.approved_by,
         "declined_by": job.declined_by,

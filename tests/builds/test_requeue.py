@@ -94,7 +94,7 @@ def draining(monkeypatch):
 
 @pytest.mark.docker
 def test_a_build_still_running_when_the_drain_ends_goes_back_in_the_queue_and_runs_again(
-    git_repo, make_repository, docker_client, test_image, draining, settings
+    git_repo, make_repository, docker_client, test_image, draining, settings, client
 ):
     settings.HERALD_DRAIN_SECONDS = 1
     src = git_repo()
@@ -117,6 +117,7 @@ def test_a_build_still_running_when_the_drain_ends_goes_back_in_the_queue_and_ru
     drain._state[0] = drain._state[1] = 0
     ran = run_next()
     assert (ran.status, ran.attempts) == ("success", 2)
+    assert client.get(f"/api/jobs/{ran.pk}/").json()["attempts"] == 2
     assert steps_of(ran) == [("build", "success", 0)]
     log = log_of(ran)
     assert (
