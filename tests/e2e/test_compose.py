@@ -29,6 +29,7 @@ import docker
 import pytest
 import requests
 
+from ciproject import __version__
 from tests.support import (
     LABEL_INSTANCE,
     ROOT,
@@ -323,6 +324,14 @@ def test_a_signed_push_builds_to_success_through_the_compose_stack(
         build_image(HERE / "postgres", POSTGRES_IMAGE, network)
         build_image(HERE / "redis", REDIS_IMAGE, network)
         build_image(ROOT, image, network, labels=labels, buildargs=wheelhouse)
+        # The image runs any manage.py command.
+        said = docker_client.containers.run(
+            image,
+            ["shell", "-v0", "-c", "from ciproject import __version__; print(__version__)"],
+            remove=True,
+            labels=labels,
+        )
+        assert said.decode().strip() == __version__
         size = docker_client.images.get(image).attrs["Size"]
         print(f"\nHerald's image: {size / 1e6:.0f} MB; built in {time.monotonic() - started:.0f} s")
 
@@ -335,8 +344,6 @@ def test_a_signed_push_builds_to_success_through_the_compose_stack(
         wait_healthy(docker_client, stack)
         ready = requests.get(f"{stack.url}/readyz", timeout=10)
         assert ready.status_code == 200 and ready.json()["status"] == "ok", ready.text
-        from ciproject import __version__
-
         assert ready.json()["version"] == __version__
 
         # The web server is not root; the first admin came from the secret file.
