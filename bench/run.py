@@ -13,6 +13,10 @@
 (d) webhook throughput per forge, gunicorn with 2 workers, 8 concurrent
     senders, on SQLite and PostgreSQL; every accepted delivery must have one
     job and one queued task;
+(scale) builds per minute with one and with two worker machines (40
+    builds that sleep 1 s, HERALD_CONCURRENCY=2 each; PostgreSQL, Redis,
+    the second machine's builds on a Docker engine of its own:
+    bench/scale_out.py);
 (dashboard) server time and queries of the dashboard with 100,000 jobs
     (bench/dashboard.py);
 (log) a 1,000,000-line log opened and scrolled in Chromium (bench/log_open.py).
@@ -314,7 +318,7 @@ def direct_run(src, sha, dest, client, contained=False):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--only", default="webhook,throughput,prune,dashboard,log")
+    parser.add_argument("--only", default="webhook,throughput,prune,scale,dashboard,log")
     args, rest = parser.parse_known_args()
     only = set(args.only.split(","))
     print(f"Herald CI benchmark — {time.strftime('%Y-%m-%d %H:%M')} — {os.cpu_count()} CPUs")
@@ -331,6 +335,11 @@ def main():
 
                 print("\n(prune) Retention of 100,000 old jobs while 8 senders push webhooks (SQLite)")
                 bench_prune(tmp)
+            if "scale" in only:
+                from bench.scale_out import bench_scale_out
+
+                print("\n(scale) Builds per minute, one worker machine against two (PostgreSQL, Redis)")
+                bench_scale_out(tmp)
     finally:
         # The build bridge direct_run put its containers on: nothing of the
         # benchmark stays on the engine (each network holds an address pool).

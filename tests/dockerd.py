@@ -1,6 +1,7 @@
-"""A second Docker engine on this machine, standing for another worker
-machine's: its own dockerd with its own data root, exec root, pidfile,
-socket — and no default bridge.
+"""Worker machines on one machine: `manage.py qcluster` with a name, labels
+and a workspace folder of its own (Machine), and a second Docker engine
+standing for another machine's (SecondEngine): its own dockerd with its own
+data root, exec root, pidfile, socket and bridge.
 
 A second daemon must leave the first one's networking alone: on the
 default `docker0` it would delete that bridge when it stops, and so would
@@ -18,13 +19,14 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
 
 import docker
 
-from tests.support import TEST_IMAGE
+from tests.support import ROOT, TEST_IMAGE
 
 # Well away from Docker's default pools (172.17-31.x, 192.168.x): the
 # engine's own bridge takes the first /24, its networks the others.
@@ -137,6 +139,49 @@ class SecondEngine:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+class Machine:
+    """`manage.py qcluster` as a worker machine runs it: its name, labels,
+    workspace folder and Docker engine."""
+
+    def __init__(self, herald, name, labels, docker_host, tmp_path, concurrency=2):
+        self.name, self.docker_host = name, docker_host
+        self.workspaces = tmp_path / f"workspaces-{name}"
+        self.log_path = tmp_path / f"qcluster-{name}.log"
+        self._log = open(self.log_path, "w")
+        env = {
+            **herald.env,
+            "HERALD_HOSTNAME": name,
+            "HERALD_WORKER_LABELS": labels,
+            "HERALD_WORKSPACE_DIR": str(self.workspaces),
+            "HERALD_CONCURRENCY": str(concurrency),
+        }
+        if docker_host:
+            env["DOCKER_HOST"] = docker_host
+        else:
+            env.pop("DOCKER_HOST", None)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), "qcluster"],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def kill(self):
+        """The machine dies: its whole cluster, at once."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def log(self):
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self):
+        self.kill()
+        self._log.close()
 
 
 def _mounts_under(path):

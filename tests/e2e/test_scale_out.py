@@ -9,59 +9,16 @@ killed outright mid-build loses its job to the reaper, which requeues it,
 and the other machine finishes it.
 """
 
-import os
-import signal
-import subprocess
-import sys
 import time
 
 import pytest
 import requests
 
-from tests.dockerd import SecondEngine, ran_on
+from tests.dockerd import Machine, SecondEngine, ran_on
 from tests.e2e.test_redis_e2e import redis_url  # noqa: F401 - the fixture
-from tests.support import ROOT, TEST_IMAGE, LiveHerald, remove_instance_objects
+from tests.support import TEST_IMAGE, LiveHerald, remove_instance_objects
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker, pytest.mark.postgres]
-
-
-class Machine:
-    """`manage.py qcluster` as a worker machine runs it: its name, labels,
-    workspace folder and Docker engine."""
-
-    def __init__(self, herald, name, labels, docker_host, tmp_path):
-        self.name, self.docker_host = name, docker_host
-        self.workspaces = tmp_path / f"workspaces-{name}"
-        self.log_path = tmp_path / f"qcluster-{name}.log"
-        self._log = open(self.log_path, "w")
-        env = {
-            **herald.env,
-            "HERALD_HOSTNAME": name,
-            "HERALD_WORKER_LABELS": labels,
-            "HERALD_WORKSPACE_DIR": str(self.workspaces),
-            "HERALD_CONCURRENCY": "2",
-        }
-        if docker_host:
-            env["DOCKER_HOST"] = docker_host
-        else:
-            env.pop("DOCKER_HOST", None)
-        self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "qcluster"],
-            cwd=ROOT,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def kill(self):
-        """The machine dies: its whole cluster, at once."""
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
-    def log(self):
-        return self.log_path.read_text(errors="replace")
 
 
 def wait_for(what, check, timeout, why=lambda: ""):
@@ -96,8 +53,7 @@ def installation(tmp_path, docker_client, test_image, redis_url):  # noqa: F811
         yield web, machines, engine
     finally:
         for m in (machines or {}).values():
-            m.kill()
-            m._log.close()
+            m.stop()
         if web is not None:
             web.stop()
             remove_instance_objects(web.instance, wait=0)
