@@ -129,15 +129,22 @@ def resolve(repository, branch="", commit="", timeout=60):
     return Target(branch, sha, pipeline, author, message)
 
 
-def declared(repository, branch=""):
+def declared(repository, branch="", network=True):
     """(commit, parameters, error) for the form: the parameters of the
     branch's head, cached by commit; error is the reason they could not be
-    read (the form then has no parameter fields and says why)."""
+    read (the form then has no parameter fields and says why).
+
+    network=False (the repository page) answers from the cache alone, and
+    (None, None, "") when it knows nothing yet: a page view never waits on
+    the forge; the page then fetches the form from the run-now page."""
     branch = branch or repository.default_branch
-    # The branch's head, for HEAD_SECONDS: the repository page asks on every
-    # view, and a forge takes a round trip to answer. A run resolves afresh.
+    # The branch's head, for HEAD_SECONDS: a forge takes a round trip to
+    # answer. A run resolves afresh.
     head_key = f"herald:run-now-head:{repository.pk}:{branch}"
     sha = cache.get(head_key)
+    if not network:
+        parameters = cache.get(_cache_key(repository, sha)) if sha else None
+        return (sha, parameters, "") if parameters is not None else (None, None, "")
     if sha is None:
         try:
             sha = branch_head(repository.clone_url, branch, env=repository.clone_env(), timeout=PAGE_TIMEOUT)

@@ -162,12 +162,16 @@ def _decide(request, job_id, decision, done):
     return redirect(job)
 
 
-def run_now_form(repository, data=None, branch=""):
+def run_now_form(repository, data=None, branch="", network=True):
     """The run-now form with a field per parameter of the branch's head
     (the branch given or posted, else the default), and the reason when
-    they could not be read (then the form has none, and says why)."""
+    they could not be read (then the form has none, and says why).
+    network=False: from what is cached only; (None, "") when nothing is
+    (the repository page then loads the form from the run-now page)."""
     branch = (branch or (data or {}).get("branch") or "").strip() or repository.default_branch
-    _, parameters, problem = declared(repository, branch)
+    _, parameters, problem = declared(repository, branch, network=network)
+    if parameters is None:
+        return None, ""
     form = RunNowForm(data, initial={"branch": branch}, parameters=parameters, problem=problem)
     return form, problem
 

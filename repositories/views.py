@@ -64,8 +64,11 @@ def repository(request, full_name):
     branches = [branch_jobs[i] for i in last_ids if i in branch_jobs]
     chart_jobs = list(Job.objects.filter(repository=repo).order_by("-id")[:50])
 
-    # Run now: for people with push rights (reads the default branch's pipeline).
-    run_form, run_problem = run_now_form(repo) if repo.active and permits(permission, Membership.PUSH) else (None, "")
+    # Run now: for people with push rights. The fields come from the default
+    # branch's pipeline as last read; never read here: a forge that is slow
+    # or away must not hold up the page (the page fetches the form instead).
+    can_run = repo.active and permits(permission, Membership.PUSH)
+    run_form, run_problem = run_now_form(repo, network=False) if can_run else (None, "")
     forge = repo.forge.webhook
     return render(
         request,
@@ -81,6 +84,7 @@ def repository(request, full_name):
             "permission": permission,
             "is_admin": is_admin,
             "run_form": run_form,
+            "can_run": can_run,
             "run_problem": run_problem,
             "settings_form": settings_form,
             "badge_url": f"{settings.HERALD_BASE_URL}{reverse('badge', args=[repo.full_name])}?branch={quote(repo.default_branch)}",

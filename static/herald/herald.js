@@ -22,3 +22,20 @@
   }
   setTimeout(refresh, every);
 })();
+
+// A part marked data-fill-from="URL" is replaced by the element of the same
+// id on that page, once loaded (the run-now form: its fields come from the
+// forge, which the repository page itself never waits for).
+(function () {
+  "use strict";
+  document.querySelectorAll("[data-fill-from][id]").forEach(function (el) {
+    fetch(el.dataset.fillFrom, {credentials: "same-origin", headers: {"X-Requested-With": "fetch"}})
+      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.text(); })
+      .then(function (text) {
+        var doc = new DOMParser().parseFromString(text, "text/html");
+        var fresh = doc.getElementById(el.id);
+        if (fresh) el.replaceWith(fresh);
+      })
+      .catch(function () {});
+  });
+})();

@@ -6,7 +6,9 @@ import json
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 
+from builds import runnow
 from builds.models import Job
 from repositories.models import ApiToken, Membership
 from tests.builds.helpers import log_of, queue, run_commit, run_next
@@ -247,8 +249,26 @@ def test_a_rebuild_keeps_the_commit_event_and_parameters_and_records_who(project
 # --- the form on the repository page ------------------------------------------------
 
 
+def test_the_repository_page_never_waits_on_the_forge_for_the_form(project, client, monkeypatch):
+    client.force_login(project.user)
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the repository page asked the forge")
+
+    monkeypatch.setattr(runnow, "branch_head", no_network)
+    monkeypatch.setattr(runnow, "resolve", no_network)
+    cache.clear()  # nothing read yet (an earlier test's repository may share the id)
+    page = client.get("/repos/acme/widgets/").content.decode()
+    # Nothing read yet: a link to the form, which the page's script swaps in.
+    assert 'id="run-now-form"' not in page
+    assert 'id="run-now" data-fill-from="/repos/acme/widgets/run?provider=github"' in page
+
+
 def test_the_repository_page_shows_the_parameters_as_typed_fields(project, client):
     client.force_login(project.user)
+    # What the page's script fetches (and, once read, the page shows itself).
+    fetched = client.get("/repos/acme/widgets/run?provider=github").content.decode()
+    assert '<section class="card run-now" id="run-now">' in fetched and 'id="run-now-form"' in fetched
     page = client.get("/repos/acme/widgets/").content.decode()
     assert 'id="run-now-form"' in page
     assert '<select name="param-TARGET"' in page and '<option value="production">production</option>' in page
