@@ -164,4 +164,8 @@ def test_a_running_server_is_scraped_as_prometheus_would(live_herald, git_repo):
 def test_the_version_is_printed_and_in_every_page_footer(client, db, capsys):
     call_command("version")
     assert capsys.readouterr().out.strip() == f"Herald CI {__version__}"
+    # As an operator types it: Django answers both itself unless manage.py does.
+    for argv in (["version"], ["--version"]):
+        out = subprocess.run([sys.executable, "manage.py", *argv], cwd=ROOT, capture_output=True, text=True)
+        assert (out.returncode, out.stdout) == (0, f"Herald CI {__version__}\n")
     assert f"Herald CI {__version__}</footer>" in client.get("/login/").content.decode()
