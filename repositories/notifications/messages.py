@@ -109,7 +109,8 @@ def headline(data):
 
 def subject(data):
     """'[acme/widgets] #42 failed on main (abc1234)'."""
-    return f"[{data['repository']}] {headline(data)}"
+    # One line whatever a push put in it: a header may not hold a line break.
+    return " ".join(f"[{data['repository']}] {headline(data)}".split())
 
 
 def first_line(text):

@@ -59,11 +59,6 @@ class Notification(models.Model):
         self.secret = url
         self.target = shorten(url)
 
-    @property
-    def url(self):
-        """Where the HTTP kinds post."""
-        return self.secret if self.kind == SLACK else self.target
-
 
 def shorten(url):
     """An incoming webhook's URL without its secret part: scheme and host."""
