@@ -93,6 +93,8 @@ class DockerEnv:
 
     def cleanup(self):
         try:
+            if self.usage is not None:
+                self.usage.stop_meter()
             remove_job_objects(self.client, self.job.pk)
             for tag in self.images_built:
                 # Drop the tag but keep the layers: the next build of the

@@ -12,9 +12,9 @@ never what it points to — links in a workspace are hostile):
   chooses) mounts it read-only, without network, and `du -skx` runs in it;
 - the writable layer of each of the job's containers, steps and services
   (Docker's SizeRw): what a build writes outside /repo, into /tmp or /;
-- in `bind` mode, the anonymous volumes the job's containers got from their
-  images' VOLUME lines (the engine is local and the worker root: walked on
-  the host like the checkout).
+- the anonymous volumes the job's containers got from their images' VOLUME
+  lines: walked on the host in `bind` mode (the engine is local and the
+  worker root), mounted in the meter beside /repo in `copy` mode.
 
 Not counted: the layers `docker build` steps make (Docker's build cache,
 HERALD_BUILD_CACHE_HOURS), images pulled, and the log (HERALD_LOG_MAX_BYTES).
@@ -86,6 +86,7 @@ class JobUsage:
         self.workspace = workspace  # builds.docker.workspace.Workspace
         self.labels = labels
         self.meter = None
+        self.metered = ()  # the anonymous volumes the meter mounts besides /repo
         self.mountpoints = {}  # anonymous volume → where it is on the host (bind mode)
 
     def start_meter(self, images):
@@ -93,17 +94,28 @@ class JobUsage:
         job's other containers, by label)."""
         if self.meter is not None or self.workspace.on_host:
             return
-        image = settings.HERALD_QUOTA_IMAGE
-        images.ensure(image)
-        self.meter = create_container(
+        images.ensure(settings.HERALD_QUOTA_IMAGE)
+        self._meter_for(())
+
+    def _meter_for(self, volumes):
+        """The meter, mounting /repo and these anonymous volumes; made again
+        when a container brings new ones (a step's image with VOLUME lines)."""
+        volumes = tuple(sorted(volumes))
+        if self.meter is not None:
+            if volumes == self.metered:
+                return
+            self.stop_meter()
+        mounts = {self.workspace.volume: {"bind": f"{METER_MOUNT}/repo", "mode": "ro"}}
+        mounts.update({name: {"bind": f"{METER_MOUNT}/{name}", "mode": "ro"} for name in volumes})
+        meter = create_container(
             self.client,
-            image,
+            settings.HERALD_QUOTA_IMAGE,
             object_name(self.job_id, "meter"),
             what="the workspace quota's meter (HERALD_QUOTA_IMAGE)",
             entrypoint=["sleep"],
             command=["2147483647"],
             labels=self.labels,
-            volumes={self.workspace.volume: {"bind": METER_MOUNT, "mode": "ro"}},
+            volumes=mounts,
             network_mode="none",
             read_only=True,
             # Root, and able to read what a build made unreadable
@@ -116,33 +128,43 @@ class JobUsage:
             pids_limit=16,
         )
         try:
-            self.meter.start()
+            meter.start()
         except derrors.APIError as e:
+            meter.remove(force=True)
             raise BuildError(f"Docker could not start the workspace quota's meter: {short_error(e)}") from None
+        self.meter, self.metered = meter, volumes
+
+    def stop_meter(self):
+        """Removed before the job's containers: an anonymous volume it still
+        mounted would outlive the container it belongs to."""
+        if self.meter is not None:
+            try:
+                self.meter.remove(force=True)
+            except derrors.NotFound:
+                pass
+            self.meter = None
 
     def measure(self, checkout):
-        """Bytes: the workspace plus the job's containers' writable layers
-        (and, in `bind` mode, their anonymous volumes)."""
+        """Bytes: the workspace, the job's containers' writable layers and
+        the anonymous volumes they have."""
         workspace = self.workspace
-        if workspace.volume is None or workspace.on_host:
-            total = disk_usage(checkout)
-        elif self.meter is not None:
-            total = self._meter_usage()
-        else:
-            total = 0  # `copy` mode before the meter runs: the volume is being filled from the checkout
         label = [f"{C.LABEL_INSTANCE}={settings.HERALD_INSTANCE}", f"{C.LABEL_JOB}={self.job_id}"]
         # docker-py's containers(size=True) is `docker ps --size`: the engine
         # computes SizeRw for these containers only.
-        volumes = set()
-        for row in self.client.api.containers(all=True, size=True, filters={"label": label}):
-            total += row.get("SizeRw") or 0
-            if workspace.on_host:
-                for mount in row.get("Mounts") or ():
-                    name = mount.get("Name")
-                    if mount.get("Type") == "volume" and name != workspace.volume and name not in volumes:
-                        volumes.add(name)
-                        total += disk_usage(self._mountpoint(name))
-        return total
+        rows = self.client.api.containers(all=True, size=True, filters={"label": label})
+        total = sum(row.get("SizeRw") or 0 for row in rows)
+        volumes = {
+            mount.get("Name")
+            for row in rows
+            for mount in row.get("Mounts") or ()
+            if mount.get("Type") == "volume" and mount.get("Name") != workspace.volume
+        }
+        if workspace.volume is None or workspace.on_host:
+            return total + disk_usage(checkout) + sum(disk_usage(self._mountpoint(name)) for name in volumes)
+        if self.meter is None:
+            return total  # `copy` mode before the meter runs: the volume is being filled from the checkout
+        self._meter_for(volumes)
+        return total + self._meter_usage()
 
     def _mountpoint(self, volume):
         # The container list leaves a volume's Source empty: ask once.
@@ -154,13 +176,15 @@ class JobUsage:
         return self.mountpoints[volume]
 
     def _meter_usage(self):
-        _, (out, err) = self.meter.exec_run(["du", "-skx", METER_MOUNT], user="0:0", demux=True)
+        paths = [f"{METER_MOUNT}/repo"] + [f"{METER_MOUNT}/{name}" for name in self.metered]
+        _, (out, err) = self.meter.exec_run(["du", "-skx", *paths], user="0:0", demux=True)
         # du exits 1 when a file vanished during the walk (its total stands),
         # and when it could not read something (then it does not).
         for line in (err or b"").decode(errors="replace").splitlines():
             if "No such file or directory" not in line:
                 raise Unmeasurable(line.rsplit(": ", 1)[-1][:100])
-        last = (out or b"").decode(errors="replace").split()
-        if not last or not last[0].isdigit():
-            raise RuntimeError(f"the quota's meter said {last[:2]!r}")
-        return int(last[0]) * 1024
+        lines = (out or b"").decode(errors="replace").splitlines()
+        sizes = [line.split()[0] for line in lines if line.split()]
+        if len(sizes) != len(paths) or not all(size.isdigit() for size in sizes):
+            raise RuntimeError(f"the quota's meter said {lines[:3]!r}")
+        return sum(int(size) for size in sizes) * 1024
