@@ -74,10 +74,11 @@ def _find(job, workspace, timeout, allow_local):
         raise Unknown("the repository's first build")
     repository = job.repository
     g = _Git(workspace, repository.clone_env(), timeout, repository.clone_url)
-    try:
-        g.run("fetch", "--depth=1", "--no-tags", "--no-recurse-submodules", "origin", job.before)
-    except git.GitCommandError as e:
-        raise Unknown(f"the previous commit {job.before[:12]} could not be fetched: {g.last_line(e)}") from None
+    if not g.has(job.before):
+        try:
+            g.run("fetch", "--depth=1", "--no-tags", "--no-recurse-submodules", "origin", job.before)
+        except git.GitCommandError as e:
+            raise Unknown(f"the previous commit {job.before[:12]} could not be fetched: {g.last_line(e)}") from None
     return g.diff(job.before), f"since {job.before[:12]}"
 
 
@@ -122,6 +123,15 @@ class _Git:
             kill_after_timeout=self.timeout,
             stdout_as_string=not binary,
         )
+
+    def has(self, sha):
+        """Whether the commit is in the workspace already (the checkout's
+        fallback fetches bring history)."""
+        try:
+            self.run("cat-file", "-e", f"{sha}^{{commit}}")
+        except git.GitCommandError:
+            return False
+        return True
 
     def last_line(self, error):
         return _redact(_last_line(error), self.url) if self.url else _last_line(error)

@@ -217,3 +217,34 @@ def test_a_rebuild_filters_the_same_way(history):
     assert (again.before, again.changed_files) == (before, None)
     rerun = run_next()
     assert (rerun.pk, rerun.status, rerun.reason) == (again.pk, "skipped", job.reason)
+
+
+def test_a_pull_request_from_a_fork_is_compared_with_the_repositorys_own_target(git_repo, make_repository, test_image):
+    """The commit comes from the fork's URL (Bitbucket has no pull request
+    ref); the target branch from the repository itself."""
+    base = git_repo("base")
+    first = base.commit({".herald.yml": IGNORE_DOCS, "src/app.py": "print(1)\n"})
+    fork = git_repo("fork")
+    fork.commit({".herald.yml": IGNORE_DOCS, "src/app.py": "print(1)\n"})
+    fork.checkout("fix", create=True)
+    head = fork.commit({"src/app.py": "print('fixed')\n"})
+    base.commit({"docs/a.md": "# A\n"})  # the target moved on: docs only
+    repo = make_repository("acme/widgets", clone_url=base.url)
+    Job.objects.create(repository=repo, number=99, commit=first, status="success")
+    job = run_commit(
+        repo,
+        head,
+        event="pull_request",
+        ref="refs/heads/fix",
+        branch="main",
+        pr_number=3,
+        source_branch="fix",
+        target_branch="main",
+        from_fork=True,
+        source_url=fork.url,
+        approval=False,  # approved (a pull request from a fork waits otherwise)
+    )
+    assert job.status == "success", log_of(job)
+    assert "2 files changed (compared with the tip of main; may include its own changes): docs/a.md, src/app.py" in (
+        log_of(job)
+    )
