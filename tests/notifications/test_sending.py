@@ -249,3 +249,22 @@ def test_secrets_never_appear_in_notifications(repo, make_job, end_job, receiver
     assert smtp.messages[0]["Subject"].endswith(
         "errored on main (" + make_job.__name__[:0] + Job.objects.get().commit[:7] + ")"
     )
+
+
+def test_pushers_see_what_became_of_the_last_one_sent(
+    repo, make_job, end_job, receiver, sync_queue, users, member, client
+):
+    webhook(repo, receiver)
+    receiver.answer(404, b"no such hook")
+    job = end_job(make_job(repo), C.FAILED)
+    member(users.pusher, repo, "push")
+    client.force_login(users.pusher)
+    html = client.get("/repos/acme/widgets/").content.decode()
+    assert f"#{job.number}</a> failed: <strong>failed</strong>" in html and "HTTP 404 no such hook" in html
+
+
+def test_herald_s_own_secrets_are_masked_too(repo, make_job, end_job, receiver, sync_queue, settings):
+    settings.EMAIL_HOST_PASSWORD = "smtp-password-77"
+    webhook(repo, receiver)
+    end_job(make_job(repo, message=f"leak {settings.SECRET_KEY} and smtp-password-77"), C.FAILED)
+    assert receiver.json()["message"] == "leak **** and ****"
