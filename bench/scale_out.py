@@ -9,6 +9,9 @@ supersedes another), first with one machine, then with two; the time runs
 from the first webhook to the last build's end.
 
     HERALD_DATA_DIR=… .venv/bin/python bench/scale_out.py [--builds 40]
+
+PostgreSQL on HERALD_BENCH_PG_PORT (54330), Redis on HERALD_BENCH_REDIS_PORT
+(63831); a Redis already answering there is used and left running.
 """
 
 import argparse
@@ -33,12 +36,15 @@ FINAL = {"success", "failed", "errored", "cancelled", "timed_out", "skipped"}
 
 
 def start_redis(tmp):
-    env = {**os.environ, "HERALD_DATA_DIR": str(Path(tmp) / "redis")}
-    env.setdefault("HERALD_REDIS_PORT", os.environ.get("HERALD_BENCH_REDIS_PORT", "63831"))
+    """A Redis of the benchmark's own; (its URL, and how to stop it — None
+    when one already answered on the port: someone else's, left alone)."""
+    port = os.environ.get("HERALD_BENCH_REDIS_PORT", "63831")
+    env = {**os.environ, "HERALD_DATA_DIR": str(Path(tmp) / "redis"), "HERALD_REDIS_PORT": port}
+    theirs = subprocess.run(["redis-cli", "-p", port, "ping"], capture_output=True).returncode == 0
     out = subprocess.run([str(ROOT / "scripts" / "redis.sh"), "start"], env=env, capture_output=True, text=True)
     if out.returncode:
         raise SystemExit(f"could not start Redis for the benchmark:\n{out.stderr}")
-    return out.stdout.strip().splitlines()[-1], env
+    return out.stdout.strip().splitlines()[-1], None if theirs else env
 
 
 def wait_online(web, hosts, timeout=60):
@@ -112,7 +118,8 @@ def bench_scale_out(tmp, builds=40):
             remove_instance_objects(web.instance, wait=0)
         engine.stop()
         # PostgreSQL stays up for the other benchmarks, as bench/throughput.py leaves it.
-        subprocess.run([str(ROOT / "scripts" / "redis.sh"), "stop"], env=redis_env, capture_output=True)
+        if redis_env is not None:
+            subprocess.run([str(ROOT / "scripts" / "redis.sh"), "stop"], env=redis_env, capture_output=True)
         if saved is None:
             os.environ.pop("DATABASE_URL", None)
         else:
