@@ -22,6 +22,10 @@ def containment_options():
         options["nano_cpus"] = int(settings.HERALD_CPUS * 1e9)
     if settings.HERALD_PIDS_LIMIT:
         options["pids_limit"] = settings.HERALD_PIDS_LIMIT
+    # Herald reads the output live (attach) and keeps what HERALD_LOG_MAX_BYTES
+    # allows; dockerd's own copy of it, unbounded by default, would let a build
+    # that prints without end fill the engine's disk.
+    options["log_config"] = {"type": "json-file", "config": {"max-size": "10m", "max-file": "1"}}
     return options
 
 

@@ -98,6 +98,8 @@ steps:
         assert host["Memory"] == 256 * 1024 * 1024 and host["MemorySwap"] == 256 * 1024 * 1024
         assert host["NanoCpus"] == 500_000_000
         assert host["PidsLimit"] == 64
+        # dockerd's own copy of the output is bounded (Herald's is capped).
+        assert host["LogConfig"] == {"Type": "json-file", "Config": {"max-file": "1", "max-size": "10m"}}
         assert "docker.sock" not in str(info["Mounts"]) and "docker.sock" not in str(host.get("Binds"))
         assert host["NetworkMode"] == f"herald-{django_settings.HERALD_INSTANCE}-job-{job.pk}"
         labels = info["Config"]["Labels"]
