@@ -43,18 +43,20 @@ def install():
     """django-q2's periodic schedule that runs fire_due, made if missing.
     Its first run is due at once (the minute already begun): schedules a
     stopped server missed are caught up as soon as a worker starts."""
-    now = timezone.now()
-    _, created = QSchedule.objects.get_or_create(
+    # Not get_or_create: django-q2's names are not unique, and two machines
+    # starting at once may both make one. A second row only runs the check
+    # twice a minute, which claims nothing twice; it must not stop a start.
+    if QSchedule.objects.filter(name=NAME).exists():
+        return False
+    QSchedule.objects.create(
         name=NAME,
-        defaults={
-            "func": TASK,
-            "schedule_type": QSchedule.MINUTES,
-            "minutes": 1,
-            "repeats": -1,
-            "next_run": now.replace(second=0, microsecond=0),
-        },
+        func=TASK,
+        schedule_type=QSchedule.MINUTES,
+        minutes=1,
+        repeats=-1,
+        next_run=timezone.now().replace(second=0, microsecond=0),
     )
-    return created
+    return True
 
 
 def fire_due(now=None):

@@ -263,6 +263,9 @@ def test_every_worker_makes_sure_the_django_q2_schedule_exists_once():
     [row] = QSchedule.objects.filter(name=firing.NAME)
     assert (row.func, row.schedule_type, row.minutes, row.repeats) == (firing.TASK, QSchedule.MINUTES, 1, -1)
     assert row.next_run <= timezone.now() and row.next_run.second == 0
+    # Two machines that started at once made one each: the next start goes on.
+    QSchedule.objects.create(name=firing.NAME, func=firing.TASK, schedule_type=QSchedule.MINUTES, minutes=1)
+    assert firing.install() is False
 
 
 def test_a_step_may_run_only_on_cron_builds():
