@@ -315,6 +315,60 @@ class LogChunk(models.Model):
         return f"{self.job_id}:{self.seq}"
 
 
+class TestReport(models.Model):
+    """A job's test results, read from the JUnit XML files its pipeline's
+    reports: globs found in the workspace (builds.reports). The totals
+    count every test; only the failed and errored ones are kept, capped."""
+
+    __test__ = False  # not a pytest class, whatever its name
+
+    job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="test_report")
+    files = models.PositiveIntegerField(default=0)
+    tests = models.PositiveIntegerField(default=0)
+    passed = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    duration = models.FloatField(default=0)  # seconds, as the reports say
+    cases_dropped = models.PositiveIntegerField(default=0)  # failed cases past the cap, not kept
+
+    def __str__(self):
+        return f"{self.job_id}: {self.tests} tests"
+
+    def summary(self, names=3):
+        """'41 passed, 2 failed (test_parser, test_lexer)': the commit status's words."""
+        parts = [f"{self.passed} passed"]
+        parts += [f"{n} {what}" for n, what in ((self.failed, "failed"), (self.errors, "errored")) if n]
+        if self.skipped:
+            parts.append(f"{self.skipped} skipped")
+        text = ", ".join(parts)
+        failing = list(self.cases.values_list("name", flat=True)[: names + 1])
+        if failing:
+            shown = ", ".join(failing[:names]) + (", …" if len(failing) > names else "")
+            text += f" ({shown})"
+        return text
+
+
+class TestCaseFailure(models.Model):
+    """A test that failed or errored, as its report told it (masked)."""
+
+    __test__ = False
+
+    report = models.ForeignKey(TestReport, on_delete=models.CASCADE, related_name="cases")
+    kind = models.CharField(max_length=10, choices=[("failed", "failed"), ("errored", "errored")])
+    suite = models.CharField(max_length=255, blank=True)
+    classname = models.CharField(max_length=255, blank=True)
+    name = models.CharField(max_length=500)
+    message = models.TextField(blank=True)
+    output = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["report", "id"]
+
+    def __str__(self):
+        return f"{self.classname}.{self.name}" if self.classname else self.name
+
+
 class Worker(models.Model):
     """A machine running `manage.py qcluster`, as last reported by itself."""
 
