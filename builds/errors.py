@@ -16,7 +16,11 @@ class CloneError(BuildError):
 
 
 class PipelineError(BuildError):
-    pass
+    """The build definition cannot be used; `line` is where, when known."""
+
+    def __init__(self, message, line=None):
+        super().__init__(message)
+        self.line = line
 
 
 class DockerUnavailable(BuildError):

@@ -222,6 +222,12 @@ def _construct_mapping(loader, node, deep=False):
         mapping.lines[key] = key_node.start_mark.line + 1
         if isinstance(value_node, yaml.ScalarNode):
             mapping.raw[key] = value_node.value
+            if value_node.style is None and (
+                key_node.start_mark.line < value_node.start_mark.line < value_node.end_mark.line
+            ):
+                # `commands:` then lines without their '- ': YAML folds them
+                # into one string, which would run as one command.
+                mapping.folded[key] = (value_node.start_mark.line + 1, value_node.end_mark.line + 1)
     mapping.line = node.start_mark.line + 1
     return mapping
 
@@ -237,6 +243,7 @@ class _LinedDict(dict):
         super().__init__(*a, **kw)
         self.lines = {}
         self.raw = {}  # scalars as written: `3.10` must not become "3.1"
+        self.folded = {}  # key → (first, last line) of a plain scalar spread over lines under it
         self.line = None
 
 
@@ -262,7 +269,7 @@ class _Checker:
 
     def fail(self, line, key, message):
         where = f"{self.filename}, line {line}" if line else self.filename
-        raise PipelineError(f"{where}, {key}: {message}" if key else f"{where}: {message}")
+        raise PipelineError(f"{where}, {key}: {message}" if key else f"{where}: {message}", line=line)
 
     def line_of(self, mapping, key):
         return getattr(mapping, "lines", {}).get(key) or getattr(mapping, "line", None)
@@ -287,10 +294,31 @@ class _Checker:
         if key not in mapping:
             return []
         value = mapping[key]
+        noun = "command" if key in ("commands", "command") else "item"
         # Scalars are taken as written: `commands: [true]` runs `true`, and
         # `[3.10]` stays "3.10".
         if allow_scalar and isinstance(value, (str, int, float)) and value is not None:
+            if key in getattr(mapping, "folded", {}):
+                first, last = mapping.folded[key]
+                self.fail(
+                    first,
+                    f"{where}{key}",
+                    f"lines {first}-{last} read as one {noun}, {_short(value)}, because they have no '- ': "
+                    f"start each {noun} with '- ' (or quote a long {noun} on one line)",
+                )
             return [_as_written(value, getattr(mapping, "raw", {}).get(key))]
+        if isinstance(value, list):
+            for i, item in enumerate(value):
+                if isinstance(item, dict) and len(item) == 1:
+                    # `- echo a: b` is YAML for {"echo a": "b"}.
+                    (k, v), raw = next(iter(item.items())), getattr(item, "raw", {})
+                    text = f"{k}: {raw.get(k, v)}" if isinstance(v, (str, int, float)) else None
+                    self.fail(
+                        value.lines[i] if hasattr(value, "lines") else self.line_of(mapping, key),
+                        f"{where}{key}[{i}]",
+                        f"this {noun} reads as a mapping because of ': ' — quote it"
+                        + (f": - {json.dumps(text, ensure_ascii=False)}" if text else ""),
+                    )
         if not isinstance(value, list) or not all(isinstance(v, (str, int, float)) for v in value):
             self.fail(self.line_of(mapping, key), f"{where}{key}", "must be a list of strings")
         raw = getattr(value, "raw", [None] * len(value))
@@ -323,6 +351,11 @@ class _Checker:
         return value
 
 
+def _short(value):
+    text = str(value)
+    return repr(text if len(text) <= 60 else text[:57] + "...")
+
+
 def _as_written(value, raw):
     """A number keeps the spelling it has in the file (3.10, 010, 1e3)."""
     if isinstance(value, (int, float)) and raw is not None:
@@ -340,9 +373,9 @@ def parse_yaml(raw, filename):
     try:
         data = yaml.load(raw.decode("utf-8", errors="replace"), Loader=_Loader)  # noqa: S506 (SafeLoader subclass)
     except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line = f", line {mark.line + 1}" if mark else ""
-        raise PipelineError(f"{filename}{line}: invalid YAML: {e.problem or e.context}") from None
+        line, message = _yaml_problem(e)
+        where = f", line {line}" if line else ""
+        raise PipelineError(f"{filename}{where}: invalid YAML: {message}", line=line) from None
     except yaml.YAMLError as e:
         raise PipelineError(f"{filename}: invalid YAML: {e}") from None
     except _Problem as e:
@@ -350,6 +383,63 @@ def parse_yaml(raw, filename):
     except RecursionError:
         raise PipelineError(f"{filename}: nested too deeply") from None
     return data
+
+
+def _yaml_problem(e):
+    """(line, message) for PyYAML's error: the common traps said in words
+    and at the line of the item, not of its parent key."""
+    mark = e.problem_mark or e.context_mark
+    line = mark.line + 1 if mark else None
+    problem = e.problem or e.context
+    text = _line_text(mark)
+    if "'\\t'" in (e.problem or ""):
+        before = text[: mark.column]
+        if not before.strip():
+            return line, "a tab indents this line; YAML needs spaces"
+        return line, "a tab separates words on this line; YAML needs spaces there (or quote the value)"
+    if e.problem == "could not find expected ':'" and e.context_mark:
+        # A line with neither "key:" nor "- ": PyYAML notices only at the
+        # next line, or at the end of the file.
+        line = e.context_mark.line + 1
+        if _sibling_is_item(e.context_mark):
+            return line, "this line is not a list item like the ones above it: start it with '- '"
+        return line, "this line is neither a key (name: value) nor a list item (- value)"
+    if e.problem and e.problem.startswith("expected <block end>, but found") and e.context_mark:
+        began = e.context_mark.line + 1
+        if e.context == "while parsing a block collection":
+            return line, f"the list that begins on line {began} goes on here without '- ': start each item with '- '"
+        if e.context == "while parsing a block mapping" and text.lstrip().startswith("-"):
+            return line, (
+                f"a list item inside the mapping that begins on line {began}: a list and keys cannot share "
+                "an indentation (is a '- ' missing above, or is this line indented too little?)"
+            )
+    if e.problem == "mapping values are not allowed here" and ": " in text[: mark.column]:
+        return line, "': ' appears twice on this line: quote a value that contains ': ' (key: \"a: b\")"
+    return line, problem
+
+
+def _line_text(mark):
+    buffer = getattr(mark, "buffer", None)
+    if not mark or not buffer:
+        return ""
+    start = buffer.rfind("\n", 0, mark.pointer) + 1
+    end = buffer.find("\n", mark.pointer)
+    return buffer[start : end if end >= 0 else len(buffer)].rstrip("\0")
+
+
+def _sibling_is_item(mark):
+    """Whether the nearest line above `mark`'s, at its indentation, is a list item."""
+    lines = mark.buffer[: mark.pointer].split("\n")[:-1]
+    indent = mark.column
+    for above in reversed(lines):
+        stripped = above.lstrip(" ")
+        if not stripped or stripped.startswith("#"):
+            continue
+        if len(above) - len(stripped) == indent:
+            return stripped.startswith("- ") or stripped == "-"
+        if len(above) - len(stripped) < indent:
+            return False
+    return False
 
 
 TOP_KEYS = {"image", "commands", "env", "services", "matrix", "steps", "timeout", "parameters", "runs_on"}
@@ -450,6 +540,13 @@ def parse_herald(data, filename, known_secrets=None):
         steps.append(Step(name="build", image=image, commands=commands))
     elif "steps" in data:
         raw_steps = data["steps"]
+        if isinstance(raw_steps, dict) and raw_steps:
+            # `steps:` then `name: test` without the '- ': one mapping, not a list.
+            c.fail(
+                raw_steps.line,
+                "steps",
+                "is a mapping here, but steps are a list: start each step with '- ' (- name: …)",
+            )
         if not isinstance(raw_steps, list) or not raw_steps:
             c.fail(c.line_of(data, "steps"), "steps", "must be a non-empty list of steps")
         seen = set()
