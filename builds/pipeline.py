@@ -727,12 +727,23 @@ def _read_limited(path, name):
         raw = f.read(MAX_FILE_BYTES + 1) if info.st_size <= MAX_FILE_BYTES else b""
         if info.st_size > MAX_FILE_BYTES or len(raw) > MAX_FILE_BYTES:
             size = max(info.st_size, len(raw))
-            raise PipelineError(f"{name}: the file is {_size(size)}; the limit is {MAX_FILE_BYTES // 1024} KiB")
+            raise PipelineError(too_big(name, size))
     return raw
+
+
+def too_big(name, size):
+    return f"{name}: the file is {_size(size)}; the limit is {MAX_FILE_BYTES // 1024} KiB"
 
 
 def _size(n):
     return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 1024:.0f} KiB"
+
+
+def load_file(path, known_secrets=None):
+    """One file read as a build reads `.herald.yml`, whatever its name
+    (`manage.py lint FILE`); the messages name it by its base name."""
+    name = Path(path).name
+    return parse_herald(_load_yaml(path, name), name, known_secrets)
 
 
 def load_pipeline(workspace, known_secrets=None):
