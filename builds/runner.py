@@ -19,7 +19,7 @@ from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from builds import constants as C
-from builds import drain, parameters, paths, routing
+from builds import drain, parameters, paths, reports, routing
 from builds.changes import changed_files
 from builds.dbgrace import UNAVAILABLE, DatabaseGone, DiskFull, Grace
 from builds.docker.environment import (
@@ -395,6 +395,9 @@ class Runner:
             elif status != C.SUCCESS and failure is None:
                 failure = (status, exit_code, reason)
 
+        if not stopped and not broken:
+            # Pass or fail, the build's own word on its tests; never its status.
+            reports.collect(job, pipeline.reports, docker_env, self.log, [value for value, _ in secrets.values()])
         if stopped or failure:
             docker_env.report_services()
         if stopped:
