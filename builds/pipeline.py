@@ -27,6 +27,7 @@ from builds import labels
 from builds import parameters as params
 from builds.errors import PipelineError
 from builds.paths import parse as parse_paths
+from builds.reports import parse as parse_reports
 
 HERALD_FILES = (".herald.yml", ".herald.yaml")
 HERMES_FILES = ("hermes.yaml", "Hermes.yaml", "hermes.yml", "Hermes.yml")
@@ -104,6 +105,8 @@ class Pipeline:
     ignore_paths: list = field(default_factory=list)
     # Worker labels a job needs (builds.labels); ${NAME} stands for a matrix value.
     runs_on: list = field(default_factory=list)
+    # Globs of the JUnit XML files read after the steps (builds/reports.py).
+    reports: list = field(default_factory=list)
 
     def filters_paths(self):
         """Whether anything here depends on the files a push changed."""
@@ -445,6 +448,7 @@ def _sibling_is_item(mark):
 TOP_KEYS = {"image", "commands", "env", "services", "matrix", "steps", "timeout", "parameters", "runs_on"}
 # The whole build's path filters (builds/paths.py).
 TOP_KEYS |= {"paths", "ignore_paths"}
+TOP_KEYS |= {"reports"}  # test reports (builds/reports.py)
 STEP_KEYS = {"name", "image", "commands", "build", "secrets", "env", "when", "always"}
 SERVICE_KEYS = {"image", "env", "command"}
 WHEN_KEYS = {"branch", "event", "tag", "path"}
@@ -486,6 +490,7 @@ def parse_herald(data, filename, known_secrets=None):
     parameters = params.parse(c, data, ENV_NAME_RE, matrix)
     build_paths = parse_paths(c, data, "paths", "")
     ignore_paths = parse_paths(c, data, "ignore_paths", "")
+    reports = parse_reports(c, data)
 
     def check_vars(value, line, key):
         for name in VAR_RE.findall(value):
@@ -638,6 +643,7 @@ def parse_herald(data, filename, known_secrets=None):
         paths=build_paths,
         ignore_paths=ignore_paths,
         runs_on=runs_on,
+        reports=reports,
     )
 
 
