@@ -318,15 +318,16 @@ def store(job, summary, files, secrets=()):
 
 def recent_failures(repository, builds=RECENT_BUILDS):
     """The tests that failed in the default branch's last `builds` jobs with
-    a report, most often first: [{name, classname, failures, of, flaky,
-    last_job}]. A test is flaky when it passed again after failing (a
+    a report, flaky ones first, then most often: [{name, classname,
+    failures, of, flaky, last_job, last_number}]. A test is flaky when it passed again after failing (a
     report that does not list it among its failures counts as a pass)."""
-    jobs = list(
+    numbers = dict(
         Job.objects.filter(repository=repository, branch=repository.default_branch, test_report__isnull=False)
         .exclude(event="pull_request")
         .order_by("-id")
-        .values_list("id", flat=True)[:builds]
+        .values_list("id", "number")[:builds]
     )
+    jobs = sorted(numbers, reverse=True)
     if not jobs:
         return []
     order = {job_id: i for i, job_id in enumerate(jobs)}  # 0: the newest
@@ -347,6 +348,7 @@ def recent_failures(repository, builds=RECENT_BUILDS):
                 "of": len(jobs),
                 "flaky": len(failed_in) < since,
                 "last_job": min(failed_in, key=order.get),
+                "last_number": numbers[min(failed_in, key=order.get)],
             }
         )
     out.sort(key=lambda t: (-t["flaky"], -t["failures"], t["classname"], t["name"]))
