@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 from builds import constants as C
 from builds.lifecycle import approve, decline, restart
 from builds.logview import PAGE_MAX, log_index, read_lines, render_lines, search
-from builds.models import Job, LogChunk
+from builds.models import Job, LogChunk, TestReport
 from builds.runnow import Refused, run_now
 from builds.waiting import why_waiting
 from repositories.access import job_for, repository_for
@@ -99,6 +99,19 @@ def api_errors(view):
 @api_errors
 def job_detail(request, job_id):
     return JsonResponse(job_json(job_for(request, job_id), steps=True))
+
+
+@require_GET
+@api_errors
+def job_tests(request, job_id):
+    """The job's test report (builds/reports.py); 404 when it has none."""
+    job = job_for(request, job_id)
+    report = TestReport.objects.filter(job=job).first()
+    if report is None:
+        return JsonResponse({"reason": "This job has no test report"}, status=404)
+    fields = ("files", "tests", "passed", "failed", "errors", "skipped", "duration", "cases_dropped")
+    cases = report.cases.values("kind", "suite", "classname", "name", "message", "output")
+    return JsonResponse({"job": job.pk, **{f: getattr(report, f) for f in fields}, "cases": list(cases)})
 
 
 def _int_param(request, name, default):

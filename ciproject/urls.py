@@ -35,6 +35,7 @@ urlpatterns = [
     path("webhooks/<str:provider>/", webhook_views.receive, name="webhook"),
     path("api/jobs/<int:job_id>/", api.job_detail, name="api-job"),
     path("api/jobs/<int:job_id>/log", api.job_log, name="api-job-log"),
+    path("api/jobs/<int:job_id>/tests", api.job_tests, name="api-job-tests"),
     path("api/jobs/<int:job_id>/log/lines", api.job_log_lines, name="api-job-log-lines"),
     path("api/jobs/<int:job_id>/log/search", api.job_log_search, name="api-job-log-search"),
     path("api/jobs/<int:job_id>/cancel", api.job_cancel, name="api-job-cancel"),
