@@ -106,7 +106,8 @@ def _count(summary, suite, case):
             classname=case.classname or "",
             name=case.name or "",
             kind=kind,
-            message=_short(failure.message or failure.type or "", MESSAGE_CHARS),
+            # jest-junit writes no message=: the text's first line says it.
+            message=_short(failure.message or _first_line(failure.text) or failure.type or "", MESSAGE_CHARS),
             output=first_lines("\n".join(part.strip("\n") for part in output if part and part.strip())),
         )
     )
@@ -117,6 +118,10 @@ def first_lines(text, lines=OUTPUT_LINES, chars=OUTPUT_CHARS):
     more = len(kept) - lines
     out = "\n".join(kept[:lines])[:chars]
     return out + (f"\n… {more} more lines" if more > 0 else "")
+
+
+def _first_line(text):
+    return next((line.strip() for line in (text or "").splitlines() if line.strip()), "")
 
 
 def _seconds(value):

@@ -78,9 +78,11 @@ def files_on_host(checkout, patterns):
     found = glob.glob(list(patterns), flags=paths.FLAGS, root_dir=str(root), limit=paths.MAX_EXPANDED)
     for relative in sorted(found):
         try:
-            yield relative, _read_host_file(root, relative)
+            data = _read_host_file(root, relative)
         except Refused as e:
-            yield relative, e
+            data = e
+        if data is not None:
+            yield relative, data
 
 
 def _read_host_file(root, relative):
@@ -93,10 +95,13 @@ def _read_host_file(root, relative):
         fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as e:
         raise Refused(f"it cannot be opened ({e.strerror})") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        if stat.S_ISDIR(st.st_mode):
+            return None  # a folder the glob matched: not a report
+        raise Refused("it is not a regular file")
     with os.fdopen(fd, "rb") as f:
-        st = os.fstat(f.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            raise Refused("it is not a regular file")
         if st.st_size > MAX_FILE_BYTES:
             raise Refused(_too_big(st.st_size))
         data = f.read(MAX_FILE_BYTES + 1)
