@@ -9,8 +9,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from builds import constants as C
 from builds.lifecycle import approve, decline, restart
+from builds.lint import FILENAME, lint_text
 from builds.logview import PAGE_MAX, log_index, read_lines, render_lines, search
 from builds.models import Job, LogChunk, TestReport
+from builds.pipeline import MAX_FILE_BYTES, too_big
 from builds.runnow import Refused, run_now
 from builds.waiting import why_waiting
 from repositories.access import job_for, repository_for
@@ -322,3 +324,65 @@ def repo_jobs(request, full_name):
             "jobs": [job_json(j) for j in page.object_list],
         }
     )
+
+
+YAML_TYPES = ("text/yaml", "application/yaml", "application/x-yaml", "text/x-yaml", "text/plain")
+# JSON escapes (\n, \", \uXXXX) make the body longer than the file it
+# carries; the file itself is held to MAX_FILE_BYTES like a build's.
+LINT_JSON_BYTES = 4 * MAX_FILE_BYTES
+
+
+@require_POST
+@api_errors
+def lint(request):
+    """Check a `.herald.yml` as a build would: the file as the body
+    (text/yaml), or `{"content": "…", "secrets": ["NAME", …]}` (JSON) →
+    200 `{"valid": true, "pipeline": {…}}` or 422 `{"valid": false,
+    "errors": [{"line", "message"}]}` with the build's own message; 400,
+    413 or 415 with a reason for a request that carries no file to check.
+    Signed-in users only: a parse holds a web worker for up to a 2 MiB
+    expansion, so it is not offered to anyone on the internet."""
+    if not request.user.is_authenticated:
+        raise PermissionDenied
+    kind = request.content_type
+    is_json = kind == "application/json"
+    if not is_json and kind not in YAML_TYPES:
+        return JsonResponse(
+            {"reason": 'send the file as text/yaml, or JSON {"content": "…"} as application/json'}, status=415
+        )
+    limit = LINT_JSON_BYTES if is_json else MAX_FILE_BYTES
+    length = int(request.META.get("CONTENT_LENGTH") or 0)
+    if length > limit:
+        return JsonResponse({"reason": too_big(FILENAME, length)}, status=413)
+    secrets = None
+    if is_json:
+        try:
+            body = json.loads(request.body)
+        except (ValueError, RecursionError):
+            return JsonResponse({"reason": "the body must be a JSON object"}, status=400)
+        if not isinstance(body, dict) or not isinstance(body.get("content"), str):
+            return JsonResponse(
+                {"reason": 'the body must be a JSON object with "content": the file\'s text'}, status=400
+            )
+        unknown = set(body) - {"content", "secrets"}
+        if unknown:
+            return JsonResponse(
+                {"reason": f"unknown field {sorted(unknown)[0][:100]!r} (allowed: content, secrets)"}, status=400
+            )
+        secrets = body.get("secrets")
+        if secrets is not None and (not isinstance(secrets, list) or not all(isinstance(n, str) for n in secrets)):
+            return JsonResponse({"reason": "secrets must be a list of the repository's secret names"}, status=400)
+        try:
+            raw = body["content"].encode("utf-8")
+        except UnicodeEncodeError:
+            return JsonResponse({"reason": "content must be text (it holds a lone surrogate)"}, status=400)
+    else:
+        raw = request.body
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return JsonResponse({"reason": "the body is not UTF-8 text"}, status=400)
+    if len(raw) > MAX_FILE_BYTES:
+        return JsonResponse({"reason": too_big(FILENAME, len(raw))}, status=413)
+    result = lint_text(raw, known_secrets=None if secrets is None else set(secrets))
+    return JsonResponse(result.as_json(), status=200 if result.valid else 422)

@@ -42,6 +42,7 @@ urlpatterns = [
     path("api/jobs/<int:job_id>/restart", api.job_restart, name="api-job-restart"),
     path("api/jobs/<int:job_id>/approve", api.job_approve, name="api-job-approve"),
     path("api/jobs/<int:job_id>/decline", api.job_decline, name="api-job-decline"),
+    path("api/lint", api.lint, name="api-lint"),
     path("api/repos/<path:full_name>/jobs/", api.repo_jobs, name="api-repo-jobs"),
     path("api/repos/<path:full_name>/builds", api.repo_builds, name="api-repo-builds"),
     path(

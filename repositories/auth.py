@@ -17,6 +17,9 @@ from repositories.models import ApiToken
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 # Paths that check a Bearer token of their own (ciproject.health.metrics).
 OWN_TOKEN_PATHS = ("/metrics",)
+# POSTs that change nothing (the file to check is the body): a read-only
+# token, as a pre-commit hook would hold, may use them.
+CHECK_ONLY_PATHS = ("/api/lint",)
 
 
 def unauthorized(reason):
@@ -48,7 +51,7 @@ class BearerTokenMiddleware:
                 f"this API token expired on {row.expires_at:%Y-%m-%d %H:%M} UTC; "
                 "ask for a new one (manage.py createtoken)"
             )
-        if row.read_only and request.method not in SAFE_METHODS:
+        if row.read_only and request.method not in SAFE_METHODS and request.path not in CHECK_ONLY_PATHS:
             return JsonResponse({"reason": "this API token is read-only: it may only read (GET)"}, status=403)
         request.user = row.user
         # A bearer token is not sent by browsers on their own, so it needs
