@@ -7,12 +7,15 @@ import os
 import subprocess
 import sys
 import textwrap
+from datetime import timedelta
 from xml.sax.saxutils import escape
 
 import pytest
+from django.utils import timezone
 
 from builds import junit, reports
-from builds.models import TestReport
+from builds.models import Job, TestCaseFailure, TestReport
+from builds.retention import prune
 from repositories.commit_status import describe
 
 # --- JUnit XML as each tool writes it ----------------------------------------------
@@ -348,3 +351,19 @@ def test_the_api_gives_the_report(client, make_repository, make_job):
     other = make_job(make_repository("acme/other"))
     response = client.get(f"/api/jobs/{other.pk}/tests")
     assert (response.status_code, response.json()) == (404, {"reason": "This job has no test report"})
+
+
+def test_retention_deletes_reports_with_their_job(make_repository, make_job, settings):
+    settings.HERALD_KEEP_DAYS, settings.HERALD_KEEP_BUILDS_MIN = 30, 1
+    repo = make_repository()
+    old = make_job(repo, status="failed", created_at=timezone.now() - timedelta(days=90))
+    new = make_job(repo, status="failed")
+    for job in (old, new):
+        reports.store(
+            job, junit.parse(b'<testsuite><testcase name="t"><failure message="x"/></testcase></testsuite>'), 1
+        )
+
+    prune()
+    assert not Job.objects.filter(pk=old.pk).exists()
+    assert list(TestReport.objects.values_list("job", flat=True)) == [new.pk]
+    assert TestCaseFailure.objects.count() == 1
