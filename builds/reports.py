@@ -28,6 +28,7 @@ import tarfile
 from pathlib import Path
 
 from django.db import transaction
+from django.db.models import Count, Max, Min
 from docker import errors as derrors
 from wcmatch import glob
 
@@ -324,8 +325,9 @@ def store(job, summary, files, secrets=()):
 def recent_failures(repository, builds=RECENT_BUILDS):
     """The tests that failed in the default branch's last `builds` jobs with
     a report, flaky ones first, then most often: [{name, classname,
-    failures, of, flaky, last_job, last_number}]. A test is flaky when it passed again after failing (a
-    report that does not list it among its failures counts as a pass)."""
+    failures, of, flaky, last_job, last_number}]. A test is flaky when it
+    passed again after failing (a report that does not list it among its
+    failures counts as a pass). Counted by the database: one row a test."""
     numbers = dict(
         Job.objects.filter(repository=repository, branch=repository.default_branch, test_report__isnull=False)
         .exclude(event="pull_request")
@@ -335,25 +337,27 @@ def recent_failures(repository, builds=RECENT_BUILDS):
     jobs = sorted(numbers, reverse=True)
     if not jobs:
         return []
-    order = {job_id: i for i, job_id in enumerate(jobs)}  # 0: the newest
-    tests = {}
-    rows = TestCaseFailure.objects.filter(report__job_id__in=jobs).values_list("classname", "name", "report__job_id")
-    for classname, name, job_id in rows:
-        tests.setdefault((classname, name), set()).add(job_id)
+    rows = (
+        TestCaseFailure.objects.filter(report__job_id__in=jobs)
+        .order_by()
+        .values("classname", "name")
+        .annotate(
+            failures=Count("report__job_id", distinct=True), first=Min("report__job_id"), last=Max("report__job_id")
+        )
+    )
     out = []
-    for (classname, name), failed_in in tests.items():
-        oldest = max(order[j] for j in failed_in)
-        # Builds from its first failure on; fewer failures than that: it passed in between.
-        since = oldest + 1
+    for row in rows:
+        # The builds from its first failure on: failing in fewer, it passed in between.
+        since = sum(1 for job_id in jobs if job_id >= row["first"])
         out.append(
             {
-                "classname": classname,
-                "name": name,
-                "failures": len(failed_in),
+                "classname": row["classname"],
+                "name": row["name"],
+                "failures": row["failures"],
                 "of": len(jobs),
-                "flaky": len(failed_in) < since,
-                "last_job": min(failed_in, key=order.get),
-                "last_number": numbers[min(failed_in, key=order.get)],
+                "flaky": row["failures"] < since,
+                "last_job": row["last"],
+                "last_number": numbers[row["last"]],
             }
         )
     out.sort(key=lambda t: (-t["flaky"], -t["failures"], t["classname"], t["name"]))
