@@ -68,25 +68,50 @@ class Refused(Exception):
     """This file is left out; the message says why."""
 
 
+SKIPPED = "skipped"  # past MAX_FILES: counted, never read
+
+
+class Budget:
+    """What a job's reports may take, checked before a file is read (its
+    size known from the disk or the tar header): MAX_FILE_BYTES a file,
+    MAX_TOTAL_BYTES in all, MAX_FILES files."""
+
+    def __init__(self):
+        self.files = 0
+        self.bytes = 0
+
+    def take(self, size):
+        """None when the file may be read (and counts it), else SKIPPED or a Refused."""
+        if self.files >= MAX_FILES:
+            return SKIPPED
+        if size > MAX_FILE_BYTES:
+            return Refused(_too_big(size))
+        if self.bytes + size > MAX_TOTAL_BYTES:
+            return Refused(f"the job's reports pass {MAX_TOTAL_BYTES // 2**20} MB together")
+        self.files += 1
+        self.bytes += size
+        return None
+
+
 def _matcher(patterns):
     return glob.compile(list(patterns), flags=paths.FLAGS, limit=paths.MAX_EXPANDED)
 
 
-def files_on_host(checkout, patterns):
-    """(relative path, bytes or Refused) for each file of the checkout the
-    patterns match (`bind` mode)."""
+def files_on_host(checkout, patterns, budget):
+    """(relative path, bytes, Refused or SKIPPED) for each file of the
+    checkout the patterns match (`bind` mode)."""
     root = Path(checkout).resolve()
     found = glob.glob(list(patterns), flags=paths.FLAGS, root_dir=str(root), limit=paths.MAX_EXPANDED)
     for relative in sorted(found):
         try:
-            data = _read_host_file(root, relative)
+            data = _read_host_file(root, relative, budget)
         except Refused as e:
             data = e
         if data is not None:
             yield relative, data
 
 
-def _read_host_file(root, relative):
+def _read_host_file(root, relative, budget):
     real = (root / relative).resolve()
     if not real.is_relative_to(root):
         raise Refused("it leads outside the workspace (through a symbolic link)")
@@ -103,18 +128,17 @@ def _read_host_file(root, relative):
             return None  # a folder the glob matched: not a report
         raise Refused("it is not a regular file")
     with os.fdopen(fd, "rb") as f:
-        if st.st_size > MAX_FILE_BYTES:
-            raise Refused(_too_big(st.st_size))
-        data = f.read(MAX_FILE_BYTES + 1)
-    if len(data) > MAX_FILE_BYTES:
-        raise Refused(_too_big(len(data)))
-    return data
+        why = budget.take(st.st_size)
+        if why is not None:
+            return why
+        # A file still growing (a service writing it) is cut at what it said.
+        return f.read(st.st_size)
 
 
-def files_in_volume(workspace, patterns):
-    """(relative path, bytes or Refused) for each file of the workspace
-    volume the patterns match (`copy` mode), read as Docker's tar of the
-    deepest folder every pattern starts with."""
+def files_in_volume(workspace, patterns, budget):
+    """(relative path, bytes, Refused or SKIPPED) for each file of the
+    workspace volume the patterns match (`copy` mode), read as Docker's tar
+    of the deepest folder every pattern starts with."""
     matcher = _matcher(patterns)
     top = _common_folder(patterns)
     try:
@@ -139,20 +163,19 @@ def files_in_volume(workspace, patterns):
                 found.append((relative, None))  # read once the stream is done
             elif not member.isfile():
                 found.append((relative, Refused("it is not a regular file")))
-            elif member.size > MAX_FILE_BYTES:
-                found.append((relative, Refused(_too_big(member.size))))
             else:
-                found.append((relative, tar.extractfile(member).read(MAX_FILE_BYTES + 1)))
+                why = budget.take(member.size)
+                found.append((relative, why if why is not None else tar.extractfile(member).read(member.size)))
     for relative, data in sorted(found, key=lambda item: item[0]):
         if data is None:
             try:
-                data = _read_linked(workspace, relative)
+                data = _read_linked(workspace, relative, budget)
             except Refused as e:
                 data = e
         yield relative, data
 
 
-def _read_linked(workspace, relative):
+def _read_linked(workspace, relative, budget):
     try:
         path = workspace.resolve(relative, "report")
     except BuildError:
@@ -167,9 +190,8 @@ def _read_linked(workspace, relative):
         for member in tar:
             if not member.isfile():
                 raise Refused("it is not a regular file")
-            if member.size > MAX_FILE_BYTES:
-                raise Refused(_too_big(member.size))
-            return tar.extractfile(member).read(MAX_FILE_BYTES + 1)
+            why = budget.take(member.size)
+            return why if why is not None else tar.extractfile(member).read(member.size)
     raise Refused("it cannot be read")
 
 
@@ -244,31 +266,26 @@ def _collect(job, patterns, docker_env, log_writer, secrets):
     if workspace is None or workspace.volume is None:
         log_writer.note(f"Test reports: no step ran, so no file matches reports: {shown}")
         return None
+    budget = Budget()
     if workspace.on_host:
-        found = files_on_host(docker_env.checkout, patterns)
+        found = files_on_host(docker_env.checkout, patterns, budget)
     else:
-        found = files_in_volume(workspace, patterns)
-    summary, read, total_bytes, skipped = junit.Summary(), 0, 0, 0
+        found = files_in_volume(workspace, patterns, budget)
+    summary, read, skipped = junit.Summary(), 0, 0
     for relative, data in found:
         name = paths.listed([relative])
-        if read >= MAX_FILES:
+        if data is SKIPPED:
             skipped += 1
             continue
-        if isinstance(data, bytes) and len(data) > MAX_FILE_BYTES:
-            data = Refused(_too_big(len(data)))
-        if isinstance(data, bytes) and total_bytes + len(data) > MAX_TOTAL_BYTES:
-            data = Refused(f"the job's reports pass {MAX_TOTAL_BYTES // 2**20} MB together")
         if isinstance(data, Refused):
             log_writer.note(f"Test report {name} left out: {data}")
             continue
         try:
-            one = junit.parse(data)
+            summary.add(junit.parse(data))
         except junit.Malformed as e:
             log_writer.note(f"Test report {name} left out: {e}")
             continue
         read += 1
-        total_bytes += len(data)
-        summary.add(one)
     if skipped:
         log_writer.note(f"Test reports: {skipped} more files match; only the first {MAX_FILES} are read")
     if not read:

@@ -210,7 +210,7 @@ def checkout(tmp_path):
 def read(checkout, patterns):
     return {
         name: (str(data) if isinstance(data, Exception) else data)
-        for name, data in reports.files_on_host(checkout, patterns)
+        for name, data in reports.files_on_host(checkout, patterns, reports.Budget())
     }
 
 
@@ -245,6 +245,22 @@ def test_it_refuses_a_huge_file_without_reading_it(checkout, monkeypatch):
         f.truncate(3 * 1024 * 1024)  # sparse: its size, not its blocks
 
     assert read(checkout, ["junit.xml"]) == {"junit.xml": "it is 3.0 MB; the limit is 1 MB"}
+
+
+def test_it_reads_so_many_files_and_bytes_and_no_more(checkout, monkeypatch):
+    monkeypatch.setattr(reports, "MAX_FILES", 3)
+    monkeypatch.setattr(reports, "MAX_TOTAL_BYTES", 3000)
+    for i in range(6):
+        (checkout / f"junit-{i}.xml").write_bytes(b"x" * (1000 if i != 1 else 2500))
+
+    found = read(checkout, ["junit-*.xml"])
+    assert found["junit-1.xml"] == "the job's reports pass 0 MB together"  # 1000 + 2500 > 3000
+    assert [name for name, data in found.items() if data == b"x" * 1000] == [
+        "junit-0.xml",
+        "junit-2.xml",
+        "junit-3.xml",
+    ]
+    assert found["junit-4.xml"] == found["junit-5.xml"] == reports.SKIPPED  # counted, never read
 
 
 def test_it_refuses_what_is_not_a_regular_file(checkout):
