@@ -336,7 +336,9 @@ LINT_JSON_BYTES = 4 * MAX_FILE_BYTES
 @api_errors
 def lint(request):
     """Check a `.herald.yml` as a build would: the file as the body
-    (text/yaml), or `{"content": "…", "secrets": ["NAME", …]}` (JSON) →
+    (text/yaml), or `{"content": "…", "secrets": ["NAME", …]}` (JSON);
+    `?repository=owner/name` (push rights) checks secret names against
+    that repository's, as its builds do →
     200 `{"valid": true, "pipeline": {…}}` or 422 `{"valid": false,
     "errors": [{"line", "message"}]}` with the build's own message; 400,
     413 or 415 with a reason for a request that carries no file to check.
@@ -384,5 +386,12 @@ def lint(request):
             return JsonResponse({"reason": "the body is not UTF-8 text"}, status=400)
     if len(raw) > MAX_FILE_BYTES:
         return JsonResponse({"reason": too_big(FILENAME, len(raw))}, status=413)
+    if request.GET.get("repository"):
+        if secrets is not None:
+            return JsonResponse({"reason": "give secrets or ?repository=, not both"}, status=400)
+        repo = repository_for(
+            request, request.GET["repository"], need=Membership.PUSH, provider=request.GET.get("provider")
+        )
+        secrets = repo.secrets.values_list("name", flat=True)
     result = lint_text(raw, known_secrets=None if secrets is None else set(secrets))
     return JsonResponse(result.as_json(), status=200 if result.valid else 422)

@@ -5,7 +5,7 @@ import json
 import pytest
 from django.contrib.auth.models import User
 
-from repositories.models import ApiToken
+from repositories.models import ApiToken, Membership, Repository, Secret
 
 pytestmark = pytest.mark.django_db
 
@@ -130,3 +130,31 @@ def test_it_needs_someone_signed_in_and_a_read_only_token_will_do(client):
     client.force_login(reader)
     assert post(client, BAD).status_code == 422
     assert client.get("/api/lint").status_code == 405
+
+
+def test_a_repository_named_in_the_query_lends_its_secret_names(client, token):
+    repo = Repository.objects.create(full_name="acme/widgets", clone_url="https://example.com/a.git", private=True)
+    Secret.objects.create(repository=repo, name="CODECOV_TOKEN", value="s3cret-value")
+    writer = User.objects.create_user("writer")
+    Membership.objects.create(user=writer, repository=repo, permission="push")
+    client.force_login(writer)
+    r = client.post("/api/lint?repository=acme/widgets", VALID, content_type="text/yaml")
+    assert r.status_code == 200 and r.json()["secrets_checked"] is True
+    assert "s3cret-value" not in r.content.decode()
+    r = client.post("/api/lint?repository=acme/widgets", VALID.replace("CODECOV_TOKEN", "NPM_TOKEN"), "text/yaml")
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["message"].endswith("unknown secret 'NPM_TOKEN'; add it in the repository's settings")
+    r = client.post(
+        "/api/lint?repository=acme/widgets", json.dumps({"content": VALID, "secrets": []}), "application/json"
+    )
+    assert (r.status_code, r.json()) == (400, {"reason": "give secrets or ?repository=, not both"})
+
+    # Its secret names are for those who may push: a reader is refused, and
+    # someone who cannot see the repository learns nothing of it.
+    reader = User.objects.create_user("reader")
+    Membership.objects.create(user=reader, repository=repo, permission="pull")
+    client.force_login(reader)
+    assert client.post("/api/lint?repository=acme/widgets", VALID, "text/yaml").status_code == 403
+    client.force_login(User.objects.get(username="ada"))
+    r = client.post("/api/lint?repository=acme/widgets", VALID, "text/yaml")
+    assert (r.status_code, r.json()) == (404, {"reason": "No such repository"})
