@@ -392,8 +392,10 @@ def _yaml_problem(e):
     """(line, message) for PyYAML's error: the common traps said in words
     and at the line of the item, not of its parent key."""
     mark = e.problem_mark or e.context_mark
-    line = mark.line + 1 if mark else None
     problem = e.problem or e.context
+    if mark is None:
+        return None, problem
+    line = mark.line + 1
     text = _line_text(mark)
     if "'\\t'" in (e.problem or ""):
         before = text[: mark.column]
@@ -422,8 +424,8 @@ def _yaml_problem(e):
 
 
 def _line_text(mark):
-    buffer = getattr(mark, "buffer", None)
-    if not mark or not buffer:
+    buffer = mark.buffer
+    if not buffer:
         return ""
     start = buffer.rfind("\n", 0, mark.pointer) + 1
     end = buffer.find("\n", mark.pointer)
@@ -432,7 +434,7 @@ def _line_text(mark):
 
 def _sibling_is_item(mark):
     """Whether the nearest line above `mark`'s, at its indentation, is a list item."""
-    lines = mark.buffer[: mark.pointer].split("\n")[:-1]
+    lines = (mark.buffer or "")[: mark.pointer].split("\n")[:-1]
     indent = mark.column
     for above in reversed(lines):
         stripped = above.lstrip(" ")
