@@ -141,20 +141,20 @@ def create_job(
 
 def predict_runs_on(repository, combinations):
     """{matrix combination (as _key): the labels (builds.labels.key)} its
-    new job is predicted to need: those of the repository's latest job of
-    that combination — read by a worker from the pipeline, or predicted in
-    turn — else of its latest job. The worker that claims the job reads the
-    real runs_on: and hands the job back if it lacks one (Job.hand_back)."""
-    recent = list(
-        Job.objects.filter(repository=repository)
-        .order_by("-id")
-        .values_list("matrix", "runs_on")[: max(1, len(combinations))]
-    )
-    latest = recent[0][1] if recent else ""
-    known = {}
-    for matrix, runs_on in recent:
-        known.setdefault(_key(matrix), runs_on)
-    return {_key(c): known.get(_key(c), latest) for c in combinations}
+    new job is predicted to need: those the last pipeline read asked for
+    that combination (Repository.runs_on_hint, kept by builds.routing),
+    else the labels every combination asked for alike. The worker that
+    claims the job reads the real runs_on: and hands the job back if it
+    lacks one (Job.hand_back)."""
+    hint = repository.runs_on_hint or {}
+    shared = set(hint.values())
+    fallback = shared.pop() if len(shared) == 1 else ""
+    return {_key(c): hint.get(hint_key(c), fallback) for c in combinations}
+
+
+def hint_key(values):
+    """A matrix combination as a key of Repository.runs_on_hint (JSON: a string)."""
+    return ",".join(f"{k}={v}" for k, v in _key(values))
 
 
 def lock_push(repository_id, event, ref):

@@ -15,6 +15,7 @@ import logging
 
 from builds import constants as C
 from builds import labels as L
+from builds.lifecycle import hint_key
 from builds.models import Job
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ def route(job, pipeline, combination, worker, labels=None):
     and raise HandBack when `worker` (carrying `labels`, default this
     machine's) lacks one."""
     needed = L.key(pipeline.for_combination(combination).runs_on)
+    remember_routes(job.repository, pipeline)
     if job.runs_on != needed or not job.runs_on_read:
         Job.objects.filter(pk=job.pk).update(runs_on=needed, runs_on_read=True)
         job.runs_on, job.runs_on_read = needed, True
@@ -54,6 +56,16 @@ def route(job, pipeline, combination, worker, labels=None):
             f"lacks (it has {', '.join(have)})",
             needed,
         )
+
+
+def remember_routes(repository, pipeline):
+    """Keep the labels this pipeline asks for, per combination, on the
+    repository: the next webhook's jobs are predicted from them."""
+    combinations = pipeline.matrix_combinations() if pipeline.matrix else [{}]
+    routes = {hint_key(c): L.key(pipeline.for_combination(c).runs_on) for c in combinations}
+    if routes != (repository.runs_on_hint or {}):
+        type(repository).objects.filter(pk=repository.pk).update(runs_on_hint=routes)
+        repository.runs_on_hint = routes
 
 
 def _route_siblings(first, pipeline):

@@ -149,6 +149,10 @@ class Repository(models.Model):
     # The matrix of the last pipeline read, so a webhook can create (and
     # answer with) every job of a matrix build before the file is read.
     matrix_hint = models.JSONField(default=list, blank=True, editable=False)
+    # The runs_on: labels of the last pipeline read, per matrix combination
+    # (builds.routing): a new job's are predicted from it at no cost to the
+    # webhook. {"": labels} for a build without a matrix; {} before any.
+    runs_on_hint = models.JSONField(default=dict, blank=True, editable=False)
     # Forge integration (OAuth-enabled repositories).
     forge_id = models.CharField(max_length=100, blank=True)
     hook_id = models.CharField(max_length=100, blank=True)

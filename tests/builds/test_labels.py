@@ -237,6 +237,8 @@ def test_a_worker_without_the_label_hands_the_job_back_and_a_worker_with_it_runs
     # It does not come back to build-1; a job behind it goes past, although
     # its labels are predicted from the last pipeline read: gpu, which no
     # online worker has, so the guess holds it back from nobody.
+    repo.refresh_from_db()  # as the next webhook reads it
+    assert repo.runs_on_hint == {"": "gpu"}  # what the next jobs are predicted from
     plain = queue(repo, src.commit({".herald.yml": f"image: {TEST_IMAGE}\ncommands: [echo plain]\n"}), branch="b")
     assert (plain.runs_on, plain.runs_on_read) == ("gpu", False)
     claimed, _ = claim_next_job("build-1")
