@@ -79,12 +79,40 @@ def job_json(job, steps=False):
     return data
 
 
+TYPE_NAMES = {str: "a string", bool: "true or false", dict: "an object", list: "a list", int: "a number"}
+
+
+def json_object(request, fields):
+    """The request's body: a JSON object whose keys are among `fields`
+    ({name: the type its value must have}); BadBody with the reason (a 400,
+    api_errors) otherwise."""
+    try:
+        body = json.loads(request.body or b"{}")
+    except (ValueError, RecursionError):
+        raise BadBody("the body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise BadBody("the body must be a JSON object")
+    for key, value in body.items():
+        kind = fields.get(key)
+        if kind is None:
+            raise BadBody(f"unknown field {key[:100]!r} (allowed: {', '.join(fields)})")
+        if not isinstance(value, kind):
+            raise BadBody(f"{key} must be {TYPE_NAMES[kind]}")
+    return body
+
+
+class BadBody(Exception):
+    """A request body the API refuses; str(): the reason."""
+
+
 def api_errors(view):
-    """Answer Http404/PermissionDenied as JSON with a one-line reason."""
+    """Answer Http404/PermissionDenied/BadBody as JSON with a one-line reason."""
 
     def wrapped(request, *args, **kwargs):
         try:
             return view(request, *args, **kwargs)
+        except BadBody as e:
+            return JsonResponse({"reason": str(e)}, status=400)
         except Http404 as e:
             return JsonResponse({"reason": str(e) or "not found"}, status=404)
         except PermissionDenied as e:
@@ -265,7 +293,8 @@ def job_decline(request, job_id):
     return _decide(request, job_id, decline)
 
 
-RUN_FIELDS = ("branch", "commit", "params")
+# What a run-now may send; builds.runnow checks the values.
+RUN_FIELDS = {"branch": object, "commit": object, "params": object}
 
 
 @require_POST
@@ -275,17 +304,7 @@ def repo_builds(request, full_name):
     the build's jobs (every job of a matrix); 400 with the reason for bad
     input, 502 when the repository's clone URL cannot be read."""
     repo = repository_for(request, full_name, need=Membership.PUSH, provider=request.GET.get("provider"))
-    try:
-        body = json.loads(request.body or b"{}")
-    except (ValueError, RecursionError):
-        return JsonResponse({"reason": "the body must be a JSON object"}, status=400)
-    if not isinstance(body, dict):
-        return JsonResponse({"reason": "the body must be a JSON object"}, status=400)
-    for key in body:
-        if key not in RUN_FIELDS:
-            return JsonResponse(
-                {"reason": f"unknown field {key[:100]!r} (allowed: {', '.join(RUN_FIELDS)})"}, status=400
-            )
+    body = json_object(request, RUN_FIELDS)
     try:
         jobs = run_now(
             repo,

@@ -3,12 +3,10 @@ read rights to see, push rights to change (session or Bearer token).
 Bad input gets 400 with the reason (the form's, one line) and the errors by
 field; a repository Herald cannot read, 502."""
 
-import json
-
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.http import require_http_methods
 
-from builds.api import api_errors, job_json
+from builds.api import api_errors, job_json, json_object
 from builds.models import Schedule
 from builds.schedules.forms import ScheduleForm
 from builds.schedules.views import schedule_for
@@ -17,7 +15,6 @@ from repositories.models import Membership
 
 # The fields a request may set, and the JSON type each must have.
 FIELDS = {"name": str, "cron": str, "timezone": str, "branch": str, "params": dict, "enabled": bool}
-TYPE_NAMES = {str: "a string", dict: "an object", bool: "true or false"}
 
 
 def _iso(dt):
@@ -45,26 +42,6 @@ def schedule_json(schedule):
     }
 
 
-class BadRequest(Exception):
-    pass
-
-
-def _body(request):
-    try:
-        body = json.loads(request.body or b"{}")
-    except (ValueError, RecursionError):
-        raise BadRequest("the body must be a JSON object") from None
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object")
-    for key, value in body.items():
-        kind = FIELDS.get(key)
-        if kind is None:
-            raise BadRequest(f"unknown field {key[:100]!r} (allowed: {', '.join(FIELDS)})")
-        if not isinstance(value, kind):
-            raise BadRequest(f"{key} must be {TYPE_NAMES[kind]}")
-    return body
-
-
 def _save(form, created_by=None):
     """(response) for an invalid form, else the saved schedule."""
     if not form.is_valid():
@@ -89,10 +66,7 @@ def repo_schedules(request, full_name):
         rows = Schedule.objects.filter(repository=repo).select_related("repository", "last_job", "created_by")
         return JsonResponse({"repository": repo.full_name, "schedules": [schedule_json(s) for s in rows]})
     repo = repository_for(request, full_name, need=Membership.PUSH, provider=provider)
-    try:
-        body = _body(request)
-    except BadRequest as e:
-        return JsonResponse({"reason": str(e)}, status=400)
+    body = json_object(request, FIELDS)
     data = {"timezone": "UTC", "branch": "", "params": {}, "enabled": True, **body}
     result = _save(ScheduleForm(data=data, repository=repo), created_by=request.user)
     if isinstance(result, HttpResponse):
@@ -109,10 +83,7 @@ def schedule_detail(request, schedule_id):
     if request.method == "DELETE":
         schedule.delete()
         return HttpResponse(status=204)
-    try:
-        body = _body(request)
-    except BadRequest as e:
-        return JsonResponse({"reason": str(e)}, status=400)
+    body = json_object(request, FIELDS)
     data = {field: getattr(schedule, field) for field in FIELDS}
     data.update(body)
     result = _save(ScheduleForm(data=data, instance=schedule, repository=schedule.repository))

@@ -3,18 +3,16 @@
 push rights. Secrets are write-only: a webhook's signing secret is in the
 answer once, when Herald made it; Slack's URL never."""
 
-import json
-
 from django.http import Http404, HttpResponse, JsonResponse
 from django.views.decorators.http import require_http_methods
 
-from builds.api import api_errors
+from builds.api import api_errors, json_object
 from repositories.access import check, repository_for
 from repositories.models import Membership
 from repositories.notifications.forms import NotificationForm
 from repositories.notifications.models import Notification
 
-FIELDS = ("kind", "target", "secret", "when", "branches")
+FIELDS = {"kind": str, "target": str, "secret": str, "when": str, "branches": str}
 
 
 def notification_json(n):
@@ -37,17 +35,7 @@ def repo_notifications(request, full_name):
     repo = repository_for(request, full_name, need=Membership.PUSH, provider=request.GET.get("provider"))
     if request.method == "GET":
         return JsonResponse({"notifications": [notification_json(n) for n in repo.notifications.all()]})
-    try:
-        body = json.loads(request.body or b"{}")
-    except (ValueError, RecursionError):
-        return JsonResponse({"reason": "the body must be a JSON object"}, status=400)
-    if not isinstance(body, dict):
-        return JsonResponse({"reason": "the body must be a JSON object"}, status=400)
-    for key, value in body.items():
-        if key not in FIELDS:
-            return JsonResponse({"reason": f"unknown field {key[:100]!r} (allowed: {', '.join(FIELDS)})"}, status=400)
-        if not isinstance(value, str):
-            return JsonResponse({"reason": f"{key} must be a string"}, status=400)
+    body = json_object(request, FIELDS)
     form = NotificationForm(body, repository=repo)
     if not form.is_valid():
         return JsonResponse({"reason": form.reasons()}, status=400)
