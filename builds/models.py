@@ -193,21 +193,7 @@ class Job(models.Model):
         still = Job.objects.filter(pk=self.pk, status=C.RUNNING, attempts=self.attempts, cancel_requested=False)
         if stale_before is not None:
             still = still.filter(heartbeat_at__lt=stale_before)
-        with transaction.atomic():
-            done = still.update(
-                status=C.QUEUED,
-                reason=reason[:500],
-                started_at=None,
-                heartbeat_at=None,
-                worker="",
-                losses=F("losses") + int(lost),
-            )
-            if done:
-                JobStep.objects.filter(job=self).delete()
-                self.status, self.reason, self.started_at, self.heartbeat_at = C.QUEUED, reason[:500], None, None
-                self.losses += int(lost)
-                transaction.on_commit(wake_next_job)
-        return bool(done)
+        return self._back_in_queue(still, reason, losses=F("losses") + int(lost))
 
     def hand_back(self, reason, runs_on):
         """Put this running attempt back in the queue, unstarted, because
@@ -215,23 +201,25 @@ class Job(models.Model):
         (builds.labels.key) routes the next claim. Not an attempt (the
         claim's count is taken back) and not a loss."""
         still = Job.objects.filter(pk=self.pk, status=C.RUNNING, attempts=self.attempts, cancel_requested=False)
+        return self._back_in_queue(
+            still,
+            reason,
+            runs_on=runs_on,
+            runs_on_read=True,
+            attempts=F("attempts") - 1,
+            handbacks=F("handbacks") + 1,
+        )
+
+    def _back_in_queue(self, still, reason, **changes):
+        """`still` (this job, as long as it is the attempt we think) queued
+        again with `reason` and `changes`, its steps gone; whether it was."""
         with transaction.atomic():
             done = still.update(
-                status=C.QUEUED,
-                reason=reason[:500],
-                started_at=None,
-                heartbeat_at=None,
-                worker="",
-                runs_on=runs_on,
-                runs_on_read=True,
-                attempts=F("attempts") - 1,
-                handbacks=F("handbacks") + 1,
+                status=C.QUEUED, reason=reason[:500], started_at=None, heartbeat_at=None, worker="", **changes
             )
             if done:
                 JobStep.objects.filter(job=self).delete()
-                self.status, self.reason, self.started_at, self.heartbeat_at = C.QUEUED, reason[:500], None, None
-                self.runs_on, self.runs_on_read = runs_on, True
-                self.attempts, self.handbacks = self.attempts - 1, self.handbacks + 1
+                self.refresh_from_db(fields=["status", "reason", "started_at", "heartbeat_at", "worker", *changes])
                 transaction.on_commit(wake_next_job)
         return bool(done)
 
