@@ -38,17 +38,22 @@ NO_SUCH_JOB = "No such job"
 
 
 def job_for(request, job_id, need=Membership.PULL):
-    job = Job.objects.select_related("repository").filter(pk=job_id).first()
-    if job is None:
-        raise Http404(NO_SUCH_JOB)
+    return owned_object(request, Job.objects, job_id, NO_SUCH_JOB, need)
+
+
+def owned_object(request, queryset, pk, missing, need=Membership.PULL):
+    """The object `pk` of `queryset` (a model with a `repository`) if the
+    user has `need` on its repository, else 404 saying `missing` — the same
+    words as for one that never existed: ids are sequential, and "No such
+    repository" would tell a stranger it belongs to a private repository."""
+    obj = queryset.select_related("repository").filter(pk=pk).first()
+    if obj is None:
+        raise Http404(missing)
     try:
-        check(request, job.repository, need)
+        check(request, obj.repository, need)
     except Http404:
-        # The same words as for a job that never existed: job ids are
-        # sequential, and "No such repository" would tell a stranger that
-        # this one belongs to a private repository.
-        raise Http404(NO_SUCH_JOB) from None
-    return job
+        raise Http404(missing) from None
+    return obj
 
 
 def refresh_from_forge(user, repository):

@@ -4,14 +4,13 @@ rights, as run-now does."""
 
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from builds.models import Schedule
 from builds.schedules.forms import ScheduleForm
-from repositories.access import check, repository_for
+from repositories.access import owned_object, repository_for
 from repositories.models import Membership
 
 NO_SUCH_SCHEDULE = "No such schedule"
@@ -20,14 +19,7 @@ NO_SUCH_SCHEDULE = "No such schedule"
 def schedule_for(request, schedule_id, need=Membership.PULL):
     """The schedule, or 404 — the same for one of a private repository the
     user may not see (ids are sequential: no telling which exist)."""
-    schedule = Schedule.objects.select_related("repository", "last_job").filter(pk=schedule_id).first()
-    if schedule is None:
-        raise Http404(NO_SUCH_SCHEDULE)
-    try:
-        check(request, schedule.repository, need)
-    except Http404:
-        raise Http404(NO_SUCH_SCHEDULE) from None
-    return schedule
+    return owned_object(request, Schedule.objects.select_related("last_job"), schedule_id, NO_SUCH_SCHEDULE, need)
 
 
 def _back(repository):

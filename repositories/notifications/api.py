@@ -3,15 +3,16 @@
 push rights. Secrets are write-only: a webhook's signing secret is in the
 answer once, when Herald made it; Slack's URL never."""
 
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.views.decorators.http import require_http_methods
 
 from builds.api import api_errors, json_object
-from repositories.access import check, repository_for
+from repositories.access import owned_object, repository_for
 from repositories.models import Membership
 from repositories.notifications.forms import NotificationForm
 from repositories.notifications.models import Notification
 
+NO_SUCH_NOTIFICATION = "No such notification"
 FIELDS = {"kind": str, "target": str, "secret": str, "when": str, "branches": str}
 
 
@@ -49,12 +50,6 @@ def repo_notifications(request, full_name):
 @require_http_methods(["DELETE"])
 @api_errors
 def notification_detail(request, notification_id):
-    notification = Notification.objects.select_related("repository").filter(pk=notification_id).first()
-    if notification is None:
-        raise Http404("No such notification")
-    try:
-        check(request, notification.repository, Membership.PUSH)
-    except Http404:
-        raise Http404("No such notification") from None
+    notification = owned_object(request, Notification.objects, notification_id, NO_SUCH_NOTIFICATION, Membership.PUSH)
     notification.delete()
     return HttpResponse(status=204)

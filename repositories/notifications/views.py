@@ -4,11 +4,11 @@ repository page shows the same list and form (templates/repositories/
 _notifications.html)."""
 
 from django.contrib import messages
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from repositories.access import check, repository_for
+from repositories.access import owned_object, repository_for
 from repositories.models import Membership
 from repositories.notifications.forms import NotificationForm
 from repositories.notifications.models import Notification
@@ -38,8 +38,7 @@ def notifications(request, full_name):
 
 @require_POST
 def notification_delete(request, notification_id):
-    notification = get_object_or_404(Notification.objects.select_related("repository"), pk=notification_id)
-    check(request, notification.repository, Membership.PUSH)
+    notification = owned_object(request, Notification.objects, notification_id, "No such notification", Membership.PUSH)
     notification.delete()
     messages.info(request, f"Notification removed: {notification.get_kind_display()} {notification.target}.")
     return redirect(reverse("repository", args=[notification.repository.full_name]) + "#notifications")

@@ -107,7 +107,10 @@ def test_pushers_delete_from_the_page(repo, users, client):
     client.force_login(users.reader)
     assert client.post(f"/notifications/{n.pk}/delete").status_code == 403
     client.force_login(users.outsider)
-    assert client.post(f"/notifications/{n.pk}/delete").status_code == 404
+    # As for an id that never existed: nothing tells a stranger it is there.
+    hidden, missing = client.post(f"/notifications/{n.pk}/delete"), client.post("/notifications/999999/delete")
+    assert hidden.status_code == missing.status_code == 404
+    assert hidden.content == missing.content
     client.force_login(users.pusher)
     r = client.post(f"/notifications/{n.pk}/delete")
     assert r.status_code == 302 and not Notification.objects.exists()
