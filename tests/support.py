@@ -425,10 +425,11 @@ class LiveHerald:
     def instance(self):
         return self.env["HERALD_INSTANCE"]
 
-    def stop(self):
+    def stop(self, keep_database=False):
         """Stop the server, then remove every Docker object of its
         installation; `left_behind` names the containers that were still
-        there (a test's teardown asserts there were none)."""
+        there (a test's teardown asserts there were none). keep_database:
+        a restart follows (start() again); the database stays."""
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()  # serve stops its children in order
             try:
@@ -440,7 +441,7 @@ class LiveHerald:
             self.left_behind = remove_instance_objects(self.instance)
             # Its checkouts' folder (outside the data dir, see settings).
             shutil.rmtree(default_workspace_dir(self.instance), ignore_errors=True)
-        if self.pg_db:
+        if self.pg_db and not keep_database:
             for _ in range(20):
                 try:
                     self._pg(f"DROP DATABASE IF EXISTS {self.pg_db} WITH (FORCE)")

@@ -403,7 +403,7 @@ def test_deliveries_left_in_the_journal_are_replayed_after_a_restart_without_a_n
     herald = LiveHerald(tmp_path, worker=False, env={"HERALD_JOURNAL_RETRY_SECONDS": "1"}).start()
     try:
         herald.add_repo("acme/widgets", "https://example.com/acme/widgets.git")
-        herald.stop()
+        herald.stop(keep_database=True)
         # Journaled while the database was away; then the server stopped
         # before it was back (its drainer with it).
         settings.DATA_DIR = herald.dir / "data"
