@@ -156,19 +156,7 @@ class Runner:
             remove_workspace(workspace)
             workspace.parent.mkdir(parents=True, exist_ok=True)
             writer.note(f"Job #{job.number} of {self.repository.full_name} on {job.worker}, commit {job.commit}")
-            commit = fetch_commit(
-                job.source_url or self.repository.clone_url,
-                job.commit,
-                workspace,
-                ref=job.ref,
-                log=writer,
-                timeout=max(30, int(watchdog.deadline - time.monotonic())),
-                env=self.repository.clone_env() if not job.source_url else None,
-            )
-            if commit != job.commit:
-                # The forge named the commit partly (or not at all): record it whole.
-                Job.objects.filter(pk=job.pk).update(commit=commit)
-                job.commit = commit
+            self.checkout(workspace, watchdog.deadline)
             secrets = self.load_secrets()
             pipeline = load_pipeline(workspace, known_secrets=set(secrets))
             if not settings.HERALD_BUILD_STEPS and any(step.build for step in pipeline.steps):
@@ -180,7 +168,7 @@ class Runner:
             watchdog.deadline = started + self.timeout
             writer.note(f"Build definition: {pipeline.source}")
             matrix = self.matrix_values(pipeline)
-            routing.route(job, pipeline, matrix, job.worker)
+            self.route(pipeline, matrix)
             pipeline = pipeline.for_combination(matrix)
             if pipeline.filters_paths():
                 self.changed = changed_files(
@@ -261,6 +249,30 @@ class Runner:
         return status
 
     # --- before the steps ------------------------------------------------------
+
+    def checkout(self, workspace, deadline):
+        """Put the job's commit in `workspace` (a new, empty directory):
+        cloned from the forge (or the pull request's source) at the commit.
+        builds.localrun overrides it with the user's working tree."""
+        job = self.job
+        commit = fetch_commit(
+            job.source_url or self.repository.clone_url,
+            job.commit,
+            workspace,
+            ref=job.ref,
+            log=self.log,
+            timeout=max(30, int(deadline - time.monotonic())),
+            env=self.repository.clone_env() if not job.source_url else None,
+        )
+        if commit != job.commit:
+            # The forge named the commit partly (or not at all): record it whole.
+            Job.objects.filter(pk=job.pk).update(commit=commit)
+            job.commit = commit
+
+    def route(self, pipeline, matrix):
+        """Send the job to a worker with the labels its runs_on: asks for
+        (raises routing.HandBack when this one lacks any)."""
+        routing.route(self.job, pipeline, matrix, self.job.worker)
 
     def load_secrets(self):
         """{name: (value, exposed)}; every value is masked in the log, but a
