@@ -13,6 +13,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -42,8 +43,11 @@ print(Job.objects.count(), LogChunk.objects.count())
 """
 
 PRUNE = """
-import time
+import os, time
+from builds import retention
 from builds.retention import prune
+if os.environ.get("BENCH_LOG_BATCH"): retention.LOG_BATCH = int(os.environ["BENCH_LOG_BATCH"])
+if os.environ.get("BENCH_JOB_BATCH"): retention.JOB_BATCH = int(os.environ["BENCH_JOB_BATCH"])
 t = time.perf_counter()
 run = prune()
 print(run.builds, run.jobs, run.log_chunks, run.error or "-", f"{time.perf_counter() - t:.2f}")
@@ -97,6 +101,10 @@ def bench_prune(tmp, jobs=100_000, db_label="SQLite", env=None):
         deliveries, new_jobs = map(int, counts[-2:])
     finally:
         herald.stop()
+        if os.environ.get("BENCH_KEEP_LOG"):
+            import shutil
+
+            shutil.copy(herald.log_path, os.environ["BENCH_KEEP_LOG"])
     ok = [ms for status, ms in results if status == 202]
     lost = (len(ok) + 40 - deliveries) + abs(deliveries - new_jobs)
     line(f"{db_label}: {jobs:,} old jobs made in", f"{made:.1f} s")
@@ -108,7 +116,8 @@ def bench_prune(tmp, jobs=100_000, db_label="SQLite", env=None):
     line(
         f"{db_label}: webhooks during the prune",
         f"{len(results)} sent, {len(ok)} accepted",
-        f"lost: {lost}" + ("" if len(ok) == len(results) else f", non-202: {len(results) - len(ok)}"),
+        f"lost: {lost}"
+        + ("" if len(ok) == len(results) else f", non-202: {dict(Counter(s for s, _ in results if s != 202))}"),
     )
     if ok:
         line(
@@ -123,10 +132,12 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=100_000)
     parser.add_argument("--postgres", action="store_true")
+    parser.add_argument("--skip-sqlite", action="store_true")
     args = parser.parse_args()
     print(f"\n(prune) Retention of {args.jobs:,} old jobs while 8 senders push webhooks")
     with tempfile.TemporaryDirectory(prefix="herald-bench-prune-") as tmp:
-        bench_prune(tmp, args.jobs, "SQLite", {"DATABASE_URL": ""})
+        if not args.skip_sqlite:
+            bench_prune(tmp, args.jobs, "SQLite", {"DATABASE_URL": ""})
         if args.postgres:
             pg = start_postgres(tmp)
             saved = os.environ.get("DATABASE_URL")

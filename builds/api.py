@@ -5,9 +5,11 @@ import json
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import EmptyPage, Paginator
 from django.http import Http404, JsonResponse
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from builds import constants as C
+from builds import retry
 from builds.lifecycle import approve, decline, restart
 from builds.lint import FILENAME, lint_text
 from builds.logview import PAGE_MAX, log_index, read_lines, render_lines, search
@@ -51,6 +53,11 @@ def job_json(job, steps=False):
         # A matrix build: every job of it has the first job's id as group.
         "matrix": job.matrix or {},
         "group": job.group_id,
+        # A retry from a step (builds.retry): the failed job and the step it starts at.
+        "retry_of": job.retry_of_id,
+        "from_step": job.from_step,
+        # A failed job's workspace, kept for such a retry until then (null: not kept).
+        "workspace_kept_until": _iso(job.workspace_kept_until) if retry.is_kept(job) else None,
     }
     if steps:
         data["steps"] = [
@@ -267,6 +274,20 @@ def job_cancel(request, job_id):
 def job_restart(request, job_id):
     job = job_for(request, job_id, need=Membership.PUSH)
     new = restart(job, user=request.user)
+    return JsonResponse(job_json(new), status=201)
+
+
+@require_POST
+@api_errors
+def job_retry(request, job_id):
+    """Retry a failed job from a step, in the workspace it kept: {"step": N}."""
+    job = job_for(request, job_id, need=Membership.PUSH)
+    step = json_object(request, {"step": int}).get("step")
+    try:
+        new = retry.retry(job, step, user=request.user)
+    except retry.Refused as e:
+        restart = reverse("api-job-restart", args=[job.pk])
+        return JsonResponse({"reason": str(e), "restart": restart}, status=e.status)
     return JsonResponse(job_json(new), status=201)
 
 

@@ -19,7 +19,7 @@ from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from builds import constants as C
-from builds import retention, runner
+from builds import retention, retry, runner
 from builds.dbgrace import UNAVAILABLE
 from builds.docker.client import docker_client
 from builds.docker.image_build import prune_build_images
@@ -82,8 +82,9 @@ def reap():
         enqueue_token()
     _trim_records()
     # Old builds and their logs (HERALD_KEEP_DAYS / _BUILDS): one worker at
-    # a time, every HERALD_PRUNE_INTERVAL_SECONDS, in small transactions.
-    retention.prune_if_due()
+    # a time, every HERALD_PRUNE_INTERVAL_SECONDS, in small transactions, in
+    # a thread of its own (a long prune must not stop the heartbeats).
+    retention.prune_in_background()
     if time.monotonic() - _last_prune[0] > PRUNE_EVERY_SECONDS:
         _last_prune[0] = time.monotonic()
         prune_build_cache()
@@ -178,7 +179,8 @@ def _remove_local(job_ids):
 
 def sweep_local():
     """Remove this worker's containers, networks and workspaces of jobs that
-    are no longer running here."""
+    are no longer running here, but for the workspaces kept for a retry
+    until they expire."""
     try:
         client = docker_client(timeout=30)
     except DockerUnavailable:
@@ -207,6 +209,9 @@ def sweep_local():
         running_here = set(
             Job.objects.filter(status=C.RUNNING, worker=settings.HERALD_HOSTNAME).values_list("pk", flat=True)
         )
+        # Workspaces kept for a retry from a step stay until they expire (builds.retry).
+        retry.expire_here()
+        running_here |= retry.kept_here()
         for pk in set(seen) - running_here - {None}:
             remove_job_objects(client, pk)
         for pk, path in workspaces.items():

@@ -99,6 +99,19 @@ class Job(models.Model):
     # Times a worker claimed it, read runs_on: and found it lacks a label
     # (Job.hand_back): neither an attempt nor a loss.
     handbacks = models.PositiveIntegerField(default=0)
+    # A failed build's workspace kept on its worker for a retry from a step
+    # (builds.retry): which worker holds it ("" once it is gone or taken
+    # over; kept_until stays, to say when it expired), how big it was when
+    # kept (the worker's cap adds these up), and the digest of the pipeline
+    # file it ran (a retry refuses a workspace whose file changed since).
+    workspace_kept_on = models.CharField(max_length=255, blank=True)
+    workspace_kept_until = models.DateTimeField(null=True, blank=True)
+    workspace_kept_bytes = models.PositiveBigIntegerField(default=0)
+    pipeline_digest = models.CharField(max_length=64, blank=True)
+    # A retry: the failed job whose kept workspace it adopts, and the step
+    # it starts at (the ones before are carried over).
+    retry_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries")
+    from_step = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]

@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from builds import constants as C
+from builds import retry
 from builds.forms import RunNowForm
 from builds.lifecycle import approve, decline, restart
 from builds.logview import chunk_batches
@@ -91,6 +92,7 @@ def job(request, job_id):
             "matrix_jobs": matrix,
             "waiting": why_waiting(job),
             "can_control": permits(permission, Membership.PUSH),
+            "retry": retry.page(job),
         },
     )
 
@@ -136,6 +138,22 @@ def job_restart(request, job_id):
         return response
     new = restart(job, user=request.user)
     messages.info(request, f"Rebuilding #{job.number} as #{new.number}.")
+    return redirect(new)
+
+
+@require_POST
+def job_retry(request, job_id):
+    """Retry a failed job from the step the form names, in its kept workspace."""
+    job, response = _control(request, job_id)
+    if response:
+        return response
+    step = request.POST.get("step", "")
+    try:
+        new = retry.retry(job, int(step) if step.isdigit() else None, user=request.user)
+    except retry.Refused as e:
+        messages.error(request, str(e))
+        return redirect(job)
+    messages.info(request, f"Retrying #{job.number} from step {step} as #{new.number}.")
     return redirect(new)
 
 

@@ -243,6 +243,12 @@ HERALD_NETWORK_SANDBOX = envbool("HERALD_NETWORK_SANDBOX", True)
 HERALD_WORKSPACE_MODE = envstr("HERALD_WORKSPACE_MODE") or "auto"
 if HERALD_WORKSPACE_MODE not in ("auto", "bind", "copy"):
     raise ImproperlyConfigured("HERALD_WORKSPACE_MODE must be auto, bind or copy")
+# A failed build's workspace stays on its worker this long, so it can be
+# retried from a step (builds.retry); 0: never kept. The kept workspaces of
+# a worker hold at most HERALD_KEEP_WORKSPACE_MAX_BYTES between them: past
+# it the oldest are removed first.
+HERALD_KEEP_WORKSPACE_MINUTES = envint("HERALD_KEEP_WORKSPACE_MINUTES", 30, minimum=0)
+HERALD_KEEP_WORKSPACE_MAX_BYTES = envsize("HERALD_KEEP_WORKSPACE_MAX_BYTES", "20g")
 
 # --- Build containment --------------------------------------------------------
 # Every build and service container gets these; see docs/pipeline.md. A CI

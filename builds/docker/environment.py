@@ -28,7 +28,7 @@ from builds.docker.limits import build_limits, containment_options
 from builds.docker.network import JobNetwork
 from builds.docker.objects import LABEL_PID, LABEL_ROLE, job_labels, object_name, remove_job_objects
 from builds.docker.usage import JobUsage
-from builds.docker.workspace import WORKSPACE, Workspace
+from builds.docker.workspace import WORKSPACE, Workspace, workspace_on_host
 from builds.errors import BuildError
 
 log = logging.getLogger(__name__)
@@ -91,11 +91,13 @@ class DockerEnv:
         self.cleanup()
         return False
 
-    def cleanup(self):
+    def cleanup(self, keep_workspace=False):
+        """Remove everything the job made; with `keep_workspace`, all but
+        its workspace volume (a failed build's, kept for a retry: builds.retry)."""
         try:
             if self.usage is not None:
                 self.usage.stop_meter()
-            remove_job_objects(self.client, self.job.pk)
+            remove_job_objects(self.client, self.job.pk, keep_volumes=keep_workspace)
             for tag in self.images_built:
                 # Drop the tag but keep the layers: the next build of the
                 # repository reuses them as cache.
@@ -105,6 +107,15 @@ class DockerEnv:
                     pass
         except Exception:
             log.exception("cleanup of job %s failed", self.job.pk)
+
+    def adopt_workspace(self, old_job_id):
+        """Take over the workspace a failed job kept (builds.retry): its
+        checkout directory is already ours (the runner renamed it), its
+        volume's contents become our volume's, and its Docker objects go."""
+        if self.workspace.on_volume_of(old_job_id) and not workspace_on_host():
+            self.images.ensure(settings.HERALD_QUOTA_IMAGE)
+        self.workspace.adopt(old_job_id)
+        remove_job_objects(self.client, old_job_id)
 
     def _labels(self, role):
         return {**self.labels, LABEL_ROLE: role}

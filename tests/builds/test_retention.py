@@ -2,13 +2,14 @@
 need stays (anything active, the newest build of each branch, the newest
 few of each repository)."""
 
+import threading
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
 from builds import constants as C
-from builds.models import Job, JobStep, LogChunk, PruneRun
+from builds.models import Job, JobStep, LogChunk, PruneRun, Worker
 from builds.retention import doomed_builds, prune, prune_if_due
 
 
@@ -98,3 +99,33 @@ def test_the_admin_lists_prunes(admin_client, repo, settings):
     prune()
     page = admin_client.get("/admin/builds/prunerun/").content.decode()
     assert "retention prune" in page and ">1<" in page
+
+
+def test_a_long_prune_never_holds_up_the_heartbeats(repo, settings, monkeypatch, transactional_db):
+    """A prune of 100,000 jobs takes minutes: housekeeping runs it in a
+    thread of its own and goes on beating, or the worker's running builds
+    would be taken for lost meanwhile."""
+    from builds import housekeeping, retention
+
+    settings.HERALD_KEEP_DAYS = 7
+    job(repo, 1, 30)
+    for n in range(2, 6):
+        job(repo, n, 0)
+    inside, release = threading.Event(), threading.Event()
+    real = retention._delete_builds
+
+    def slow_batch(build_ids, run):
+        inside.set()
+        assert release.wait(30)
+        real(build_ids, run)
+
+    monkeypatch.setattr(retention, "_delete_builds", slow_batch)
+    housekeeping.reap()  # returns while the prune is inside its first batch
+    assert inside.wait(10)
+    housekeeping.beat(host="box-1")
+    assert Worker.objects.filter(host="box-1").exists()
+    assert retention.prune_in_background() is None  # one prune at a time in a process
+    release.set()
+    retention._pruner[0].join(30)
+    assert not Job.objects.filter(number=1).exists()
+    assert PruneRun.objects.get().builds == 1
