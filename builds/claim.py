@@ -11,6 +11,7 @@ how it holds a job back.
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, Q
+from django.utils import timezone
 
 from builds import constants as C
 from builds import labels as L
@@ -215,10 +216,35 @@ class Labels(Rule):
         return f"The {len(able)} workers with {L.describe(needed)} ({hosts}) are busy with {jobs}."
 
 
+class KeptWorkspace(Rule):
+    """A retry from a step (builds.retry) runs where the failed build's
+    workspace is kept: no other worker may claim it. Once that workspace
+    has expired (its worker offline, nobody removed it), any worker may: the
+    retry then ends errored, saying the workspace is gone, instead of
+    waiting for ever."""
+
+    def allow(self, queued, running, worker):
+        held_elsewhere = Q(retry_of__workspace_kept_until__gt=timezone.now()) & ~Q(
+            retry_of__workspace_kept_on__in=("", str(worker))
+        )
+        return queued.exclude(held_elsewhere)
+
+    def explain(self, job, running, workers):
+        old = job.retry_of
+        if old is None or not old.workspace_kept_on or old.workspace_kept_until <= timezone.now():
+            return ""
+        host = old.workspace_kept_on
+        until = old.workspace_kept_until.astimezone(timezone.get_fixed_timezone(0)).strftime("%H:%M UTC")
+        sentence = f"It waits for {host}, which holds the workspace of #{old.number} (kept until {until})"
+        if not any(w.host == host for w in workers):
+            return sentence + f"; {host} is offline: should it not be back by then, the retry ends errored."
+        return sentence + "."
+
+
 WORKER_SLOTS = WorkerSlots()
 LABELS = Labels()
 # In the claim's order: the cheap checks that can refuse everything first.
-RULES = (WORKER_SLOTS, InstallationLimit(), LABELS, RepositoryLimit())
+RULES = (WORKER_SLOTS, InstallationLimit(), LABELS, RepositoryLimit(), KeptWorkspace())
 
 
 def _lock_claims():

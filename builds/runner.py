@@ -8,6 +8,7 @@ the seq of the log chunk its section starts at).
 """
 
 import logging
+import os
 import shlex
 import shutil
 import time
@@ -19,7 +20,7 @@ from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from builds import constants as C
-from builds import drain, parameters, paths, reports, routing
+from builds import drain, parameters, paths, reports, retry, routing
 from builds.changes import changed_files
 from builds.dbgrace import UNAVAILABLE, DatabaseGone, DiskFull, Grace
 from builds.docker.environment import (
@@ -131,6 +132,10 @@ class Runner:
         self.watchdog = None
         self.timeout = self.timeout_seconds()
         self.changed = None  # the files this job changes, when its pipeline filters on them (None: unknown)
+        # A retry from a step (builds.retry): the failed job whose workspace it took over.
+        self.adopted = None
+        self.digest = ""  # of the pipeline file it runs
+        self.kept = None  # until when its workspace is kept, once it failed
 
     def timeout_seconds(self, pipeline=None):
         seconds = self.repository.build_timeout * 60
@@ -156,9 +161,13 @@ class Runner:
             remove_workspace(workspace)
             workspace.parent.mkdir(parents=True, exist_ok=True)
             writer.note(f"Job #{job.number} of {self.repository.full_name} on {job.worker}, commit {job.commit}")
-            self.checkout(workspace, watchdog.deadline)
+            if job.retry_of_id:
+                self.adopt(workspace)
+            else:
+                self.checkout(workspace, watchdog.deadline)
             secrets = self.load_secrets()
             pipeline = load_pipeline(workspace, known_secrets=set(secrets))
+            self.check_definition(workspace, pipeline)
             if not settings.HERALD_BUILD_STEPS and any(step.build for step in pipeline.steps):
                 raise BuildError(
                     "docker build steps are turned off on this server (HERALD_BUILD_STEPS=0): "
@@ -171,11 +180,11 @@ class Runner:
             self.route(pipeline, matrix)
             pipeline = pipeline.for_combination(matrix)
             if pipeline.filters_paths():
-                self.changed = changed_files(
-                    job, workspace, log=writer, timeout=max(30, int(watchdog.deadline - time.monotonic()))
-                )
+                self.changed = self.files_changed(workspace, watchdog.deadline)
                 paths.check_build(pipeline, self.changed, writer)  # Skipped: nothing to build
             docker_env = DockerEnv(job, writer, watchdog, checkout=str(workspace)).open()
+            if self.adopted:
+                docker_env.adopt_workspace(self.adopted.pk)
             watchdog.quota.usage = docker_env.usage
             status, exit_code, reason = self.execute(pipeline, docker_env, matrix, secrets)
         except routing.HandBack as e:
@@ -200,6 +209,7 @@ class Runner:
                 raise
         finally:
             requeue = status == C.QUEUED
+            self.keep_workspace(status)
             try:
                 if handback:
                     writer.note(handback.note())
@@ -235,9 +245,12 @@ class Runner:
                     # (that may be what frees the space), then try again.
                     log.warning("job %s: could not record its end yet: %s", job.pk, e)
             ACTIVE.discard(job.pk)
+            if self.kept:
+                self.measure_kept(docker_env, workspace)
             if docker_env is not None:
-                docker_env.cleanup()
-            remove_workspace(workspace)
+                docker_env.cleanup(keep_workspace=bool(self.kept))
+            if not self.kept:
+                remove_workspace(workspace)
             if not ended:
                 try:
                     # However long it takes to come back or to get room.
@@ -273,6 +286,64 @@ class Runner:
         """Send the job to a worker with the labels its runs_on: asks for
         (raises routing.HandBack when this one lacks any)."""
         routing.route(self.job, pipeline, matrix, self.job.worker)
+
+    def files_changed(self, workspace, deadline):
+        """The files this job changes (builds.changes). A retry runs no git
+        in the workspace it took over (a step may have written its
+        .git/config): it goes by the forge's list, or has none."""
+        if self.adopted and self.job.changed_files is None:
+            self.log.note("Changed files unknown (a retry runs no git in a kept workspace): every step runs")
+            return None
+        return changed_files(self.job, workspace, log=self.log, timeout=max(30, int(deadline - time.monotonic())))
+
+    # --- retries from a step (builds.retry) --------------------------------------
+
+    def adopt(self, workspace):
+        """Instead of the clone: take over the kept workspace of the failed
+        job this one retries (BuildError, errored, when it is gone)."""
+        old = self.adopted = retry.take_over(self.job)
+        # Same filesystem, one rename: the directory is ours from now on.
+        os.rename(retry.kept_dir(old.pk), workspace)
+        self.log.note(f"Retrying #{old.number} from step {self.job.from_step} in the workspace it left")
+
+    def check_definition(self, workspace, pipeline):
+        """Remember the pipeline file's digest (a failed build keeps it with
+        its workspace); a retry runs only the file the failed build ran."""
+        self.digest = retry.pipeline_digest(workspace, pipeline.source)
+        if self.adopted:
+            retry.check_pipeline(self.job, self.adopted, self.digest)
+            if self.job.from_step > len(pipeline.steps):
+                raise BuildError(f"The pipeline has {len(pipeline.steps)} steps: there is no step {self.job.from_step}")
+
+    def keep_workspace(self, status):
+        """A failed build keeps its workspace for a retry from a step; the
+        log says until when."""
+        if status != C.FAILED or not settings.HERALD_KEEP_WORKSPACE_MINUTES:
+            return
+        try:
+            self.kept = retry.keep(self.job, self.digest)
+        except UNAVAILABLE as e:
+            log.warning("job %s: could not keep its workspace: %s", self.job.pk, e)
+            return
+        self.log.note(
+            f"The workspace is kept on {self.job.worker} until {retry.at(self.kept)} "
+            "(HERALD_KEEP_WORKSPACE_MINUTES): a step can be retried from the job page"
+        )
+
+    def measure_kept(self, docker_env, workspace):
+        """Count what the kept workspace holds, and make room within
+        HERALD_KEEP_WORKSPACE_MAX_BYTES (the oldest kept ones go first:
+        this one too when it is alone too big)."""
+        try:
+            size = docker_env.usage.workspace_bytes(workspace, docker_env.images) if docker_env else 0
+            retry.record_size(self.job, size)
+            released = retry.enforce_cap(keep=self.job.pk)
+        except Exception as e:  # unmeasured, it cannot be counted against the cap: not kept
+            log.warning("job %s: its kept workspace could not be measured: %s", self.job.pk, e)
+            retry.release(self.job.pk)
+            released = [self.job.pk]
+        if self.job.pk in released:
+            self.kept = None
 
     def load_secrets(self):
         """{name: (value, exposed)}; every value is masked in the log, but a
@@ -368,8 +439,9 @@ class Runner:
         JobStep.objects.bulk_create(JobStep(job=job, number=i + 1, name=s.name[:100]) for i, s in enumerate(steps))
         rows = list(JobStep.objects.filter(job=job).order_by("number"))
         filtered = [self.filtered(s) for s in steps]
-        selected = [not why for why in filtered]
-        for step, row, why in zip(steps, rows, filtered):
+        carried = self.carry_over(rows)
+        selected = [not why and i >= carried for i, why in enumerate(filtered)]
+        for step, row, why in zip(steps[carried:], rows[carried:], filtered[carried:]):
             if why:
                 set_step(row, C.SKIPPED)
                 self.log.note(f"Step {step.name}: skipped ({why})")
@@ -417,6 +489,18 @@ class Runner:
         if failure:
             return failure
         return C.SUCCESS, 0, ""
+
+    def carry_over(self, rows):
+        """A retry: the steps before its from_step are the failed build's,
+        marked skipped here and named in the log; how many."""
+        if not self.adopted:
+            return 0
+        carried = self.job.from_step - 1
+        for row in rows[:carried]:
+            set_step(row, C.SKIPPED)
+        if carried:
+            self.log.note(retry.carried_note(self.adopted, [row.name for row in rows[:carried]]))
+        return carried
 
     def filtered(self, step):
         """Why `step`'s when: leaves it out of this job, or ""."""

@@ -39,8 +39,9 @@ def object_name(job_id, suffix=""):
     return f"{name}-{suffix}" if suffix else name
 
 
-def remove_job_objects(client, job_id):
-    """Kill and remove every container, network and volume labelled with the job."""
+def remove_job_objects(client, job_id, keep_volumes=False):
+    """Kill and remove every container, network and volume labelled with the
+    job (but its volumes with `keep_volumes`: a workspace kept for a retry)."""
     label = [f"{C.LABEL_INSTANCE}={settings.HERALD_INSTANCE}", f"{C.LABEL_JOB}={job_id}"]
     for c in client.containers.list(all=True, filters={"label": label}):
         try:
@@ -52,7 +53,7 @@ def remove_job_objects(client, job_id):
             log.warning("could not remove container %s: %s", c.name, short_error(e))
     for n in client.networks.list(filters={"label": label}):
         remove_network(n)
-    for v in client.volumes.list(filters={"label": label}):
+    for v in [] if keep_volumes else client.volumes.list(filters={"label": label}):
         try:
             v.remove(force=True)
         except derrors.NotFound:

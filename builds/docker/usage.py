@@ -166,6 +166,18 @@ class JobUsage:
         self._meter_for(volumes)
         return total + self._meter_usage()
 
+    def workspace_bytes(self, checkout, images):
+        """Bytes of the workspace alone, and of the worker's checkout
+        directory beside it in `copy` mode: what keeping a failed build's
+        workspace for a retry holds on to (builds.retry)."""
+        size = disk_usage(checkout)
+        if self.workspace.volume is None or self.workspace.on_host:
+            return size
+        if self.meter is None:
+            images.ensure(settings.HERALD_QUOTA_IMAGE)
+        self._meter_for(())
+        return size + self._meter_usage()
+
     def _mountpoint(self, volume):
         # The container list leaves a volume's Source empty: ask once.
         if volume not in self.mountpoints:

@@ -78,6 +78,75 @@ class Workspace:
             except derrors.APIError as e:
                 raise BuildError(f"Docker could not copy the checkout into the workspace: {short_error(e)}") from None
 
+    def on_volume_of(self, job_id):
+        """Whether the job `job_id` left a workspace volume on the engine."""
+        try:
+            self.client.volumes.get(object_name(job_id, "workspace"))
+        except derrors.NotFound:
+            return False
+        return True
+
+    def adopt(self, old_job_id):
+        """Make this job's volume hold what the kept workspace of the failed
+        job `old_job_id` holds (a retry from a step: builds.retry).
+
+        In `bind` mode the runner has renamed the kept checkout directory
+        to this job's, so a volume bound to it is all: no copy, and its files
+        keep the owner the failed build gave them. In `copy` mode the kept
+        volume's files are copied into this job's by a container of
+        HERALD_QUOTA_IMAGE (a busybox Herald trusts; `cp -a` keeps owners,
+        modes and links, and copies links as links), without network: about
+        as long as copying the checkout in took. A job that failed before
+        any command step left no volume: this one is then made from the
+        checkout as usual, when the first step needs it.
+        """
+        if not self.on_volume_of(old_job_id):
+            return
+        kept = object_name(old_job_id, "workspace")
+        volume = object_name(self.job_id, "workspace")
+        on_host = workspace_on_host()
+        try:
+            try:
+                self.client.volumes.get(volume).remove(force=True)
+            except derrors.NotFound:
+                pass
+            options = {"type": "none", "o": "bind", "device": str(self.checkout)} if on_host else None
+            self.client.volumes.create(volume, driver="local", driver_opts=options, labels=self.labels)
+        except derrors.APIError as e:
+            raise BuildError(f"Docker could not create the workspace: {short_error(e)}") from None
+        self.volume, self.on_host = volume, on_host
+        if on_host:
+            return
+        copier = create_container(
+            self.client,
+            settings.HERALD_QUOTA_IMAGE,
+            object_name(self.job_id, "adopt"),
+            what="the copy of the kept workspace (HERALD_QUOTA_IMAGE)",
+            entrypoint=["cp"],
+            command=["-a", "/from/.", "/to/"],
+            labels=self.labels,
+            volumes={kept: {"bind": "/from", "mode": "ro"}, volume: {"bind": "/to", "mode": "rw"}},
+            network_mode="none",
+            user="0:0",
+            cap_drop=["ALL"],
+            cap_add=["CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID"],
+            security_opt=["no-new-privileges"],
+        )
+        try:
+            copier.start()
+            code = copier.wait(timeout=3600).get("StatusCode")
+            if code != 0:
+                said = copier.logs(tail=3).decode(errors="replace").strip()
+                raise BuildError(f"Could not copy the kept workspace (cp exited with code {code}: {said[:200]})")
+        except derrors.APIError as e:
+            raise BuildError(f"Docker could not copy the kept workspace: {short_error(e)}") from None
+        finally:
+            try:
+                copier.remove(force=True)
+            except derrors.APIError:
+                pass
+        self._ensure_holder(settings.HERALD_QUOTA_IMAGE)
+
     def _ensure_holder(self, image):
         """A created, never started container with the volume mounted: what
         files are read from and copied into."""
