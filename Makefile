@@ -9,10 +9,13 @@ PYTEST_ARGS ?=
 .PHONY: run test test-sqlite test-postgres bench setup setup-test clean screenshots lock lint
 
 # Installed from the locks: every package pinned, with its hashes.
-$(VENV)/.run-deps: requirements.lock
+# Then Herald itself, editable, for the `herald` command: nothing to
+# download (no dependencies, the venv's own setuptools).
+$(VENV)/.run-deps: requirements.lock pyproject.toml
 	scripts/bootstrap.sh run
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check --require-hashes -r requirements.lock
+	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
 $(VENV)/.test-deps: $(VENV)/.run-deps requirements-dev.lock

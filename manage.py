@@ -11,6 +11,12 @@ def main():
 
         print(f"Herald CI {__version__}")
         return
+    if sys.argv[1:2] == ["exec"]:
+        # A throwaway installation of its own (builds.localrun.launcher):
+        # no need to load Django here first.
+        from builds.localrun.launcher import launch
+
+        sys.exit(launch("exec", sys.argv[2:]))
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

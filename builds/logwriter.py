@@ -43,8 +43,12 @@ class LogWriter:
         max_bytes=None,
         fresh=False,
         grace=None,
+        output=None,
     ):
         self.job = job
+        # Called with each piece of text as it is stored (masked, capped):
+        # `manage.py exec` prints the log live with it (builds.localrun).
+        self.output = output
         self.flush_seconds = settings.HERALD_LOG_FLUSH_SECONDS if flush_seconds is None else flush_seconds
         self.chunk_bytes = chunk_bytes or settings.HERALD_LOG_CHUNK_BYTES
         self.line_max = line_max or settings.HERALD_LOG_LINE_MAX
@@ -205,6 +209,8 @@ class LogWriter:
         self._hold(text)
 
     def _insert(self, text):
+        if self.output is not None and text:
+            self.output(text)
         for start in range(0, len(text), self.chunk_bytes):
             self.seq += 1
             self.grace.call(self._create, self.seq, text[start : start + self.chunk_bytes], what="storing the log")

@@ -125,6 +125,9 @@ def remove_workspace(path):
 
 
 class Runner:
+    # Where the log goes besides the database, as it is stored (LogWriter's output).
+    log_output = None
+
     def __init__(self, job):
         self.job = job
         self.repository = job.repository
@@ -146,7 +149,9 @@ class Runner:
     def run(self):
         job = self.job
         # A job put back in the queue keeps its log: this attempt goes on after it.
-        writer = self.log = LogWriter(job, fresh=job.attempts <= 1 and not job.handbacks, grace=Grace())
+        writer = self.log = LogWriter(
+            job, fresh=job.attempts <= 1 and not job.handbacks, grace=Grace(), output=self.log_output
+        )
         started = time.monotonic()
         workspace = workspace_for(job)
         watchdog = self.watchdog = Watchdog(job, writer, started + self.timeout, Quota(workspace))

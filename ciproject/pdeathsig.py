@@ -14,10 +14,12 @@ import signal
 PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent(parent_pid):
-    """In a child just forked from `parent_pid`: be killed when it dies."""
+def die_with_parent(parent_pid, signum=signal.SIGKILL):
+    """In a child just forked from `parent_pid`: be killed when it dies
+    (or get `signum`: `manage.py exec` gives its run SIGTERM, so the run
+    still removes its containers)."""
     libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+    if libc.prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
     # The parent may have died between the fork and the prctl: then nobody
     # will ever send the signal.

@@ -84,3 +84,24 @@ def remove_network(network, patience=10.0):
                     log.warning("could not remove network %s: %s", network.name, short_error(e))
                 return
             time.sleep(0.2)
+
+
+def remove_instance_objects(client, instance):
+    """Kill and remove every container, network and volume of the
+    installation `instance`, the jobs' and its shared ones (the isolated
+    network, the sandboxes): what a local run (builds.localrun), whose
+    installation lasts as long as the run, leaves at its end. Never called
+    with a server's instance; a server removes only its jobs' objects."""
+    label = [f"{C.LABEL_INSTANCE}={instance}"]
+    for c in client.containers.list(all=True, filters={"label": label}):
+        try:
+            c.remove(force=True, v=True)
+        except derrors.APIError:
+            pass  # gone meanwhile (a sandbox removes itself), or being removed
+    for n in client.networks.list(filters={"label": label}):
+        remove_network(n)
+    for v in client.volumes.list(filters={"label": label}):
+        try:
+            v.remove(force=True)
+        except derrors.APIError as e:
+            log.warning("could not remove volume %s: %s", v.name, short_error(e))
