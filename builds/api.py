@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from builds import constants as C
 from builds import retry
+from builds.eta import eta
 from builds.lifecycle import approve, decline, restart
 from builds.lint import FILENAME, lint_text
 from builds.logview import PAGE_MAX, log_index, read_lines, render_lines, search
@@ -135,7 +136,9 @@ def api_errors(view):
 @require_GET
 @api_errors
 def job_detail(request, job_id):
-    return JsonResponse(job_json(job_for(request, job_id), steps=True))
+    job = job_for(request, job_id)
+    # The estimate costs a query, so only the one-job answers carry it.
+    return JsonResponse({**job_json(job, steps=True), "eta": eta(job)})
 
 
 @require_GET
@@ -240,6 +243,7 @@ def job_log_lines(request, job_id):
             "times": times,
             "sections": _sections(job, index),
             "waiting": why_waiting(job),
+            "eta": eta(job),
         }
     )
 

@@ -5,12 +5,15 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.db.models import Count, F, OuterRef, Q, Subquery
-from django.http import StreamingHttpResponse
+from django.http import HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.views.decorators.http import require_http_methods, require_POST
 
 from builds import constants as C
 from builds import retry
+from builds.durations import left_text
+from builds.eta import eta
 from builds.forms import RunNowForm
 from builds.lifecycle import approve, decline, restart
 from builds.logview import chunk_batches
@@ -76,6 +79,15 @@ def dashboard(request):
     )
 
 
+def favicon(request):
+    """/favicon.ico, which browsers ask for whatever the page links: Herald's
+    icon (an SVG under its hashed static name, so resolved per request and
+    cached for a day, not for ever)."""
+    response = HttpResponseRedirect(static("herald/favicon.svg"))
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
+
+
 def job(request, job_id):
     job = job_for(request, job_id)
     permission = job.repository.permission_for(request.user)
@@ -83,6 +95,7 @@ def job(request, job_id):
     matrix = []
     if job.group_id or job.matrix:
         matrix = list(Job.objects.filter(Q(pk=group.pk) | Q(group=group)).order_by("id"))
+    estimate = eta(job)
     return render(
         request,
         "builds/job.html",
@@ -93,6 +106,8 @@ def job(request, job_id):
             "waiting": why_waiting(job),
             "can_control": permits(permission, Membership.PUSH),
             "retry": retry.page(job),
+            "eta": estimate,
+            "eta_text": left_text(estimate),
         },
     )
 
@@ -124,8 +139,14 @@ def job_cancel(request, job_id):
     job, response = _control(request, job_id)
     if response:
         return response
+    # The message says what is true now, beside the badge: a queued job is
+    # cancelled at once; a running one when its worker stops it, which
+    # job.js then tells by rewriting the "cancelling" message.
     if job.request_cancel(f"Cancelled by {request.user.get_username()}"):
-        messages.info(request, f"Cancelling #{job.number}.")
+        if job.is_final:
+            messages.info(request, f"Cancelled #{job.number}.")
+        else:
+            messages.info(request, f"Cancelling #{job.number}: its worker stops it.", extra_tags="cancelling")
     else:
         messages.warning(request, f"#{job.number} is already {job.status}.")
     return redirect(job)

@@ -14,6 +14,7 @@ from webhooks import views as webhook_views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("favicon.ico", views.favicon, name="favicon"),
     # Before "repository": its <path:> would swallow the "/deliveries" suffix.
     path("repos/<path:full_name>/deliveries/", webhook_pages.deliveries, name="repository-deliveries"),
     path("deliveries/<int:delivery_id>/replay", webhook_pages.replay_delivery, name="delivery-replay"),

@@ -31,7 +31,8 @@
     pages: new Map(), pending: {}, tick: 0,
     follow: false, expectTop: -1, lastTop: 0, selection: null,
     query: "", matches: [], matchSet: null, matchIndex: -1, truncated: false,
-    duration: null, durationAt: 0, renderQueued: false, failures: 0, drawn: ""
+    duration: null, durationAt: 0, renderQueued: false, failures: 0, drawn: "",
+    eta: null, announced: null
   };
 
   // --- helpers -------------------------------------------------------------
@@ -352,6 +353,7 @@
     get(url).then(function (d) {
       var behind = d.lines.length && d.start + d.lines.length - 1 < d.total;
       apply(d);
+      announce(d);
       if (!S.complete) setTimeout(poll, behind ? 30 : document.hidden ? 2000 : POLL_MS);
     }, function (e) {
       if (e.status === 404 || e.status === 403 || e.status === 401) return;
@@ -368,8 +370,8 @@
       S.status = d.status;
       root.dataset.status = d.status;
       $("job-status").innerHTML = statusPill(d.status);
-      document.title = (d.status === "running" ? "▶ " : "") + document.title.replace(/^▶ /, "");
     }
+    showState(d.status, d.complete);
     var reason = $("job-reason");
     reason.textContent = d.reason || "";
     reason.hidden = !d.reason;
@@ -384,7 +386,9 @@
     if (cancel && d.complete) cancel.hidden = true;
     S.duration = d.duration;
     S.durationAt = Date.now();
+    S.eta = d.eta || null;
     tickDuration();
+    drawTimeline(d);
     $("line-count").textContent = S.total.toLocaleString("en") + " line" + (S.total === 1 ? "" : "s");
     (d.sections || []).forEach(function (s) {
       var li = document.querySelector('#steps li[data-step="' + s.number + '"]');
@@ -397,10 +401,104 @@
 
   function tickDuration() {
     var el = $("job-duration");
-    if (S.duration == null) { el.textContent = "not started"; return; }
     var running = !S.complete && S.status === "running";
+    tickEta(running);
+    if (S.duration == null) { el.textContent = "not started"; return; }
     var t = S.duration + (running ? (Date.now() - S.durationAt) / 1000 : 0);
     el.textContent = (running ? "running for " : "ran ") + spoken(t);
+  }
+
+  // --- what the tab and the page say of the job's state -----------------------------------
+
+  // The tab's title starts with the status and its icon shows it, so a
+  // build can be watched from another tab (the icons' hashed URLs come
+  // from the page: builds/templatetags/live.py).
+  var favicon = $("favicon");
+  var icons = favicon ? JSON.parse(favicon.dataset.icons || "{}") : {};
+  function showState(status, complete) {
+    var title = status + " · " + document.title.replace(/^[^·]*· /, "");
+    if (document.title !== title) document.title = title;
+    if (favicon && icons[status] && favicon.getAttribute("href") !== icons[status]) favicon.href = icons[status];
+    // "Cancelling #8" (builds/views.py job_cancel) would contradict the
+    // badge once the worker has stopped it.
+    if (complete) {
+      var num = root.querySelector(".num").textContent;
+      document.querySelectorAll(".messages li.cancelling").forEach(function (li) {
+        li.textContent = status === "cancelled" ? "Cancelled " + num + "." : num + " ended before it could be cancelled: " + status + ".";
+        li.classList.remove("cancelling");
+      });
+    }
+  }
+
+  // "about 40 s left": the server's estimate (builds/durations.py), counted
+  // down here between polls, said the server's way (left_text).
+  function tickEta(running) {
+    var box = $("job-eta");
+    if (!box) return;
+    if (!running || !S.eta || S.duration == null) { box.hidden = true; return; }
+    var elapsed = S.duration + (Date.now() - S.durationAt) / 1000, expected = S.eta.expected;
+    var left = expected - elapsed;
+    $("eta-bar").value = Math.min(elapsed / expected, 1);
+    $("eta-text").textContent = left <= 0 ? "taking longer than usual (about " + spoken(expected) + ")" :
+      "about " + spoken(left < 10 ? left : Math.ceil(left / 5) * 5) + " left";
+    box.hidden = false;
+  }
+
+  // Each step on one bar spanning the job (builds/templatetags/live.py
+  // `timeline`, the same arithmetic), moved as steps start and end.
+  var SVG = "http://www.w3.org/2000/svg", TL_WIDTH = 1000;
+  function drawTimeline(d) {
+    var svg = $("timeline");
+    if (!svg || !d.started_at) return;
+    var start = Date.parse(d.started_at), now = Date.now();
+    var total = Math.max(d.duration || (now - start) / 1000, 1), any = false;
+    (d.sections || []).forEach(function (s) {
+      if (!s.started_at) return;
+      any = true;
+      var offset = Math.max((Date.parse(s.started_at) - start) / 1000, 0);
+      var secs = s.duration != null ? s.duration : Math.max((now - Date.parse(s.started_at)) / 1000, 0);
+      var x = Math.min(TL_WIDTH * offset / total, TL_WIDTH - 2);
+      var w = Math.max(Math.min(TL_WIDTH * secs / total, TL_WIDTH - x), 2);
+      var rect = svg.querySelector('rect[data-step="' + s.number + '"]');
+      if (!rect) {
+        rect = document.createElementNS(SVG, "rect");
+        rect.setAttribute("data-step", s.number);
+        rect.setAttribute("y", "0");
+        rect.setAttribute("height", "12");
+        rect.appendChild(document.createElementNS(SVG, "title"));
+        svg.appendChild(rect);
+      }
+      rect.setAttribute("class", "tl tl-" + s.status);
+      rect.setAttribute("x", x.toFixed(1));
+      rect.setAttribute("width", w.toFixed(1));
+      rect.firstChild.textContent = s.name + ": " + s.status + ", from " + spoken(offset) + " for " + spoken(secs);
+    });
+    if (any) svg.hidden = false;
+  }
+
+  // --- the log's news for screen readers --------------------------------------------------
+
+  // The log box is not a live region: it is redrawn on every scroll and
+  // poll, and a reader would hear it all again. The lines that arrived
+  // since the last poll, and only those, go to #log-news (aria-live=polite).
+  var NEWS_LINES = 10, parser = document.createElement("template");
+  function announce(d) {
+    var stable = d.complete ? d.total : d.total - (d.partial ? 1 : 0);
+    if (S.announced == null || stable <= S.announced) { if (S.announced == null) S.announced = stable; return; }
+    var texts = [];
+    for (var n = S.announced + 1; n <= stable && texts.length < NEWS_LINES; n++) {
+      var i = n - d.start;
+      if (i < 0 || i >= d.lines.length) break;
+      parser.innerHTML = d.lines[i];
+      texts.push(parser.content.textContent);
+    }
+    var more = stable - S.announced - texts.length;
+    if (more > 0) texts.push(more + " more line" + (more === 1 ? "" : "s"));
+    S.announced = stable;
+    var news = $("log-news"), p = document.createElement("p");
+    p.textContent = texts.join("\n");
+    news.appendChild(p);
+    while (news.childNodes.length > 5) news.removeChild(news.firstChild);
   }
   setInterval(function () { if (!S.complete) tickDuration(); }, 1000);
 
@@ -551,11 +649,33 @@
 
   get(API + "lines?start=1&count=0").then(function (d) {
     apply(d);
+    announce(d);  // only what arrives from now on is news
     if (parseHash()) applyHash(); else setFollow(true);
     queueRender();
     if (!S.complete) setTimeout(poll, POLL_MS);
   }, function () {
     $("log-conn").hidden = false;
     setTimeout(function () { location.reload(); }, 5000);
+  });
+
+  // --- the keyboard (listed behind "?": the #shortcuts dialog) ------------------------------
+
+  var shortcuts = $("shortcuts");
+  function showShortcuts() { if (shortcuts && !shortcuts.open) shortcuts.showModal(); }
+  $("show-shortcuts").addEventListener("click", showShortcuts);
+  document.addEventListener("keydown", function (e) {
+    if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey) return;
+    var t = e.target;
+    // Never while typing, nor under an open dialog (Escape closes that natively).
+    if (t.closest && t.closest("input, textarea, select, [contenteditable], dialog")) return;
+    if (document.querySelector("dialog[open]")) return;
+    var done = true;
+    if (e.key === "/") { $("log-q").focus(); $("log-q").select(); }
+    else if (e.key === "n") goMatch(S.matchIndex + 1);
+    else if (e.key === "N") goMatch(S.matchIndex - 1);
+    else if (e.key === "f") { setFollow(!S.follow); if (S.follow) queueRender(); }
+    else if (e.key === "?") showShortcuts();
+    else done = false;
+    if (done) e.preventDefault();
   });
 })();

@@ -128,8 +128,10 @@ def test_cancel_stops_a_running_build(page, herald):
     page.goto(f"/jobs/{job}/")
     expect(row(page, "started-long-build")).to_be_visible(timeout=60_000)
     page.click("#cancel")
-    expect(page.locator(".messages")).to_contain_text("Cancelling")
+    page.click("#confirm-yes")  # data-confirm: it asks first (tests/browser/test_live.py)
+    expect(page.locator(".messages")).to_contain_text(re.compile("Cancell(ing|ed)"))
     expect(page.locator("#job-status .status")).to_have_text("cancelled", timeout=30_000)
+    expect(page.locator(".messages")).to_have_text(f"Cancelled #{herald.live.job(job)['number']}.")
     expect(page.locator("#cancel")).to_be_hidden()
     assert herald.live.job(job)["status"] == "cancelled"
     assert "never-printed" not in herald.live.log_text(job)
@@ -140,6 +142,7 @@ def test_cancel_stops_a_running_build(page, herald):
     new = int(page.url.rstrip("/").split("/")[-1])
     assert herald.live.job(new)["status"] in ("queued", "running")
     page.click("#cancel")
+    page.click("#confirm-yes")
     expect(page.locator("#job-status .status")).to_have_text("cancelled", timeout=30_000)
 
 
