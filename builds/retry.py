@@ -180,6 +180,10 @@ def enforce_cap(keep=None):
     a job whose workspace is released but left to its runner to remove).
     Returns the ids released."""
     cap = settings.HERALD_KEEP_WORKSPACE_MAX_BYTES
+    if keep is not None and cap and Job.objects.filter(pk=keep, workspace_kept_bytes__gt=cap).exists():
+        # Alone past the cap: it goes, not the others.
+        release(keep)
+        return [keep]
     kept = list(
         Job.objects.filter(workspace_kept_on=settings.HERALD_HOSTNAME)
         .order_by("workspace_kept_until", "pk")
@@ -251,6 +255,10 @@ def take_over(job):
     ).update(workspace_kept_on="")
     if not taken:
         old.refresh_from_db()
+        if job.attempts > 1:  # put back in the queue (a worker shut down, or died) after taking it over
+            raise BuildError(
+                f"The workspace of #{old.number} went with this retry's first attempt: rebuild from the start"
+            )
         if is_kept(old, now):  # kept on another worker: the claim should not have let us
             raise BuildError(
                 f"The workspace of #{old.number} is on {old.workspace_kept_on}, not here: rebuild from the start"

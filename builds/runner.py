@@ -256,6 +256,9 @@ class Runner:
                 docker_env.cleanup(keep_workspace=bool(self.kept))
             if not self.kept:
                 remove_workspace(workspace)
+            if self.adopted:
+                # What the adoption did not get to (the retry ended before its Docker environment).
+                retry.remove_kept(self.adopted.pk)
             if not ended:
                 try:
                     # However long it takes to come back or to get room.

@@ -206,3 +206,49 @@ def test_the_kept_workspaces_of_a_worker_are_capped_oldest_first(make_repository
         jobs[0].pk,
         jobs[2].pk,
     }
+
+
+@pytest.mark.docker
+def test_a_retry_refuses_a_pipeline_file_a_step_changed(git_repo, make_repository, test_image, docker_client, settings):
+    # In bind mode the steps write in the directory the retry reads the
+    # pipeline from: a step that rewrites it must not choose what the retry runs.
+    settings.HERALD_WORKSPACE_MODE = "bind"
+    src = git_repo()
+    pipeline = f"""\
+image: {TEST_IMAGE}
+steps:
+  - name: rewrite
+    commands:
+      - "printf '  - name: planted\\\\n    commands: [echo planted-step-ran]\\\\n' >> .herald.yml"
+  - name: fail
+    commands: [exit 1]
+"""
+    sha = src.commit({".herald.yml": pipeline})
+    repo = make_repository("acme/widgets", clone_url=src.url)
+    queue(repo, sha)
+    failed = run_here()
+    assert failed.status == C.FAILED and failed.workspace_kept_on
+    assert "planted" in Path(settings.WORKSPACE_DIR, f"job-{failed.pk}", ".herald.yml").read_text()
+    housekeeping.beat()
+    retried = retry.retry(failed, 2)
+    ran = run_here()
+    assert ran.pk == retried.pk and ran.status == C.ERRORED
+    assert ran.reason == (
+        "The pipeline file in the workspace of #1 is not the one it ran (a step changed it): rebuild from the start"
+    )
+    assert "planted-step-ran" not in log_of(ran) and steps_of(ran) == []
+    assert job_objects(docker_client, failed) == [] and job_objects(docker_client, ran) == []
+    assert not any(Path(settings.WORKSPACE_DIR).glob("job-*"))
+
+
+def test_a_workspace_alone_past_the_cap_is_not_kept_and_evicts_nothing(make_repository, make_job, settings):
+    settings.HERALD_KEEP_WORKSPACE_MAX_BYTES = 250
+    repo = make_repository()
+    until = timezone.now() + timedelta(minutes=5)
+    kept = dict(status=C.FAILED, workspace_kept_on=settings.HERALD_HOSTNAME, workspace_kept_until=until)
+    older = make_job(repo, workspace_kept_bytes=100, **kept)
+    huge = make_job(repo, workspace_kept_bytes=300, **kept)
+    assert retry.enforce_cap(keep=huge.pk) == [huge.pk]
+    assert list(Job.objects.filter(workspace_kept_on=settings.HERALD_HOSTNAME).values_list("pk", flat=True)) == [
+        older.pk
+    ]
