@@ -29,7 +29,11 @@ from builds.labels import worker_labels
 from builds.logwriter import LogWriter
 from builds.models import Job, Worker, report_end_and_wake_next
 from builds.queue import enqueue_token
-from repositories.models import ForgeEvent
+from repositories import commit_status
+from repositories.models import CommitStatus, ForgeEvent
+from repositories.notifications import tasks as notification_tasks
+from repositories.notifications.models import NotificationDelivery
+from repositories.retry import resend_stale
 from webhooks.models import Delivery
 
 log = logging.getLogger(__name__)
@@ -81,6 +85,10 @@ def reap():
     if stale_queued.exists():
         enqueue_token()
     _trim_records()
+    # Commit statuses and notifications whose task was lost (a broker that
+    # dropped it, a worker killed mid-send) are sent again.
+    resend_stale(CommitStatus, commit_status.enqueue)
+    resend_stale(NotificationDelivery, notification_tasks.enqueue, claimed=NotificationDelivery.SENDING)
     # Old builds and their logs (HERALD_KEEP_DAYS / _BUILDS): one worker at
     # a time, every HERALD_PRUNE_INTERVAL_SECONDS, in small transactions, in
     # a thread of its own (a long prune must not stop the heartbeats).

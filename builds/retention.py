@@ -158,30 +158,36 @@ def one_pruner():
 PRUNE_LOCK = int.from_bytes(b"hrldprun", "big") & 0x7FFFFFFFFFFFFFFF
 
 
-def prune_if_due(host=""):
-    """Housekeeping's call: prune when the last pass is old enough."""
+def due():
+    """Whether retention is set anywhere and the last pass is old enough."""
     if not (
         settings.HERALD_KEEP_DAYS
         or settings.HERALD_KEEP_BUILDS
         or Repository.objects.filter(Q(keep_days__gt=0) | Q(keep_builds__gt=0)).exists()
     ):
-        return None
+        return False
     last = PruneRun.objects.order_by("-started_at").values_list("started_at", flat=True).first()
-    if last and timezone.now() - last < timedelta(seconds=settings.HERALD_PRUNE_INTERVAL_SECONDS):
+    return not last or timezone.now() - last >= timedelta(seconds=settings.HERALD_PRUNE_INTERVAL_SECONDS)
+
+
+def prune_if_due(host=""):
+    """A pass when one is due and no other process is pruning; its PruneRun or None."""
+    if not due():
         return None
     with one_pruner() as mine:
-        return prune(host) if mine else None
+        # Again, holding the lock: another process may have just pruned.
+        return prune(host) if mine and due() else None
 
 
 _pruner = [None]  # this process's pruning thread, while it runs
 
 
 def prune_in_background(host=""):
-    """Housekeeping's call: prune_if_due in a thread of its own, unless this
-    process's last one still runs. A prune of 100,000 jobs takes minutes;
+    """Housekeeping's call: when a pass is due, prune_if_due in a thread of
+    its own, unless this process's last one still runs. A prune of 100,000 jobs takes minutes;
     housekeeping must go on beating heartbeats meanwhile, or the worker's
     running builds would be taken for lost (HERALD_WORKER_LOST_SECONDS)."""
-    if _pruner[0] is not None and _pruner[0].is_alive():
+    if (_pruner[0] is not None and _pruner[0].is_alive()) or not due():
         return None
 
     def run():

@@ -6,7 +6,8 @@ Each send is a django-q2 task given the id of a row that records it. A
 transient failure (the other side down, slow, rate limiting) sends the same
 task again later, after an exponentially growing delay, or the other side's
 Retry-After when that is longer; the row keeps the attempts and the last
-error for the admin. Nothing here ever raises into a build."""
+error for the admin. A row whose task was lost is sent again by
+housekeeping (resend_stale). Nothing here ever raises into a build."""
 
 from datetime import timedelta
 
@@ -44,3 +45,30 @@ def enqueue(task, row_id, *, name, group, delay=0, attempt=0):
         next_run=timezone.now() + timedelta(seconds=delay),
         name=f"{name}-retry-{attempt}",
     )
+
+
+# A row still queued (or being sent) this long after it last changed has
+# lost its task: a broker that dropped the message (Redis without
+# persistence), a worker killed mid-send. Far past any send's own timeout
+# and any wait in a busy queue; a row sent twice is harmless (a commit
+# status is posted again, a notification's task claims the row first).
+STALE_SECONDS = 600
+STALE_BATCH = 100
+
+
+def resend_stale(model, enqueue, claimed=None, now=None):
+    """Send again the rows of `model` (CommitStatus, NotificationDelivery)
+    whose task was lost; housekeeping's call, once a minute in every worker
+    process. A row in the `claimed` outcome (a send began and never ended)
+    goes back to retrying first. Each row is taken with a conditional UPDATE,
+    so of the processes sweeping at once one sends it. Returns the count."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=STALE_SECONDS)
+    stale = model.objects.filter(outcome__in=[model.QUEUED, claimed], updated__lt=cutoff)
+    sent = 0
+    for pk, outcome in stale.order_by("pk").values_list("pk", "outcome")[:STALE_BATCH]:
+        again = model.RETRYING if outcome == claimed else outcome
+        if model.objects.filter(pk=pk, outcome=outcome, updated__lt=cutoff).update(outcome=again, updated=now):
+            enqueue(pk)
+            sent += 1
+    return sent

@@ -268,3 +268,29 @@ def test_herald_s_own_secrets_are_masked_too(repo, make_job, end_job, receiver, 
     webhook(repo, receiver)
     end_job(make_job(repo, message=f"leak {settings.SECRET_KEY} and smtp-password-77"), C.FAILED)
     assert receiver.json()["message"] == "leak **** and ****"
+
+
+def test_a_send_whose_worker_died_is_sent_again_by_housekeeping(repo, make_job, end_job, receiver, sync_queue):
+    """A worker killed mid-send leaves its row "sending", and a broker that
+    lost the task leaves it "queued": housekeeping sends both again once
+    they are stale, and leaves a send in progress alone."""
+    from datetime import timedelta
+
+    from builds import housekeeping
+
+    webhook(repo, receiver)
+    job = end_job(make_job(repo), C.FAILED)
+    row = delivery()
+    assert row.outcome == "sent" and len(receiver.requests) == 1
+    long_ago = timezone.now() - timedelta(minutes=11)
+    NotificationDelivery.objects.filter(pk=row.pk).update(outcome="sending", attempts=1, updated=timezone.now())
+    housekeeping.reap()
+    assert delivery().outcome == "sending" and len(receiver.requests) == 1  # maybe still sending: left alone
+    NotificationDelivery.objects.filter(pk=row.pk).update(updated=long_ago)
+    housekeeping.reap()
+    row = delivery()
+    assert (row.outcome, row.attempts, row.response_code) == ("sent", 2, 200)
+    assert len(receiver.requests) == 2 and receiver.json()["number"] == job.number
+    NotificationDelivery.objects.filter(pk=row.pk).update(outcome="queued", attempts=0, updated=long_ago)
+    housekeeping.reap()
+    assert delivery().outcome == "sent" and len(receiver.requests) == 3

@@ -112,6 +112,27 @@ def test_it_retries_a_forge_that_is_down_with_backoff(on_forge, settings, django
     assert row.outcome == CommitStatus.SENT and row.attempts == 2 and row.last_error == ""
 
 
+def test_a_status_whose_task_was_lost_is_posted_by_housekeeping(on_forge, django_capture_on_commit_callbacks):
+    """A broker without persistence can lose the task: the row stays
+    "queued" until housekeeping finds it stale and hands it to the queue again."""
+    from datetime import timedelta
+
+    from builds import housekeeping
+
+    forge, repo = on_forge
+    new_job(repo, django_capture_on_commit_callbacks)
+    row = CommitStatus.objects.get()
+    OrmQ.objects.all().delete()  # the task is lost
+    housekeeping.reap()
+    assert not OrmQ.objects.exists()  # a fresh row: its task may still be on its way
+    CommitStatus.objects.filter(pk=row.pk).update(updated=timezone.now() - timedelta(minutes=11))
+    housekeeping.reap()
+    (task,) = OrmQ.objects.all()
+    assert task.task["func"] == "repositories.tasks.post_commit_status" and task.task["args"] == (row.pk,)
+    assert post_commit_status(row.pk) == CommitStatus.SENT
+    assert [p["state"] for p in forge.fake.statuses(repo.full_name)] == [forge.forge.state_for("queued")]
+
+
 def test_it_gives_up_and_records_it_after_the_last_attempt(on_forge, settings, django_capture_on_commit_callbacks):
     forge, repo = on_forge
     settings.HERALD_STATUS_ATTEMPTS = 2
