@@ -6,16 +6,39 @@ from builds.models import Job, LogChunk, PruneRun, Schedule, Worker
 from builds.schedules.forms import ScheduleForm
 
 
+def status_label(status):
+    """A status in its colour, as on Herald's pages (static/herald/admin.css)."""
+    return format_html('<span class="herald-status status-{}">{}</span>', status, status)
+
+
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "status", "event", "branch", "short_commit", "created_at", "finished_at", "worker")
-    list_filter = ("status", "event", "repository")
+    list_display = (
+        "__str__",
+        "colored_status",
+        "event",
+        "branch",
+        "short_commit",
+        "created_at",
+        "finished_at",
+        "worker",
+    )
+    # A date as "today, past 7 days, this month, this year": no query. Not
+    # date_hierarchy, which lists the dates jobs exist on with a DISTINCT
+    # over the whole table (0.9 s of each page load at 100,000 jobs on SQLite).
+    list_filter = ("status", "event", "repository__provider", ("created_at", admin.DateFieldListFilter), "repository")
     search_fields = ("commit", "branch", "message", "author", "repository__full_name")
     list_select_related = ("repository",)
-    date_hierarchy = "created_at"
     actions = ["cancel", "restart_jobs"]
     readonly_fields = [f.name for f in Job._meta.fields] + ["page"]
+    # The changelist counts the jobs its filters match for its pages; the
+    # whole table's count, beside it, is one more scan of the largest table
+    # for a figure nobody reads.
     show_full_result_count = False
+
+    @admin.display(description="Status", ordering="status")
+    def colored_status(self, obj):
+        return status_label(obj.status)
 
     def has_add_permission(self, request):
         return False
@@ -82,7 +105,7 @@ class ScheduleAdmin(admin.ModelAdmin):
         "last_job",
         "last_error",
     )
-    list_filter = ("enabled", "timezone", "repository")
+    list_filter = ("enabled", "repository__provider", "timezone", "repository")
     search_fields = ("name", "cron", "branch", "repository__full_name")
     list_select_related = ("repository", "last_job")
     fields = ("repository", "name", "cron", "timezone", "branch", "params", "enabled", "created_by")

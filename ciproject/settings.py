@@ -57,7 +57,7 @@ if _base.scheme == "https":
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "ciproject.apps.HeraldAdminConfig",  # django.contrib.admin, Herald's site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

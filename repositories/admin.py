@@ -1,7 +1,20 @@
-from django import forms
+"""Repositories, their secrets and accounts in the admin.
+
+A repository is added as `manage.py addrepo` adds one (repositories/
+admin_forms.py: the same questions, the same checks); the answer to the
+form is the forge's webhook form filled in, with the webhook secret: the
+one time it is shown. Regenerating a secret answers with the same page.
+The change page and every list say only whether a secret is set.
+"""
+
 from django.contrib import admin, messages
+from django.contrib.admin.options import IS_POPUP_VAR
+from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.html import format_html
 
+from forges.git.hook import SOMEWHERE, install_commands
+from repositories.admin_forms import NewRepositoryForm, SecretForm
 from repositories.models import (
     ApiToken,
     CommitStatus,
@@ -14,46 +27,44 @@ from repositories.models import (
 )
 
 
-def _show_secret_once(request, repo, secret):
-    messages.warning(
-        request,
-        format_html(
-            "Webhook secret for {}: <code class='secret'>{}</code> — copy it into the forge's hook now; "
-            "Herald will not show it again. Payload URL: <code>{}</code>",
-            repo.full_name,
-            secret,
-            repo.webhook_url(),
-        ),
-    )
+def hook_setup_page(request, admin_site, repos, title):
+    """The webhook set-up for each of `repos`, its secret shown: the answer
+    to adding a repository or regenerating secrets, never stored (not in a
+    message: those wait in the session or a cookie until shown)."""
+    shown = []
+    for repo in repos:
+        webhook = repo.forge.webhook
+        commands = (
+            install_commands(repo.clone_url, repo.webhook_url(), repo.full_name, repo.webhook_secret)
+            if repo.provider == "git"
+            else []
+        )
+        shown.append(
+            {
+                "repo": repo,
+                "hook": webhook.instructions(repo) if webhook else None,
+                "secret": repo.webhook_secret,
+                "commands": commands,
+                "somewhere": SOMEWHERE if commands and SOMEWHERE in commands[0] else "",
+                "change_url": reverse("admin:repositories_repository_change", args=[repo.pk]),
+            }
+        )
+    context = {
+        **admin_site.each_context(request),
+        "title": title,
+        "shown": shown,
+        "opts": Repository._meta,
+        "add_url": reverse("admin:repositories_repository_add"),
+    }
+    return TemplateResponse(request, "admin/repositories/repository/hook_setup.html", context)
 
 
 class SecretInline(admin.TabularInline):
     model = Secret
+    form = SecretForm
     extra = 0
     fields = ("name", "new_value", "allow_forks", "updated")
     readonly_fields = ("updated",)
-
-    class form(forms.ModelForm):
-        new_value = forms.CharField(
-            required=False,
-            widget=forms.PasswordInput(render_value=False),
-            help_text="Write-only: leave empty to keep the stored value.",
-        )
-
-        class Meta:
-            model = Secret
-            fields = ("name", "allow_forks")
-
-        def clean(self):
-            data = super().clean()
-            if not self.instance.pk and not data.get("new_value"):
-                raise forms.ValidationError("A new secret needs a value.")
-            return data
-
-        def save(self, commit=True):
-            if self.cleaned_data.get("new_value"):
-                self.instance.value = self.cleaned_data["new_value"]
-            return super().save(commit)
 
 
 class MembershipInline(admin.TabularInline):
@@ -67,31 +78,71 @@ class RepositoryAdmin(admin.ModelAdmin):
     list_display = ("full_name", "provider", "active", "private", "default_branch", "build_timeout", "updated")
     list_filter = ("provider", "active", "private")
     search_fields = ("full_name", "clone_url")
-    readonly_fields = ("webhook_url_display", "job_counter", "created", "updated", "hook_id", "forge_id", "enabled_by")
+    readonly_fields = (
+        "webhook_url_display",
+        "webhook_secret_state",
+        "job_counter",
+        "created",
+        "updated",
+        "hook_id",
+        "forge_id",
+        "enabled_by",
+    )
     inlines = [SecretInline, MembershipInline]
     actions = ["regenerate_secret", "activate", "deactivate"]
+    add_fieldsets = ((None, {"fields": NewRepositoryForm._meta.fields}),)
     fieldsets = (
         (None, {"fields": ("provider", "full_name", "clone_url", "html_url", "default_branch")}),
-        ("Builds", {"fields": ("active", "private", "build_timeout", "auto_cancel", "max_concurrency")}),
+        ("Builds", {"fields": ("active", "private", "build_timeout", "auto_cancel", "max_concurrency", "approval")}),
         ("Retention", {"fields": ("keep_days", "keep_builds")}),
-        ("Webhook", {"fields": ("webhook_url_display", "accept_sha1_signature", "hook_id", "forge_id", "enabled_by")}),
+        (
+            "Webhook",
+            {
+                "fields": (
+                    "webhook_url_display",
+                    "webhook_secret_state",
+                    "accept_sha1_signature",
+                    "hook_id",
+                    "forge_id",
+                    "enabled_by",
+                )
+            },
+        ),
         ("Bookkeeping", {"fields": ("job_counter", "created", "updated")}),
     )
 
+    def get_fieldsets(self, request, obj=None):
+        return self.add_fieldsets if obj is None else self.fieldsets
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = NewRepositoryForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_inlines(self, request, obj):
+        # Secrets and members once it exists: the add form is addrepo's.
+        return self.inlines if obj is not None else []
+
     @admin.display(description="Webhook URL")
     def webhook_url_display(self, obj):
-        return obj.webhook_url() if obj.pk else "(shown after saving)"
+        return obj.webhook_url()
+
+    @admin.display(description="Webhook secret")
+    def webhook_secret_state(self, obj):
+        return "set (shown once, when it was made; the action “Generate a new webhook secret” replaces it)"
 
     def response_add(self, request, obj, post_url_continue=None):
-        _show_secret_once(request, obj, obj.webhook_secret)
-        return super().response_add(request, obj, post_url_continue)
+        if IS_POPUP_VAR in request.POST:
+            return super().response_add(request, obj, post_url_continue)
+        return hook_setup_page(request, self.admin_site, [obj], f"{obj.full_name} added: set its webhook up")
 
     @admin.action(description="Generate a new webhook secret (shown once)")
     def regenerate_secret(self, request, queryset):
-        for repo in queryset:
+        repos = list(queryset)
+        for repo in repos:
             repo.webhook_secret = generate_webhook_secret()
             repo.save(update_fields=["webhook_secret", "updated"])
-            _show_secret_once(request, repo, repo.webhook_secret)
+        return hook_setup_page(request, self.admin_site, repos, "New webhook secrets: set them on the forge")
 
     @admin.action(description="Activate")
     def activate(self, request, queryset):
@@ -102,9 +153,25 @@ class RepositoryAdmin(admin.ModelAdmin):
         queryset.update(active=False)
 
 
+@admin.register(Secret)
+class SecretAdmin(admin.ModelAdmin):
+    """Every repository's secrets in one list: names, never values."""
+
+    form = SecretForm
+    fields = ("repository", "name", "new_value", "allow_forks", "created", "updated")
+    readonly_fields = ("created", "updated")
+    list_display = ("name", "repository", "allow_forks", "updated")
+    list_filter = ("allow_forks", "repository__provider")
+    search_fields = ("name", "repository__full_name")
+    list_select_related = ("repository",)
+    autocomplete_fields = ("repository",)
+
+
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
     list_display = ("prefix", "user", "name", "created", "last_used")
+    search_fields = ("prefix", "name", "user__username")
+    list_select_related = ("user",)
     readonly_fields = ("prefix", "created", "last_used")
     fields = ("user", "name", "prefix", "created", "last_used")
 
@@ -125,7 +192,9 @@ class ApiTokenAdmin(admin.ModelAdmin):
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
     list_display = ("user", "repository", "permission", "refreshed_at")
-    list_filter = ("permission",)
+    list_filter = ("permission", "repository__provider")
+    search_fields = ("user__username", "repository__full_name")
+    list_select_related = ("user", "repository")
     autocomplete_fields = ["user", "repository"]
 
 
@@ -154,9 +223,10 @@ class ForgeAccountAdmin(admin.ModelAdmin):
 @admin.register(CommitStatus)
 class CommitStatusAdmin(admin.ModelAdmin):
     list_display = ("job", "state", "description", "outcome", "attempts", "response_code", "last_error", "updated")
-    list_filter = ("outcome", "state")
+    list_filter = ("outcome", "state", "job__repository__provider", ("updated", admin.DateFieldListFilter))
     search_fields = ("job__repository__full_name", "job__commit", "last_error")
     list_select_related = ("job__repository",)
+    show_full_result_count = False
     readonly_fields = [f.name for f in CommitStatus._meta.fields]
 
     def has_add_permission(self, request):
@@ -166,8 +236,9 @@ class CommitStatusAdmin(admin.ModelAdmin):
 @admin.register(ForgeEvent)
 class ForgeEventAdmin(admin.ModelAdmin):
     list_display = ("created", "provider", "kind", "ok", "message", "user", "repository")
-    list_filter = ("provider", "kind", "ok")
-    search_fields = ("message",)
+    list_filter = ("provider", "kind", "ok", ("created", admin.DateFieldListFilter))
+    search_fields = ("message", "repository__full_name", "user__username")
+    list_select_related = ("user", "repository")
     readonly_fields = [f.name for f in ForgeEvent._meta.fields]
 
     def has_add_permission(self, request):

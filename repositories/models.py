@@ -257,6 +257,18 @@ class Repository(models.Model):
     def webhook_url(self):
         return webhook_url(self.provider)
 
+    def get_absolute_url(self):
+        # With the forge: two forges may each have an "owner/name".
+        return f"{reverse('repository', args=[self.full_name])}?provider={self.provider}"
+
+    def suggested_clone_url(self):
+        """The forge's https clone URL for full_name (what addrepo and the
+        admin's add form use when given none), "" when Herald cannot tell:
+        plain git, or a forge whose address is not configured."""
+        forge = self.forge
+        web = forge.web_url(self.full_name) if forge and forge.links and self.full_name else ""
+        return f"{web}.git" if web else ""
+
     @property
     def forge(self):
         return forges.get(self.provider)

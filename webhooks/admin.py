@@ -1,6 +1,8 @@
 from django.contrib import admin, messages
+from django.db.models import Prefetch
 from django.utils.html import format_html_join
 
+from builds.models import Job
 from webhooks.models import Delivery
 from webhooks.replay import replay
 
@@ -17,16 +19,25 @@ class DeliveryAdmin(admin.ModelAdmin):
         "reason",
         "job_links",
     )
-    list_filter = ("outcome", "provider", "event")
+    list_filter = ("outcome", "provider", ("received_at", admin.DateFieldListFilter), "event", "repository")
     search_fields = ("delivery_id", "repository_name", "reason")
+    show_full_result_count = False  # as for jobs, and a date filter for the same reason (builds/admin.py)
     readonly_fields = [f.name for f in Delivery._meta.fields] + ["job_links"]
     actions = ["replay"]
+
+    def view_on_site(self, obj):
+        # Not the admin's redirect: a delivery for no known repository has
+        # no page, and then the button is not shown.
+        return obj.get_absolute_url()
 
     def has_add_permission(self, request):
         return False
 
     def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("jobs")
+        # The list shows each delivery's jobs as links: their number is all it reads.
+        return (
+            super().get_queryset(request).prefetch_related(Prefetch("jobs", queryset=Job.objects.only("id", "number")))
+        )
 
     @admin.display(description="Jobs")
     def job_links(self, obj):

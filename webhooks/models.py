@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
 
 import forges
@@ -69,6 +70,14 @@ class Delivery(models.Model):
 
     def __str__(self):
         return f"{self.provider} {self.event} {self.delivery_id or self.pk}"
+
+    def get_absolute_url(self):
+        """It on its repository's deliveries page (None for a delivery that
+        named no repository Herald has: it has no page but the admin's)."""
+        if self.repository_id is None:
+            return None
+        url = reverse("repository-deliveries", args=[self.repository.full_name])
+        return f"{url}?provider={self.repository.provider}&delivery={self.pk}"
 
     def save_with_jobs(self, job_ids):
         """Save this new delivery and link the jobs it made or matched."""

@@ -12,7 +12,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("full_name", help="owner/name")
-        parser.add_argument("--clone-url", required=True)
+        parser.add_argument("--clone-url", help="where the workers clone from (default: the forge's https URL)")
         parser.add_argument("--provider", default="github", choices=[forge.id for forge in forges.every()])
         parser.add_argument("--secret", help="webhook secret to use (generated when omitted)")
         parser.add_argument("--default-branch")
@@ -28,7 +28,10 @@ class Command(BaseCommand):
             created = repo is None
             if created:
                 repo = Repository(provider=provider, full_name=full_name)
-            repo.clone_url = clone_url
+            # The admin's add form fills it in the same way (admin_forms.py).
+            repo.clone_url = clone_url or repo.clone_url or repo.suggested_clone_url()
+            if not repo.clone_url:
+                raise CommandError(f"give --clone-url: Herald cannot tell where {full_name} is cloned from")
             if default_branch:
                 repo.default_branch = default_branch
             if public or private:
