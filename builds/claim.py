@@ -224,10 +224,23 @@ class KeptWorkspace(Rule):
     waiting for ever."""
 
     def allow(self, queued, running, worker):
-        held_elsewhere = Q(retry_of__workspace_kept_until__gt=timezone.now()) & ~Q(
+        return queued.exclude(self._held_elsewhere(worker))
+
+    @staticmethod
+    def _held_elsewhere(worker):
+        return Q(retry_of__workspace_kept_until__gt=timezone.now()) & ~Q(
             retry_of__workspace_kept_on__in=("", str(worker))
         )
-        return queued.exclude(held_elsewhere)
+
+    def room_elsewhere(self, worker):
+        """Whether a queued retry waits for another online worker, with a
+        free slot, that holds its workspace: the token is theirs."""
+        waiting = claimable_jobs().filter(self._held_elsewhere(worker))
+        hosts = set(waiting.values_list("retry_of__workspace_kept_on", flat=True).distinct())
+        for w in Worker.online().filter(host__in=hosts):
+            if Job.objects.filter(status=C.RUNNING, worker=w.host).count() < w.slots:
+                return True
+        return False
 
     def explain(self, job, running, workers):
         old = job.retry_of
@@ -243,8 +256,9 @@ class KeptWorkspace(Rule):
 
 WORKER_SLOTS = WorkerSlots()
 LABELS = Labels()
+KEPT_WORKSPACE = KeptWorkspace()
 # In the claim's order: the cheap checks that can refuse everything first.
-RULES = (WORKER_SLOTS, InstallationLimit(), LABELS, RepositoryLimit(), KeptWorkspace())
+RULES = (WORKER_SLOTS, InstallationLimit(), LABELS, RepositoryLimit(), KEPT_WORKSPACE)
 
 
 def _lock_claims():

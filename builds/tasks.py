@@ -8,7 +8,7 @@ nothing.
 from django.conf import settings
 
 from builds import drain
-from builds.claim import LABELS, WORKER_SLOTS, Claimant, claim_next_job
+from builds.claim import KEPT_WORKSPACE, LABELS, WORKER_SLOTS, Claimant, claim_next_job
 from builds.models import wake_next_job
 from builds.queue import enqueue_token
 from builds.runner import Runner
@@ -30,6 +30,9 @@ def run_next_job():
         elif why_not == LABELS.code and LABELS.room_elsewhere(Claimant(settings.HERALD_HOSTNAME)):
             # What is queued needs labels this machine lacks and another one
             # with a free slot has: the token is theirs.
+            enqueue_token()
+        elif why_not == "nothing-eligible" and KEPT_WORKSPACE.room_elsewhere(settings.HERALD_HOSTNAME):
+            # A retry waits for the worker holding its workspace, which is free.
             enqueue_token()
         return why_not
     job_context = current_job.set(job.pk)  # in the log lines about it (HERALD_LOG_FORMAT=json)

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from builds import constants as C
 from builds import housekeeping, retry
+from builds.claim import KEPT_WORKSPACE, claim_next_job
 from builds.models import Job
 from builds.waiting import why_waiting
 from repositories.models import Membership
@@ -164,19 +165,19 @@ def test_a_workspace_gone_is_said_and_nothing_runs(project, client, docker_clien
 
 
 def test_only_the_worker_holding_the_workspace_claims_the_retry(make_repository, make_job, settings):
-    from builds.claim import claim_next_job
-
     repo = make_repository()
     soon = timezone.now() + timedelta(minutes=10)
     failed = make_job(repo, status=C.FAILED, workspace_kept_on="box-a", workspace_kept_until=soon)
     retried = make_job(repo, retry_of=failed, from_step=2)
     housekeeping.beat("box-b")
     assert claim_next_job("box-b") == (None, "nothing-eligible")
+    assert not KEPT_WORKSPACE.room_elsewhere("box-b")  # box-a is offline: nobody to pass the token to
     assert any(
         "It waits for box-a, which holds the workspace of #1" in s and "box-a is offline" in s
         for s in why_waiting(retried)
     )
     housekeeping.beat("box-a")
+    assert KEPT_WORKSPACE.room_elsewhere("box-b") and not KEPT_WORKSPACE.room_elsewhere("box-a")
     assert any(
         s.endswith("(kept until " + soon.astimezone(timezone.get_fixed_timezone(0)).strftime("%H:%M UTC") + ").")
         for s in why_waiting(retried)
