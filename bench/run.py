@@ -20,7 +20,9 @@
 (dashboard) server time and queries of the dashboard with 100,000 jobs
     (bench/dashboard.py);
 (log) a 1,000,000-line log opened and scrolled in Chromium (bench/log_open.py);
-(reports) parsing a 5,000-test JUnit XML report (bench/reports.py).
+(reports) parsing a 5,000-test JUnit XML report (bench/reports.py);
+(artifacts) collecting 100 MB of artifacts in both workspace modes
+    (bench/artifacts.py).
 """
 
 import argparse
@@ -319,7 +321,7 @@ def direct_run(src, sha, dest, client, contained=False):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--only", default="webhook,throughput,prune,scale,dashboard,log,reports")
+    parser.add_argument("--only", default="webhook,throughput,prune,scale,dashboard,log,reports,artifacts")
     args, rest = parser.parse_known_args()
     only = set(args.only.split(","))
     print(f"Herald CI benchmark — {time.strftime('%Y-%m-%d %H:%M')} — {os.cpu_count()} CPUs")
@@ -349,7 +351,12 @@ def main():
         if settings.configured:
             support.remove_instance_objects(settings.HERALD_INSTANCE, wait=0)
     # The UI's benchmarks run on their own (each starts what it needs).
-    for name, script in (("dashboard", "dashboard.py"), ("log", "log_open.py"), ("reports", "reports.py")):
+    for name, script in (
+        ("dashboard", "dashboard.py"),
+        ("log", "log_open.py"),
+        ("reports", "reports.py"),
+        ("artifacts", "artifacts.py"),
+    ):
         if name in only:
             print(f"\n({name}) bench/{script}", flush=True)
             subprocess.run([sys.executable, str(ROOT / "bench" / script), *rest])

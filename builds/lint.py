@@ -85,6 +85,9 @@ def summary(pipeline):
         "runs_on": pipeline.runs_on,
         "paths": pipeline.paths,
         "ignore_paths": pipeline.ignore_paths,
+        "artifacts": {"paths": pipeline.artifacts.paths, "when": pipeline.artifacts.when}
+        if pipeline.artifacts
+        else None,
         "secrets": sorted({name for s in pipeline.steps for name in s.secrets}),
     }
 

@@ -2,8 +2,11 @@ import logging
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.core.files.storage import storages
 from django.db import models, transaction
 from django.db.models import F
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
 
@@ -516,3 +519,59 @@ class Schedule(models.Model):
         """The outcome of a claimed run: its first job, or why there is none."""
         self.last_job, self.last_error = job, error[:500]
         Schedule.objects.filter(pk=self.pk).update(last_job=job, last_error=self.last_error)
+
+
+class Artifact(models.Model):
+    """A file a job's artifacts: globs collected from its workspace
+    (builds.artifacts), kept in the STORAGES["artifacts"] storage under
+    `stored` — a name Herald made (the job's id and a counter), never one
+    the build chose. `path` is the workspace path as shown to users: masked,
+    printable."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="artifacts")
+    path = models.CharField(max_length=1000)
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    stored = models.CharField(max_length=255)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["job", "path"]
+
+    def __str__(self):
+        return f"{self.job_id}: {self.path}"
+
+    def get_absolute_url(self):
+        return reverse("job-artifact", args=[self.job_id, self.pk, self.name])
+
+    def absolute_url(self):
+        return settings.HERALD_BASE_URL + self.get_absolute_url()
+
+    @property
+    def name(self):
+        """The base name: the download's file name."""
+        return self.path.rsplit("/", 1)[-1]
+
+
+def artifact_storage():
+    return storages["artifacts"]
+
+
+@receiver(post_delete, sender=Artifact, dispatch_uid="artifact-stored-file")
+def _delete_stored_artifact(sender, instance, using, **kwargs):
+    """The stored file goes with its row, however the row goes: a job's
+    delete (its cascade), retention's queryset deletes, the admin's bulk
+    action. A post_delete signal because Model.delete() is called for none
+    of those: Django sends the signal for every row a cascade or a queryset
+    deletes (having a receiver turns its fast delete off, which is the
+    point). After the commit: a rolled-back delete keeps its file."""
+    stored = instance.stored
+    transaction.on_commit(lambda: _forget(stored), using=using)
+
+
+def _forget(stored):
+    try:
+        artifact_storage().delete(stored)
+    except Exception:
+        # The row is gone; a file left behind is only disk space, logged.
+        log.exception("could not delete the stored artifact %s", stored)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import yaml
 
+from builds import artifacts as artifacts_spec
 from builds import constants as C
 from builds import labels
 from builds import parameters as params
@@ -107,6 +108,8 @@ class Pipeline:
     runs_on: list = field(default_factory=list)
     # Globs of the JUnit XML files read after the steps (builds/reports.py).
     reports: list = field(default_factory=list)
+    # The files kept with the job, and when (builds/artifacts.py); None when absent.
+    artifacts: object = None
 
     def filters_paths(self):
         """Whether anything here depends on the files a push changed."""
@@ -451,6 +454,7 @@ TOP_KEYS = {"image", "commands", "env", "services", "matrix", "steps", "timeout"
 # The whole build's path filters (builds/paths.py).
 TOP_KEYS |= {"paths", "ignore_paths"}
 TOP_KEYS |= {"reports"}  # test reports (builds/reports.py)
+TOP_KEYS |= {"artifacts"}  # build artifacts (builds/artifacts.py)
 STEP_KEYS = {"name", "image", "commands", "build", "secrets", "env", "when", "always"}
 SERVICE_KEYS = {"image", "env", "command"}
 WHEN_KEYS = {"branch", "event", "tag", "path"}
@@ -493,6 +497,7 @@ def parse_herald(data, filename, known_secrets=None):
     build_paths = parse_paths(c, data, "paths", "")
     ignore_paths = parse_paths(c, data, "ignore_paths", "")
     reports = parse_reports(c, data)
+    artifacts = artifacts_spec.parse(c, data)
 
     def check_vars(value, line, key):
         for name in VAR_RE.findall(value):
@@ -646,6 +651,7 @@ def parse_herald(data, filename, known_secrets=None):
         ignore_paths=ignore_paths,
         runs_on=runs_on,
         reports=reports,
+        artifacts=artifacts,
     )
 
 

@@ -10,30 +10,18 @@ masked like the log. A file that cannot be read — malformed, too big, a
 symbolic link leading out of the workspace, a DTD — is named in the log with
 the reason and left out: a report never fails or errors a build on its own.
 
-Every byte is the build's: in `bind` mode the files are on the worker, each
-path resolved (links followed) and refused unless it stays in the checkout,
-opened without following a link, read up to the cap; in `copy` mode the
-workspace volume is read through the engine (the never-started container
-holding it) as a tar stream, whose links are resolved by the engine the way
-builds/docker/workspace.py resolves any path, and whose sizes are checked
-before a byte of a file is read.
+Every byte is the build's: the files are read from the workspace in either
+mode by builds/workspace_files.py (links resolved and refused unless they
+stay in the checkout, sizes checked against the caps before a byte of a
+file is read), which artifacts (builds/artifacts.py) share.
 """
 
-import io
 import logging
-import os
-import posixpath
-import stat
-import tarfile
-from pathlib import Path
 
 from django.db import transaction
 from django.db.models import Count, Max, Min
-from docker import errors as derrors
-from wcmatch import glob
 
-from builds import junit, paths
-from builds.errors import BuildError
+from builds import junit, paths, workspace_files
 from builds.masking import secret_values, server_secrets
 from builds.models import Job, TestCaseFailure, TestReport
 
@@ -61,187 +49,39 @@ def parse(c, data):
     return paths.parse(c, data, "reports", "")
 
 
-# --- reading the files ----------------------------------------------------------
+# --- reading the files (builds/workspace_files.py) ---------------------------------
+
+Refused = workspace_files.Refused
+SKIPPED = workspace_files.SKIPPED
 
 
-class Refused(Exception):
-    """This file is left out; the message says why."""
-
-
-SKIPPED = "skipped"  # past MAX_FILES: counted, never read
-
-
-class Budget:
-    """What a job's reports may take, checked before a file is read (its
-    size known from the disk or the tar header): MAX_FILE_BYTES a file,
-    MAX_TOTAL_BYTES in all, MAX_FILES files."""
+class Budget(workspace_files.Budget):
+    """MAX_FILE_BYTES a report, MAX_TOTAL_BYTES in all, MAX_FILES files."""
 
     def __init__(self):
-        self.files = 0
-        self.bytes = 0
+        super().__init__(MAX_FILES, MAX_FILE_BYTES, MAX_TOTAL_BYTES)
 
-    def take(self, size):
-        """None when the file may be read (and counts it), else SKIPPED or a Refused."""
-        if self.files >= MAX_FILES:
-            return SKIPPED
-        if size > MAX_FILE_BYTES:
-            return Refused(_too_big(size))
-        if self.bytes + size > MAX_TOTAL_BYTES:
-            return Refused(f"the job's reports pass {MAX_TOTAL_BYTES // 2**20} MB together")
-        self.files += 1
-        self.bytes += size
-        return None
+    def too_big(self, size):
+        return f"it is {size / 2**20:.1f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB"
 
-
-def _matcher(patterns):
-    return glob.compile(list(patterns), flags=paths.FLAGS, limit=paths.MAX_EXPANDED)
+    def too_much(self, size):
+        return f"the job's reports pass {MAX_TOTAL_BYTES // 2**20} MB together"
 
 
 def files_on_host(checkout, patterns, budget):
     """(relative path, bytes, Refused or SKIPPED) for each file of the
     checkout the patterns match (`bind` mode)."""
-    root = Path(checkout).resolve()
-    found = glob.glob(list(patterns), flags=paths.FLAGS, root_dir=str(root), limit=paths.MAX_EXPANDED)
-    for relative in sorted(found):
-        try:
-            data = _read_host_file(root, relative, budget)
-        except Refused as e:
-            data = e
-        if data is not None:
-            yield relative, data
-
-
-def _read_host_file(root, relative, budget):
-    real = (root / relative).resolve()
-    if not real.is_relative_to(root):
-        raise Refused("it leads outside the workspace (through a symbolic link)")
-    try:
-        # O_NOFOLLOW: a link swapped in after resolve() is not followed;
-        # O_NONBLOCK: a FIFO named junit.xml does not hold the worker.
-        fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError as e:
-        raise Refused(f"it cannot be opened ({e.strerror})") from None
-    st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode):
-        os.close(fd)
-        if stat.S_ISDIR(st.st_mode):
-            return None  # a folder the glob matched: not a report
-        raise Refused("it is not a regular file")
-    with os.fdopen(fd, "rb") as f:
-        why = budget.take(st.st_size)
-        if why is not None:
-            return why
-        # A file still growing (a service writing it) is cut at what it said.
-        return f.read(st.st_size)
+    return _contents(workspace_files.on_host(checkout, patterns, budget))
 
 
 def files_in_volume(workspace, patterns, budget):
-    """(relative path, bytes, Refused or SKIPPED) for each file of the
-    workspace volume the patterns match (`copy` mode), read as Docker's tar
-    of the deepest folder every pattern starts with."""
-    matcher = _matcher(patterns)
-    top = _common_folder(patterns)
-    try:
-        start = workspace.resolve(top, "reports: folder") if top else "/repo"
-        bits, _ = workspace.client.api.get_archive(workspace.holder.id, start)
-    except (BuildError, derrors.NotFound):
-        return  # the folder is not there (or leads out): nothing matches
-    except derrors.APIError as e:
-        raise BuildError(f"Docker could not read the workspace: {e.explanation or e}") from None
-    # The archive's entries are named from the base name of `start`.
-    base = posixpath.basename(start) + "/"
-    found = []
-    with tarfile.open(fileobj=_ChunkReader(bits), mode="r|") as tar:
-        for member in tar:
-            if not member.name.startswith(base):
-                continue
-            rest = member.name[len(base) :]
-            relative = f"{top}/{rest}" if top else rest
-            if not relative or member.isdir() or not matcher.match(relative):
-                continue
-            if member.issym() or member.islnk():
-                found.append((relative, None))  # read once the stream is done
-            elif not member.isfile():
-                found.append((relative, Refused("it is not a regular file")))
-            else:
-                why = budget.take(member.size)
-                found.append((relative, why if why is not None else tar.extractfile(member).read(member.size)))
-    for relative, data in sorted(found, key=lambda item: item[0]):
-        if data is None:
-            try:
-                data = _read_linked(workspace, relative, budget)
-            except Refused as e:
-                data = e
-        yield relative, data
+    """The same from the workspace volume (`copy` mode)."""
+    return _contents(workspace_files.in_volume(workspace, patterns, budget, "reports"))
 
 
-def _read_linked(workspace, relative, budget):
-    try:
-        path = workspace.resolve(relative, "report")
-    except BuildError:
-        raise Refused("it leads outside the workspace (through a symbolic link)") from None
-    try:
-        bits, st = workspace.client.api.get_archive(workspace.holder.id, path)
-    except derrors.APIError:
-        raise Refused("it cannot be read") from None
-    if st.get("size", 0) > MAX_FILE_BYTES:
-        raise Refused(_too_big(st["size"]))
-    with tarfile.open(fileobj=_ChunkReader(bits), mode="r|") as tar:
-        for member in tar:
-            if not member.isfile():
-                raise Refused("it is not a regular file")
-            why = budget.take(member.size)
-            return why if why is not None else tar.extractfile(member).read(member.size)
-    raise Refused("it cannot be read")
-
-
-def _common_folder(patterns):
-    """The folder every pattern starts with, globs aside ("" for the top):
-    `copy` mode reads only that part of the workspace."""
-    folders = []
-    for pattern in patterns:
-        if pattern.startswith("!"):
-            continue
-        parts = []
-        for part in pattern.split("/")[:-1]:
-            if glob.is_magic(part, flags=paths.FLAGS):
-                break
-            parts.append(part)
-        folders.append(parts)
-    if not folders:
-        return ""
-    common = []
-    for level in zip(*folders):
-        if len(set(level)) != 1:
-            break
-        common.append(level[0])
-    return "/".join(common)
-
-
-class _ChunkReader(io.RawIOBase):
-    """A file over the chunks docker-py streams, for tarfile's stream mode."""
-
-    def __init__(self, chunks):
-        self.chunks = iter(chunks)
-        self.pending = b""
-
-    def readable(self):
-        return True
-
-    def readinto(self, buffer):
-        while not self.pending:
-            self.pending = next(self.chunks, None)
-            if self.pending is None:
-                self.pending = b""
-                return 0
-        n = min(len(buffer), len(self.pending))
-        buffer[:n] = self.pending[:n]
-        self.pending = self.pending[n:]
-        return n
-
-
-def _too_big(size):
-    return f"it is {size / 2**20:.1f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB"
+def _contents(found):
+    for relative, item in found:
+        yield relative, item if isinstance(item, (Refused, str)) else item.read()
 
 
 # --- the job's report --------------------------------------------------------------

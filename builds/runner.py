@@ -19,8 +19,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import close_old_connections, transaction
 from django.utils import timezone
 
+from builds import artifacts, drain, parameters, paths, reports, retry, routing
 from builds import constants as C
-from builds import drain, parameters, paths, reports, retry, routing
 from builds.changes import changed_files
 from builds.dbgrace import UNAVAILABLE, DatabaseGone, DiskFull, Grace
 from builds.docker.environment import (
@@ -490,6 +490,9 @@ class Runner:
         if not stopped and not broken:
             # Pass or fail, the build's own word on its tests; never its status.
             reports.collect(job, pipeline.reports, docker_env, self.log, [value for value, _ in secrets.values()])
+            artifacts.collect(
+                job, pipeline.artifacts, failure is None, docker_env, self.log, [v for v, _ in secrets.values()]
+            )
         if stopped or failure:
             docker_env.report_services()
         if stopped:

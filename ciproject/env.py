@@ -4,6 +4,7 @@ Each raises ImproperlyConfigured on a value it cannot read, so a typo in a
 deployment fails at start-up with the variable's name rather than later.
 """
 
+import json
 import os
 import re
 import secrets
@@ -61,6 +62,20 @@ def envsize(name, default):
     if not m:
         raise ImproperlyConfigured(f"{name} must be a size like 512m or 2g, not {raw!r}")
     return int(m.group(1)) * {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[m.group(2)]
+
+
+def envjson(name, default):
+    """A JSON object (a storage's options, say)."""
+    raw = envstr(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = json.loads(raw)
+    except ValueError as e:
+        raise ImproperlyConfigured(f"{name} must be a JSON object: {e}") from None
+    if not isinstance(value, dict):
+        raise ImproperlyConfigured(f'{name} must be a JSON object, like {{"bucket_name": "herald"}}')
+    return value
 
 
 def envfloat(name, default):

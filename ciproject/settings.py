@@ -18,6 +18,7 @@ from ciproject.env import (
     envbool,
     envfloat,
     envint,
+    envjson,
     envsize,
     envstr,
     persistent_secret,
@@ -127,7 +128,19 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "ciproject.storage.StaticStorage"},
+    # Build artifacts (builds/artifacts.py): files under the data dir, or any
+    # Django storage, e.g. HERALD_ARTIFACTS_STORAGE=storages.backends.s3.S3Storage
+    # with HERALD_ARTIFACTS_STORAGE_OPTIONS='{"bucket_name": "herald"}'
+    # (pip install django-storages[s3]; docs/operations.md).
+    "artifacts": {
+        "BACKEND": envstr("HERALD_ARTIFACTS_STORAGE") or "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": envjson("HERALD_ARTIFACTS_STORAGE_OPTIONS", {"location": str(DATA_DIR / "artifacts")}),
+    },
 }
+# What a job's artifacts may take, and all the installation's together
+# (0: no limit); past either, the files are left out with a log line.
+HERALD_ARTIFACTS_MAX_JOB_BYTES = envsize("HERALD_ARTIFACTS_MAX_JOB_BYTES", "1g")
+HERALD_ARTIFACTS_MAX_TOTAL_BYTES = envsize("HERALD_ARTIFACTS_MAX_TOTAL_BYTES", "20g")
 WHITENOISE_USE_FINDERS = not (STATIC_ROOT / "staticfiles.json").exists()
 
 HERALD_LOG_FORMAT = (envstr("HERALD_LOG_FORMAT") or "plain").lower()

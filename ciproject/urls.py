@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from builds import api, badges, views
+from builds import api, artifact_views, badges, views
 from builds.schedules import api as schedule_api
 from builds.schedules import views as schedule_views
 from ciproject import health
@@ -29,6 +29,7 @@ urlpatterns = [
     path("repos/<path:full_name>/", repository_views.repository, name="repository"),
     path("jobs/<int:job_id>/", views.job, name="job"),
     path("jobs/<int:job_id>/log.txt", views.job_log_txt, name="job-log-txt"),
+    path("jobs/<int:job_id>/artifacts/<int:artifact_id>/<str:name>", artifact_views.download, name="job-artifact"),
     path("jobs/<int:job_id>/cancel", views.job_cancel, name="job-cancel"),
     path("jobs/<int:job_id>/restart", views.job_restart, name="job-restart"),
     path("jobs/<int:job_id>/retry", views.job_retry, name="job-retry"),
@@ -38,6 +39,7 @@ urlpatterns = [
     path("api/jobs/<int:job_id>/", api.job_detail, name="api-job"),
     path("api/jobs/<int:job_id>/log", api.job_log, name="api-job-log"),
     path("api/jobs/<int:job_id>/tests", api.job_tests, name="api-job-tests"),
+    path("api/jobs/<int:job_id>/artifacts", artifact_views.api_list, name="api-job-artifacts"),
     path("api/jobs/<int:job_id>/log/lines", api.job_log_lines, name="api-job-log-lines"),
     path("api/jobs/<int:job_id>/log/search", api.job_log_search, name="api-job-log-search"),
     path("api/jobs/<int:job_id>/cancel", api.job_cancel, name="api-job-cancel"),
