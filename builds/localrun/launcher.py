@@ -108,5 +108,7 @@ def remove_objects(instance):
         client = docker.from_env(timeout=60)
     except docker.errors.DockerException:
         return
-    with client:
+    try:
         remove_instance_objects(client, instance)
+    finally:
+        client.close()

@@ -64,7 +64,10 @@ class LocalRunner(Runner):
 
     def checkout(self, workspace, deadline):
         count = tree.copy_tree(self.source, workspace)
-        self.log.note(f"Working tree {self.source}: {count} files, uncommitted changes included")
+        if tree.is_work_tree(self.source):
+            self.log.note(f"Working tree {self.source}: {count} files, uncommitted changes included")
+        else:
+            self.log.note(f"Folder {self.source} (not a git work tree): {count} files and folders")
 
     def route(self, pipeline, matrix):
         runs_on = pipeline.for_combination(matrix).runs_on
