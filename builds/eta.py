@@ -1,8 +1,14 @@
 """How long a running build has left: the median run time of the
-repository's last successful builds of the same branch (and matrix
-combination), in one query on the job_repo_branch index
-(builds.durations.estimate does the arithmetic)."""
+repository's last successful builds of the same branch and matrix
+combination (builds.durations.estimate does the arithmetic).
 
+One query whatever the number of jobs asked about (the dashboard asks for
+every running job it lists): each job gets HISTORY correlated subqueries,
+one per place in its history (`OFFSET i LIMIT 1`), each a short walk down
+the job_repo_branch index (repository, branch, -id) — bounded, where a
+window over the branch would read all its successful builds."""
+
+from django.db.models import DurationField, ExpressionWrapper, F, OuterRef, Subquery
 from django.utils import timezone
 
 from builds import constants as C
@@ -10,31 +16,50 @@ from builds.durations import estimate
 from builds.models import Job
 
 HISTORY = 10  # builds the median is taken over
-SCAN = 30  # rows read to find them (other matrix combinations are skipped)
 
 
-def expected_history(job):
-    """Run times (seconds) of the branch's last HISTORY successful builds
-    of the same matrix combination; [] when there are none."""
-    rows = (
+def histories(jobs):
+    """{job id: run times (seconds) of its branch's last HISTORY successful
+    builds of the same matrix combination}, for the running ones of `jobs`;
+    no query when none is running."""
+    running = [j.pk for j in jobs if j is not None and j.status == C.RUNNING and j.started_at]
+    if not running:
+        return {}
+    took = ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())
+    # matrix: equal JSON (on SQLite, equal text: a build's combinations are
+    # all written by the same expansion, keys in the same order).
+    same = (
         Job.objects.filter(
-            repository_id=job.repository_id,
-            branch=job.branch,
+            repository=OuterRef("repository"),
+            branch=OuterRef("branch"),
+            matrix=OuterRef("matrix"),
             status=C.SUCCESS,
             started_at__isnull=False,
             finished_at__isnull=False,
         )
-        .exclude(pk=job.pk)
         .order_by("-id")
-        .values_list("started_at", "finished_at", "matrix")[:SCAN]
+        .annotate(took=took)
+        .values("took")
     )
-    same = [(end - start).total_seconds() for start, end, matrix in rows if (matrix or {}) == (job.matrix or {})]
-    return same[:HISTORY]
+    slots = {f"took_{i}": Subquery(same[i : i + 1], output_field=DurationField()) for i in range(HISTORY)}
+    rows = Job.objects.filter(pk__in=running).order_by().annotate(**slots).values_list("pk", *slots)
+    return {pk: [t.total_seconds() for t in times if t is not None] for pk, *times in rows}
+
+
+def etas(jobs):
+    """{job id: builds.durations.estimate} for the running ones of `jobs`
+    that have a history (one query, none when nothing runs)."""
+    now = timezone.now()
+    found = histories(jobs)
+    by_id = {j.pk: j for j in jobs if j is not None}
+    out = {}
+    for pk, history in found.items():
+        guess = estimate(history, (now - by_id[pk].started_at).total_seconds())
+        if guess:
+            out[pk] = guess
+    return out
 
 
 def eta(job):
-    """The estimate for a running job (builds.durations.estimate), None for
-    any other or without history."""
-    if job.status != C.RUNNING or not job.started_at:
-        return None
-    return estimate(expected_history(job), (timezone.now() - job.started_at).total_seconds())
+    """The estimate for one job; None unless it runs and has a history."""
+    return etas([job]).get(job.pk)
