@@ -19,6 +19,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import docker
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -47,8 +48,6 @@ def after_last_step(job):
 
 
 def bench_mode(tmp, mode, runs, mb):
-    import docker
-
     support.ensure_test_image(docker.from_env())
     src = GitRepo(Path(tmp) / f"src-{mode}")
     src.commit({".herald.yml": pipeline(mb, False)}, "bench")

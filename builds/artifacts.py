@@ -198,7 +198,15 @@ def _collect(job, spec, docker_env, log_writer, secrets):
 
 def _store(job, storage, number, name, item):
     hashing = _Hashing(item)
-    stored = storage.save(f"{job.pk}/{number}", File(hashing))
+    wanted = f"{job.pk}/{number}"
+    try:
+        stored = storage.save(wanted, File(hashing))
+    except BaseException:
+        # A write cut short (a full disk, the store gone) leaves no half file.
+        # The name is this job's own: an earlier attempt's were deleted.
+        if storage.exists(wanted):
+            storage.delete(wanted)
+        raise
     try:
         return Artifact.objects.create(
             job=job, path=name, size=hashing.bytes, sha256=hashing.sha.hexdigest(), stored=stored

@@ -181,3 +181,28 @@ def test_a_download_names_the_file_safely_and_says_when_it_is_gone(client, make_
     assert client.get(f"/jobs/{other.pk}/artifacts/{odd.pk}/x").status_code == 404  # another job's id
     client.force_login(User.objects.create_user("someone"))
     assert client.get(f"/api/jobs/{job.pk}/artifacts").json()["artifacts"][0]["path"] == 'out/"quoted" name;.html'
+
+
+class _CutShort(io.RawIOBase):
+    """A file whose reading fails half way (the engine's stream broken)."""
+
+    def __init__(self):
+        self.sent = False
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        if self.sent:
+            raise OSError("the stream ended early")
+        self.sent = True
+        buffer[:4] = b"half"
+        return 4
+
+
+def test_a_file_cut_short_leaves_neither_a_row_nor_half_a_file(make_repository, make_job, stored):
+    job = make_job(make_repository())
+    with pytest.raises(OSError):
+        artifacts._store(job, artifact_storage(), 1, "dist/app.whl", _CutShort())
+    assert not Artifact.objects.filter(job=job).exists()
+    assert files(stored) == []

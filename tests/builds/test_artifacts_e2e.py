@@ -13,7 +13,7 @@ from django.contrib.auth.models import User
 from django.urls import reverse
 
 from builds.models import Artifact
-from repositories.models import Membership, Secret
+from repositories.models import ApiToken, Membership, Secret
 from tests.builds.helpers import log_of, run_commit
 from tests.support import TEST_IMAGE, Symlink
 
@@ -125,9 +125,11 @@ def test_artifacts_are_kept_refused_with_reasons_and_downloaded_with_read_rights
         assert client.get(api).status_code == 404
         response = client.get(wheel.get_absolute_url())
         assert response.status_code == 404 and b"PK" not in response.content
-    client.force_login(users.admin)
+    client.logout()
 
-    listing = client.get(api)
+    # The owner, through the API with a token, as a script downloads.
+    bearer = {"HTTP_AUTHORIZATION": f"Bearer {ApiToken.issue(users.admin)}"}
+    listing = client.get(api, **bearer)
     assert TOKEN not in listing.content.decode()
     assert listing.json()["artifacts"][2] == {
         "path": "dist/pkg-1.0-py3-none-any.whl",
@@ -135,13 +137,14 @@ def test_artifacts_are_kept_refused_with_reasons_and_downloaded_with_read_rights
         "sha256": wheel.sha256,
         "url": wheel.absolute_url(),
     }
-    response = client.get(wheel.get_absolute_url())
+    response = client.get(wheel.get_absolute_url(), **bearer)
     assert response.status_code == 200
     assert b"".join(response.streaming_content) == WHEEL
     assert response["Content-Type"] == "application/octet-stream"
     assert response["Content-Disposition"] == 'attachment; filename="pkg-1.0-py3-none-any.whl"'
     assert response["X-Content-Type-Options"] == "nosniff"
 
+    client.force_login(users.admin)
     page = client.get(reverse("job", args=[job.pk])).content.decode()
     assert TOKEN not in page
     section = page[page.index('id="artifacts"') : page.index('class="log-panel"')]
