@@ -16,7 +16,7 @@ def main():
         # no need to load Django here first.
         from builds.localrun.launcher import launch
 
-        sys.exit(launch("exec", sys.argv[2:]))
+        sys.exit(launch("exec", sys.argv[2:], prog="manage.py"))
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

@@ -41,7 +41,7 @@ def main(argv=None):
         return 0 if command in ("help", "--help", "-h") else 2
     if launcher.MARKER not in os.environ:
         return launcher.launch(command, argv[1:])
-    execute_from_command_line(["herald", *argv])
+    execute_from_command_line([os.environ.get(launcher.PROG, "herald"), *argv])
     return 0
 
 

@@ -35,6 +35,8 @@ from ciproject.pdeathsig import die_with_parent
 # Set in the child's environment to the temporary directory: the command
 # runs the build only where it is set (builds.management.commands.exec).
 MARKER = "HERALD_LOCAL_RUN"
+# The program's name as the user typed it (manage.py, herald), for the child's usage line.
+PROG = "HERALD_LOCAL_PROG"
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -66,8 +68,9 @@ def local_environment(tmp, base=None):
     }
 
 
-def launch(command, args):
-    """Run `command` (exec, lint) with `args` in a child; returns its exit code."""
+def launch(command, args, prog="herald"):
+    """Run `command` (exec, lint) with `args` in a child; returns its exit
+    code. `prog`: what the child's usage and errors call the program."""
     tmp = tempfile.mkdtemp(prefix="herald-exec-")
     os.chmod(tmp, 0o700)
     parent = os.getpid()
@@ -82,7 +85,7 @@ def launch(command, args):
 
     previous = {signum: signal.signal(signum, forward) for signum in FORWARDED}
     try:
-        env = local_environment(tmp)
+        env = {**local_environment(tmp), PROG: prog}
         child = subprocess.Popen(
             [sys.executable, "-m", "ciproject.cli", command, *args],
             env=env,

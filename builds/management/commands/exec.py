@@ -1,4 +1,5 @@
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -42,7 +43,7 @@ class Command(BaseCommand):
     def run_from_argv(self, argv):
         if launcher.MARKER not in os.environ:
             # Here is the user's installation: the run gets a throwaway one.
-            sys.exit(launcher.launch("exec", argv[2:]))
+            sys.exit(launcher.launch("exec", argv[2:], prog=os.path.basename(argv[0])))
         super().run_from_argv(argv)
 
     def handle(self, path, **opts):
@@ -51,9 +52,15 @@ class Command(BaseCommand):
         if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3" or local not in database.parents:
             raise CommandError("exec runs only in the installation its launcher made: run `manage.py exec`")
         keys = ("step", "param", "secret", "secrets_file", "matrix", "event", "branch", "tag", "timeout")
+        launched_by = os.getppid()
         try:
             code = run(path, **{key: opts[key] for key in keys})
         except options.UsageError as e:
             self.stderr.write(str(e))
-            sys.exit(options.USAGE_EXIT)
+            code = options.USAGE_EXIT
+        finally:
+            if os.getppid() != launched_by:
+                # The launcher was killed (this run got its SIGTERM): nobody
+                # else will remove the installation.
+                shutil.rmtree(local, ignore_errors=True)
         sys.exit(code)
