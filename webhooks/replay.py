@@ -4,12 +4,17 @@ The stored headers include the forge's signature, so authentication is
 checked again against the repository's current secret. A replay carries no
 delivery id (it is meant to build again) and names the delivery it replays.
 The Receiver takes headers and a body, so the stored ones are handed to it
-as they are: no request is made up.
+as they are: no request is made up. A body stored with the secret masked
+(masking.py) is handed over with the current secret put back, in whichever
+form makes its signature match (or as first put back, to be refused).
 """
 
 from django.http import JsonResponse
+from django.utils.datastructures import CaseInsensitiveMapping
 
 import forges
+from forges.webhook import Rejected
+from webhooks.masking import unmasked
 from webhooks.models import Delivery
 from webhooks.views import Receiver
 
@@ -19,7 +24,21 @@ def replay(delivery):
         return JsonResponse({"reason": "the stored body was truncated; it cannot be replayed"}, status=409), None
     # Stored before Content-Type was recorded: JSON, as every forge sends by default.
     headers = {"Content-Type": "application/json", **delivery.headers}
-    receiver = Receiver(forges.get(delivery.provider).webhook, headers, delivery.body.encode(), replay_of=delivery)
+    forge = forges.get(delivery.provider).webhook
+    receiver = Receiver(forge, headers, original_body(forge, headers, delivery), replay_of=delivery)
     response = receiver.handle()
     new = Delivery.objects.filter(replay_of=delivery).order_by("-id").first()
     return response, new
+
+
+def original_body(forge, headers, delivery):
+    secret = delivery.repository.webhook_secret if delivery.repository else ""
+    candidates = [body.encode() for body in unmasked(delivery.body, secret)]
+    if len(candidates) > 1 and forge.signs_body:
+        for body in candidates:
+            try:
+                forge.authenticate(CaseInsensitiveMapping(headers), body, delivery.repository)
+                return body
+            except Rejected:
+                continue
+    return candidates[0]

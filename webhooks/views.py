@@ -30,6 +30,7 @@ from repositories.models import Repository
 from webhooks import journal
 from webhooks import models as M
 from webhooks.checks import build_problem, one_line, repository_name_problem, storable
+from webhooks.masking import mask
 
 log = logging.getLogger(__name__)
 
@@ -308,7 +309,11 @@ class Receiver:
 
     def record(self, outcome, reason, status_code, jobs=()):
         keep = M.BODY_KEEP_BYTES if outcome in (M.ACCEPTED, M.DUPLICATE, M.IGNORED) else M.REJECTED_BODY_KEEP_BYTES
-        text = self.body[:keep].decode("utf-8", errors="replace").replace("\x00", "\\x00")
+        # Masked before it is cut (a little past the cut, so no secret is
+        # left half-shown at the end): webhooks/masking.py says why.
+        secrets = [self.repository.webhook_secret] if self.repository else []
+        text = self.body[: keep + 1024].decode("utf-8", errors="replace").replace("\x00", "\\x00")
+        text = mask(text, secrets)[:keep]
         headers = {h: storable(self.headers[h]) for h in self.forge.recorded_headers if h in self.headers}
         return M.Delivery(
             provider=self.forge.provider,

@@ -1,5 +1,6 @@
-"""Screenshots of the dashboard, a repository and a job for the README,
-taken from a real Herald running real builds (docs/screenshots/)."""
+"""Screenshots of the dashboard, a repository, a job and its deliveries for
+the README, light and dark, taken from a real Herald running real builds
+(docs/screenshots/)."""
 
 import os
 import re
@@ -7,6 +8,7 @@ from pathlib import Path
 
 from playwright.sync_api import expect
 
+from tests.browser.conftest import sign_in
 from tests.support import ROOT, herald_yml
 
 # `make screenshots` refreshes the README's pictures; a plain test run writes
@@ -100,6 +102,33 @@ def test_screenshots(browser, live_herald, git_repo):
         expect(page.locator("#job-waiting")).to_contain_text("All build slots are busy")
         page.screenshot(path=SHOTS / "job-queued.png")
 
+        dark = browser.new_context(
+            viewport={"width": 1280, "height": 860}, base_url=herald.url, device_scale_factor=1, color_scheme="dark"
+        )
+        d = dark.new_page()
+        d.goto("/")
+        expect(d.locator("#running-count")).to_contain_text("1 running")
+        d.screenshot(path=SHOTS / "dashboard-dark.png", full_page=True)
+        d.goto(f"/jobs/{jobs[2]}/")
+        expect(d.locator(".log .ln .c", has_text=re.compile("^E   AssertionError"))).to_be_visible()
+        d.screenshot(path=SHOTS / "job-dark.png")
+        dark.close()
+
+        herald.manage(
+            "shell",
+            "-c",
+            "from django.contrib.auth.models import User\n"
+            "User.objects.create_user('octo', password='screenshots', is_staff=True, is_superuser=True)",
+        )
+        admin = browser.new_context(viewport={"width": 1280, "height": 860}, base_url=herald.url, device_scale_factor=1)
+        a = admin.new_page()
+        sign_in(a, "octo", "screenshots")
+        a.goto("/repos/acme/widgets/deliveries/")
+        a.locator(".delivery summary").first.click()
+        expect(a.locator(".delivery[open] .payload")).to_contain_text('"ref": "refs/heads/main"')
+        a.screenshot(path=SHOTS / "deliveries.png")
+        admin.close()
+
         phone = browser.new_context(
             viewport={"width": 390, "height": 844}, base_url=herald.url, is_mobile=True, device_scale_factor=2
         )
@@ -117,5 +146,14 @@ def test_screenshots(browser, live_herald, git_repo):
             "for j in Job.objects.filter(status__in=['queued', 'running']): j.request_cancel('screenshots taken')",
         )
         herald.wait_job(running, ("cancelled",))
-    for name in ("dashboard", "repository", "job", "job-queued", "job-phone"):
+    for name in (
+        "dashboard",
+        "repository",
+        "job",
+        "job-queued",
+        "job-phone",
+        "deliveries",
+        "dashboard-dark",
+        "job-dark",
+    ):
         assert (SHOTS / f"{name}.png").stat().st_size > 10_000
