@@ -62,7 +62,7 @@ window.Herald = window.Herald || {};
       dialog = document.createElement("dialog");
       dialog.className = "herald-dialog";
       dialog.id = "confirm-dialog";
-      dialog.setAttribute("aria-describedby", "confirm-text");
+      dialog.setAttribute("aria-labelledby", "confirm-text");
       dialog.innerHTML = '<p id="confirm-text"></p><form method="dialog" class="dialog-actions">' +
         '<button value="no" id="confirm-no" autofocus>No</button>' +
         '<button value="yes" id="confirm-yes" class="danger"></button></form>';

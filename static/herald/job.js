@@ -480,27 +480,36 @@
 
   // The log box is not a live region: it is redrawn on every scroll and
   // poll, and a reader would hear it all again. The lines that arrived
-  // since the last poll, and only those, go to #log-news (aria-live=polite).
-  var NEWS_LINES = 10, parser = document.createElement("template");
+  // since, and only those, go to #log-news (aria-live=polite), gathered
+  // for NEWS_MS so a chatty build is told in a few breaths, not 2.5 a
+  // second; past NEWS_LINES a batch just says how many more came.
+  var NEWS_LINES = 10, NEWS_MS = 2000, parser = document.createElement("template");
+  var news = {texts: [], more: 0, timer: null, last: 0};
   function announce(d) {
     var stable = d.complete ? d.total : d.total - (d.partial ? 1 : 0);
-    if (S.announced == null || stable <= S.announced) { if (S.announced == null) S.announced = stable; return; }
-    var texts = [];
-    for (var n = S.announced + 1; n <= stable && texts.length < NEWS_LINES; n++) {
+    if (S.announced == null) { S.announced = stable; return; }  // the page's first read: not news
+    if (stable <= S.announced) return;
+    for (var n = S.announced + 1; n <= stable; n++) {
       var i = n - d.start;
-      if (i < 0 || i >= d.lines.length) break;
-      parser.innerHTML = d.lines[i];
-      texts.push(parser.content.textContent);
+      if (news.texts.length < NEWS_LINES && i >= 0 && i < d.lines.length) {
+        parser.innerHTML = d.lines[i];  // a <template>: inert, nothing in it loads or runs
+        news.texts.push(parser.content.textContent);
+      } else {
+        news.more++;
+      }
     }
-    var more = stable - S.announced - texts.length;
-    if (more > 0) texts.push(more + " more line" + (more === 1 ? "" : "s"));
     S.announced = stable;
-    var news = $("log-news"), p = document.createElement("p");
-    p.textContent = texts.join("\n");
-    news.appendChild(p);
-    while (news.childNodes.length > 5) news.removeChild(news.firstChild);
+    if (!news.timer) news.timer = setTimeout(tell, Math.max(0, news.last + NEWS_MS - Date.now()));
   }
-  setInterval(function () { if (!S.complete) tickDuration(); }, 1000);
+  function tell() {
+    var texts = news.texts;
+    if (news.more) texts.push(news.more + " more line" + (news.more === 1 ? "" : "s"));
+    news.texts = []; news.more = 0; news.timer = null; news.last = Date.now();
+    var box = $("log-news"), p = document.createElement("p");
+    p.textContent = texts.join("\n");
+    box.appendChild(p);
+    while (box.childNodes.length > 5) box.removeChild(box.firstChild);
+  }
 
   // --- permalinks, folding, following ------------------------------------------------------
 

@@ -125,9 +125,8 @@ def test_the_tab_shows_the_jobs_state_and_favicon_ico_answers(client, make_repos
     assert f"<title>failed · acme/widgets #{job.number} · Herald CI</title>" in html
     assert re.search(r'<link rel="icon" id="favicon" href="/static/herald/favicon-failed\.svg"', html)
     assert "favicon-running.svg" in html  # the table job.js switches from
-    r = client.get("/favicon.ico")
+    r = client.get("/favicon.ico")  # the browser test fetches what it leads to
     assert r.status_code == 302 and r["Location"] == "/static/herald/favicon.svg"
-    assert client.get(r["Location"]).status_code in (200, 404)  # served by whitenoise/runserver in production
 
 
 def test_the_cancel_message_agrees_with_the_badge(client, users, member, make_repository, make_job):
