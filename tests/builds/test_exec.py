@@ -15,6 +15,7 @@ from django.conf import settings
 
 from builds.housekeeping import sweep_local
 from builds.lint import lint_path
+from builds.localrun import options
 from builds.localrun.tree import copy_tree
 from tests.support import ROOT, TEST_IMAGE, Symlink
 
@@ -199,3 +200,47 @@ def test_the_copy_is_what_a_commit_would_hold_with_links_as_links(git_repo, tmp_
     # Links stay links, to the same place: nothing outside the tree is read.
     assert os.readlink(dest / "link") == str(outside) and os.readlink(dest / "new-link") == "../../etc/passwd"
     assert (dest / ".git" / "HEAD").is_file()
+
+
+def test_options_are_checked_against_the_pipeline(tmp_path):
+    pipeline = lint_path_text(
+        tmp_path,
+        f"image: {TEST_IMAGE}\nmatrix:\n  PY: ['3.11', '3.12']\n"
+        "parameters:\n  - {name: FAST, type: boolean}\n  - {name: WHERE, type: choice, choices: [a, b]}\n"
+        "steps:\n  - {name: test, commands: [true]}\n",
+    )
+    assert options.combinations(pipeline, ["PY=3.12"]) == [{"PY": "3.12"}]
+    assert len(options.combinations(pipeline, [])) == 2
+    assert options.params(pipeline, ["FAST=true", "WHERE=b"]) == {"FAST": True, "WHERE": "b"}
+    for call, message in [
+        (lambda: options.combinations(pipeline, ["PY=2"]), "no matrix combination has PY=2 (it has: PY=3.11; PY=3.12)"),
+        (
+            lambda: options.combinations(pipeline, ["OS=x"]),
+            "--matrix OS: the pipeline has no such matrix key (it has: PY)",
+        ),
+        (
+            lambda: options.params(pipeline, ["FAST=maybe"]),
+            "--param: parameter FAST is a boolean: give true or false, not 'maybe'",
+        ),
+        (lambda: options.params(pipeline, ["WHERE"]), "--param expects NAME=value, not 'WHERE'"),
+        (lambda: options.steps(pipeline, ["lint"]), "--step lint: the pipeline has no such step (it has: test)"),
+        (lambda: options.timeout("soon"), "--timeout must be like 30s, 20m or 1h (a bare number: minutes), not 'soon'"),
+    ]:
+        with pytest.raises(options.UsageError) as e:
+            call()
+        assert str(e.value) == message
+    assert options.timeout("90s") == 90 and options.timeout("2") == 120
+
+    secrets_file = tmp_path / "secrets.env"
+    secrets_file.write_text("# the team's tokens\nNPM_TOKEN=abc=def\n\nOTHER= spaced \n")
+    assert options.secrets(["OTHER=given"], secrets_file) == {"NPM_TOKEN": "abc=def", "OTHER": "given"}
+    secrets_file.write_text("NPM_TOKEN abc\n")
+    with pytest.raises(options.UsageError, match=r"line 1: expected NAME=value"):
+        options.secrets([], secrets_file)
+
+
+def lint_path_text(folder, text):
+    (folder / ".herald.yml").write_text(text)
+    result = lint_path(folder)
+    assert result.valid, result.error
+    return result.pipeline
