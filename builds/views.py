@@ -174,8 +174,9 @@ def job_retry(request, job_id):
     if response:
         return response
     step = request.POST.get("step", "")
+    number = int(step) if step.isascii() and step.isdigit() and len(step) < 10 else None  # None: refused, saying why
     try:
-        new = retry.retry(job, int(step) if step.isdigit() else None, user=request.user)
+        new = retry.retry(job, number, user=request.user)
     except retry.Refused as e:
         messages.error(request, str(e))
         return redirect(job)

@@ -96,6 +96,9 @@ def test_it_retries_from_the_failed_step_in_the_kept_workspace(project, client, 
     assert api_retry(client, failed, 2).status_code == 404  # a private repository hides its jobs
 
     client.force_login(pusher)
+    for bad in ("²", "9" * 5000, "x"):  # the form's step: refused with the reason, never a 500
+        r = client.post(f"/jobs/{failed.pk}/retry", {"step": bad}, follow=True)
+        assert "step must be a step number from 1 to 2" in r.content.decode()
     assert (
         api_retry(client, failed, 3).json()["reason"] == "step must be a step number from 1 to 2 (the step that failed)"
     )
