@@ -1,10 +1,11 @@
 """A local run: the server's Runner, fed from the user's working tree.
 
-LocalRunner is builds.runner.Runner with five parts swapped: the checkout
+LocalRunner is builds.runner.Runner with a few parts swapped: the checkout
 is a copy of the working tree (builds.localrun.tree) instead of a clone,
 the secrets come from the command line, the matrix combination and the
-steps are the ones asked for, and runs_on: is not a reason to hand the
-job back (this machine is the only worker). Everything else — the
+steps are the ones asked for, runs_on: is not a reason to hand the job
+back (this machine is the only worker), and path filters let every step
+run (there is no push to compare with). Everything else — the
 pipeline's reading, the Docker environment and its containment, the
 steps, masking, the log — is the server's own code, so a local run
 behaves as a build on a server does. The log is printed as it is stored
@@ -21,6 +22,7 @@ everything is removed), and the run exits 130. A second one stops at once
 """
 
 import logging
+import os
 import re
 import signal
 import sys
@@ -68,6 +70,10 @@ class LocalRunner(Runner):
             self.log.note(f"Working tree {self.source}: {count} files, uncommitted changes included")
         else:
             self.log.note(f"Folder {self.source} (not a git work tree): {count} files and folders")
+
+    def files_changed(self, workspace, deadline):
+        self.log.note("Changed files unknown (a local run has no push to compare with): every step runs")
+        return None
 
     def route(self, pipeline, matrix):
         runs_on = pipeline.for_combination(matrix).runs_on
@@ -128,12 +134,21 @@ def create_tables():
 def terminal(stream):
     """LogWriter's output for `stream`: Herald's own colour only on a terminal."""
     colour = stream.isatty()
+    closed = []
 
     def write(text):
+        if closed:
+            return
         if not colour:
             text = text.replace(HERALD_MARK, "[herald]")
-        stream.buffer.write(text.encode("utf-8", errors="replace"))
-        stream.flush()
+        try:
+            stream.buffer.write(text.encode("utf-8", errors="replace"))
+            stream.flush()
+        except BrokenPipeError:
+            # `herald exec | head`: the reader has gone, the build goes on to
+            # its end (and its exit code); Python's own last flush must not fail.
+            closed.append(True)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
 
     return write
 
