@@ -87,7 +87,7 @@ class LocalRunner(Runner):
 
     def matrix_values(self, pipeline):
         if self.job.matrix:
-            self.log.note("Matrix: " + " ".join(f"{k}={v}" for k, v in self.job.matrix.items()))
+            self.log.note("Matrix: " + _shown(self.job.matrix))
         return dict(self.job.matrix)
 
     def filtered(self, step):
@@ -192,38 +192,37 @@ def run(
     interrupt = Interrupt()
     interrupt.install()
     output = terminal(stdout)
+
+    def run_one(number, combination):
+        job = Job.objects.create(repository=repository, number=number, params=values, matrix=combination, **trigger)
+        interrupt.job_id = job.pk
+        if interrupt.signum is not None or not job.claim(settings.HERALD_HOSTNAME):
+            return C.CANCELLED
+        return LocalRunner(job, root, secrets=given_secrets, steps=only_steps, timeout=seconds, output=output).run()
+
     results = []
     try:
         for number, combination in enumerate(combinations, 1):
             if interrupt.signum is not None:
                 break
             if len(combinations) > 1:
-                shown = " ".join(f"{k}={v}" for k, v in combination.items())
-                output(
-                    f"{'' if number == 1 else chr(10)}{HERALD_MARK} === Job {number} of {len(combinations)}: {shown} ===\n"
-                )
-            job = Job.objects.create(repository=repository, number=number, params=values, matrix=combination, **trigger)
-            interrupt.job_id = job.pk
-            if interrupt.signum is not None or not job.claim(settings.HERALD_HOSTNAME):
-                results.append((combination, C.CANCELLED))
-                break
-            status = LocalRunner(
-                job, root, secrets=given_secrets, steps=only_steps, timeout=seconds, output=output
-            ).run()
-            results.append((combination, status))
+                gap = "\n" if number > 1 else ""
+                output(f"{gap}{HERALD_MARK} === Job {number} of {len(combinations)}: {_shown(combination)} ===\n")
+            results.append((combination, run_one(number, combination)))
     except KeyboardInterrupt:
         return INTERRUPTED
     finally:
         _remove_leftovers(repository)
-    if len(results) > 1:
-        output(
-            f"{HERALD_MARK} "
-            + "; ".join(f"{' '.join(f'{k}={v}' for k, v in c.items())}: {status}" for c, status in results)
-            + "\n"
-        )
     if interrupt.signum is not None:
         return INTERRUPTED
-    return max(EXIT_CODES.get(status, 2) for _, status in results)
+    if len(results) > 1:
+        output(f"{HERALD_MARK} " + "; ".join(f"{_shown(c)}: {status}" for c, status in results) + "\n")
+    # Several jobs: the worst of them.
+    return max(EXIT_CODES.get(status, options.USAGE_EXIT) for _, status in results)
+
+
+def _shown(combination):
+    return " ".join(f"{k}={v}" for k, v in combination.items())
 
 
 def _trigger(head, event, branch, tag):
