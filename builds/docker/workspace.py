@@ -95,8 +95,10 @@ class Workspace:
         keep the owner the failed build gave them. In `copy` mode the kept
         volume's files are copied into this job's by a container of
         HERALD_QUOTA_IMAGE (a busybox Herald trusts; `cp -a` keeps owners,
-        modes and links, and copies links as links), without network: about
-        as long as copying the checkout in took. A job that failed before
+        modes and links, and copies links as links), without network: 2.4 s
+        for 220 MB in 20,000 files, measured on a busy 2-core machine (a
+        Docker volume cannot be renamed, and a volume of the job's own name
+        is what every cleanup and sweep finds). A job that failed before
         any command step left no volume: this one is then made from the
         checkout as usual, when the first step needs it.
         """
