@@ -184,7 +184,7 @@ def run(
     only_steps = options.steps(pipeline, step)
     values = options.params(pipeline, param)
     seconds = options.timeout(timeout)
-    trigger = _trigger(tree.head(root), event, branch, tag)
+    trigger = trigger_of(tree.head(root), event, branch, tag)
 
     create_tables()
     name = re.sub(r"[^A-Za-z0-9_.-]", "-", root.name) or "checkout"
@@ -225,7 +225,7 @@ def _shown(combination):
     return " ".join(f"{k}={v}" for k, v in combination.items())
 
 
-def _trigger(head, event, branch, tag):
+def trigger_of(head, event, branch, tag):
     """The job's trigger fields, as a push, pull request or tag of HEAD
     would make them (what when: filters look at)."""
     fields = {"event": event, "commit": head.commit, "message": head.message[:2000], "author": head.author[:255]}

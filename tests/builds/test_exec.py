@@ -16,7 +16,10 @@ from django.conf import settings
 from builds.housekeeping import sweep_local
 from builds.lint import lint_path
 from builds.localrun import options
-from builds.localrun.tree import copy_tree
+from builds.localrun.runner import trigger_of
+from builds.localrun.tree import Head, copy_tree
+from builds.models import Job
+from builds.pipeline import When
 from tests.support import ROOT, TEST_IMAGE, Symlink
 
 pytestmark = pytest.mark.docker
@@ -244,3 +247,16 @@ def lint_path_text(folder, text):
     result = lint_path(folder)
     assert result.valid, result.error
     return result.pipeline
+
+
+def test_the_trigger_is_what_when_filters_see():
+    head = Head(commit="a" * 40, branch="feature", tag="v1.2")
+    push = Job(**trigger_of(head, "push", None, None))
+    assert (push.branch, push.ref) == ("feature", "refs/heads/feature")
+    assert When(branch=["feature"]).matches(push) and not When(event=["tag"]).matches(push)
+    pull = Job(**trigger_of(head, "pull_request", "main", None))
+    assert When(event=["pull_request"], branch=["main"]).matches(pull)  # its target branch
+    tag = Job(**trigger_of(head, "tag", None, None))
+    assert (tag.tag, tag.ref) == ("v1.2", "refs/tags/v1.2") and When(tag=["v1.*"]).matches(tag)
+    with pytest.raises(options.UsageError, match="give --tag NAME"):
+        trigger_of(Head(commit="a" * 40), "tag", None, None)

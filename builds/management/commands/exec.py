@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from builds import constants as C
 from builds.localrun import launcher, options
-from builds.localrun.runner import run
+from builds.localrun.runner import INTERRUPTED, run
 
 
 class Command(BaseCommand):
@@ -58,6 +58,8 @@ class Command(BaseCommand):
         except options.UsageError as e:
             self.stderr.write(str(e))
             code = options.USAGE_EXIT
+        except KeyboardInterrupt:  # before the build started: nothing to cancel
+            code = INTERRUPTED
         finally:
             if os.getppid() != launched_by:
                 # The launcher was killed (this run got its SIGTERM): nobody
