@@ -166,7 +166,7 @@ class Runner:
             remove_workspace(workspace)
             workspace.parent.mkdir(parents=True, exist_ok=True)
             writer.note(f"Job #{job.number} of {self.repository.full_name} on {job.worker}, commit {job.commit}")
-            if job.retry_of_id:
+            if job.from_step:  # a retry, even of a job deleted since: never a fresh checkout
                 self.adopt(workspace)
             else:
                 self.checkout(workspace, watchdog.deadline)

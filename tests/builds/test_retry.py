@@ -164,6 +164,14 @@ def test_a_workspace_gone_is_said_and_nothing_runs(project, client, docker_clien
     page = r.content.decode()
     assert "expired at" in page and 'id="rebuild-from-start"' in page and "Retry from here" not in page
     assert Job.objects.filter(retry_of=failed).count() == 1
+    # A retry whose failed job was deleted meanwhile runs nothing either.
+    queue(repo, sha, from_step=2)
+    orphan = run_here()
+    assert (orphan.status, orphan.reason) == (
+        C.ERRORED,
+        "The build this job retries was deleted: rebuild from the start",
+    )
+    assert steps_of(orphan) == [] and not any(Path(settings.WORKSPACE_DIR).glob("job-*"))
     assert job_objects(docker_client, failed) == [] and job_objects(docker_client, ran) == []
 
 
