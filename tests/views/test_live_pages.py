@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from builds.durations import estimate, left_text
-from builds.eta import eta, etas
+from builds.eta import RECENT, eta, etas
 from builds.models import Job, JobStep
 from builds.templatetags.live import ago, timeline
 
@@ -73,6 +73,10 @@ def test_the_eta_comes_from_the_branchs_recent_successful_builds(client, make_re
     html = client.get("/").content.decode()
     row = re.search(rf'<tr class="job-row" data-job="{running.pk}".*?</tr>', html, re.S).group(0)
     assert re.search(r"about (40|35) s left", row) and html.count(" left<") == 1  # `other` says nothing
+
+    for _ in range(RECENT):
+        past(10, status="failed")
+    assert eta(running) is None  # its successes are now older than the branch's last RECENT builds
 
     running.status = "success"
     running.finished_at = now
