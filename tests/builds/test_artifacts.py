@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils import timezone
 
@@ -17,6 +18,7 @@ from builds.lint import lint_text
 from builds.models import Artifact, Job, artifact_storage
 from builds.pipeline import parse_herald, parse_yaml
 from builds.retention import prune
+from ciproject.env import envjson
 from tests.builds.test_schema import SCHEMA, schema_refusal
 
 
@@ -206,3 +208,13 @@ def test_a_file_cut_short_leaves_neither_a_row_nor_half_a_file(make_repository, 
         artifacts._store(job, artifact_storage(), 1, "dist/app.whl", _CutShort())
     assert not Artifact.objects.filter(job=job).exists()
     assert files(stored) == []
+
+
+def test_the_storage_options_must_be_a_json_object(monkeypatch):
+    monkeypatch.setenv("HERALD_ARTIFACTS_STORAGE_OPTIONS", '{"bucket_name": "herald", "querystring_auth": true}')
+    assert envjson("HERALD_ARTIFACTS_STORAGE_OPTIONS", {}) == {"bucket_name": "herald", "querystring_auth": True}
+    for bad, why in [("bucket=herald", "must be a JSON object: Expecting value"), ('["herald"]', "like {")]:
+        monkeypatch.setenv("HERALD_ARTIFACTS_STORAGE_OPTIONS", bad)
+        with pytest.raises(ImproperlyConfigured) as e:
+            envjson("HERALD_ARTIFACTS_STORAGE_OPTIONS", {})
+        assert str(e.value).startswith("HERALD_ARTIFACTS_STORAGE_OPTIONS must be a JSON object") and why in str(e.value)
