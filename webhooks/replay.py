@@ -6,7 +6,7 @@ delivery id (it is meant to build again) and names the delivery it replays.
 The Receiver takes headers and a body, so the stored ones are handed to it
 as they are: no request is made up. A body stored with the secret masked
 (masking.py) is handed over with the current secret put back, in whichever
-form makes its signature match (or as first put back, to be refused).
+form makes its signature match (or as stored, to be refused).
 """
 
 from django.http import JsonResponse
@@ -32,13 +32,20 @@ def replay(delivery):
 
 
 def original_body(forge, headers, delivery):
+    """The body as the forge signed it: the secret goes back only where its
+    signature proves it was. Otherwise (no signature to prove it, as with
+    GitLab, or none matching) the stored body, masks and all: a replay must
+    never carry the secret into a job's fields."""
+    stored = delivery.body.encode()
+    if not forge.signs_body:
+        return stored
     secret = delivery.repository.webhook_secret if delivery.repository else ""
-    candidates = [body.encode() for body in unmasked(delivery.body, secret)]
-    if len(candidates) > 1 and forge.signs_body:
-        for body in candidates:
-            try:
-                forge.authenticate(CaseInsensitiveMapping(headers), body, delivery.repository)
-                return body
-            except Rejected:
-                continue
-    return candidates[0]
+    for body in unmasked(delivery.body, secret):
+        if body == delivery.body:
+            break
+        try:
+            forge.authenticate(CaseInsensitiveMapping(headers), body.encode(), delivery.repository)
+            return body.encode()
+        except Rejected:
+            continue
+    return stored

@@ -128,3 +128,18 @@ def test_a_gitea_form_delivery_replays_with_its_secret_put_back(client, repo, us
     client.force_login(users.admin)
     r = client.post(f"/deliveries/{first['delivery']}/replay", follow=True)
     assert "202 accepted" in r.content.decode()
+
+
+def test_a_replay_without_a_signature_to_prove_it_never_puts_the_secret_back(client, make_repository, users):
+    # GitLab authenticates by a token header, not a body signature: nothing
+    # proves where a masked secret stood, so the stored body goes as it is.
+    repo = make_repository("acme/lab", provider="gitlab", webhook_secret=SECRET)
+    Membership.objects.create(user=users.admin, repository=repo, permission=Membership.ADMIN)
+    payload = aim_push("gitlab", "push__several_commits", "acme/lab", SHA, message=f"rotate {SECRET} today")
+    first = post(client, "gitlab", payload, "Push Hook", secret=SECRET).json()
+    assert SECRET not in Delivery.objects.get(pk=first["delivery"]).body
+    client.force_login(users.admin)
+    r = client.post(f"/deliveries/{first['delivery']}/replay", follow=True)
+    assert "202 accepted" in r.content.decode()
+    replayed = Job.objects.exclude(pk__in=first["jobs"]).get()
+    assert SECRET not in replayed.message and MASK in replayed.message
