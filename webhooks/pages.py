@@ -14,6 +14,7 @@ SHOWN_BODY_CHARS, and `?delivery=<id>` shows one delivery, opened, whole.
 import json
 from urllib.parse import parse_qs
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Prefetch
@@ -60,7 +61,13 @@ def deliveries(request, full_name):
     return render(
         request,
         "webhooks/deliveries.html",
-        {"repo": repo, "page": page, "deliveries": shown, "single": bool(single)},
+        {
+            "repo": repo,
+            "page": page,
+            "deliveries": shown,
+            "single": bool(single),
+            "kept": settings.HERALD_DELIVERIES_KEPT,
+        },
     )
 
 
