@@ -38,6 +38,7 @@ import hashlib
 import logging
 import os
 import shutil
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -46,6 +47,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from builds import constants as C
+from builds.changes import changed_files
+from builds.dbgrace import UNAVAILABLE
 from builds.docker.client import docker_client
 from builds.docker.objects import remove_job_objects
 from builds.errors import BuildError, DockerUnavailable
@@ -318,3 +321,82 @@ def page(job):
     if job.workspace_kept_until:
         return {"kept": False, "gone": gone_reason(job)}
     return None
+
+
+class Retrying:
+    """The runner's part of keeping and retrying (mixed into
+    builds.runner.Runner, whose job, log and run() it uses): keep a failed
+    build's workspace and say so, measure it against the worker's cap; in a
+    retry, adopt the workspace instead of cloning, check the pipeline file,
+    carry the steps before from_step over."""
+
+    adopted = None  # the failed job whose workspace this retry took over
+    digest = ""  # of the pipeline file this job runs
+    kept = None  # until when this job's workspace is kept, once it failed
+
+    def files_changed(self, workspace, deadline):
+        """The files this job changes (builds.changes). A retry runs no git
+        in the workspace it took over (a step may have written its
+        .git/config): it goes by the forge's list, or has none."""
+        if self.adopted and self.job.changed_files is None:
+            self.log.note("Changed files unknown (a retry runs no git in a kept workspace): every step runs")
+            return None
+        return changed_files(self.job, workspace, log=self.log, timeout=max(30, int(deadline - time.monotonic())))
+
+    def adopt(self, workspace):
+        """Instead of the clone: take over the kept workspace of the failed
+        job this one retries (BuildError, errored, when it is gone)."""
+        old = self.adopted = take_over(self.job)
+        # Same filesystem, one rename: the directory is ours from now on.
+        os.rename(kept_dir(old.pk), workspace)
+        self.log.note(f"Retrying #{old.number} from step {self.job.from_step} in the workspace it left")
+
+    def check_definition(self, workspace, pipeline):
+        """Remember the pipeline file's digest (a failed build keeps it with
+        its workspace); a retry runs only the file the failed build ran."""
+        self.digest = pipeline_digest(workspace, pipeline.source)
+        if self.adopted:
+            check_pipeline(self.job, self.adopted, self.digest)
+            if self.job.from_step > len(pipeline.steps):
+                raise BuildError(f"The pipeline has {len(pipeline.steps)} steps: there is no step {self.job.from_step}")
+
+    def keep_workspace(self, status):
+        """A failed build keeps its workspace for a retry from a step; the
+        log says until when."""
+        if status != C.FAILED or not settings.HERALD_KEEP_WORKSPACE_MINUTES:
+            return
+        try:
+            self.kept = keep(self.job, self.digest)
+        except UNAVAILABLE as e:
+            log.warning("job %s: could not keep its workspace: %s", self.job.pk, e)
+            return
+        self.log.note(
+            f"The workspace is kept on {self.job.worker} until {at(self.kept)} "
+            "(HERALD_KEEP_WORKSPACE_MINUTES): a step can be retried from the job page"
+        )
+
+    def measure_kept(self, docker_env, workspace):
+        """Count what the kept workspace holds, and make room within
+        HERALD_KEEP_WORKSPACE_MAX_BYTES (the oldest kept ones go first:
+        this one too when it is alone too big)."""
+        try:
+            size = docker_env.usage.workspace_bytes(workspace, docker_env.images) if docker_env else 0
+            record_size(self.job, size)
+            released = enforce_cap(keep=self.job.pk)
+        except Exception as e:  # unmeasured, it cannot be counted against the cap: not kept
+            log.warning("job %s: its kept workspace could not be measured: %s", self.job.pk, e)
+            release(self.job.pk)
+            released = [self.job.pk]
+        if self.job.pk in released:
+            self.kept = None
+
+    def carry_over(self, rows):
+        """A retry: the steps before its from_step are the failed build's,
+        marked skipped here and named in the log; how many."""
+        if not self.adopted:
+            return 0
+        carried = self.job.from_step - 1
+        JobStep.objects.filter(pk__in=[row.pk for row in rows[:carried]]).update(status=C.SKIPPED)
+        if carried:
+            self.log.note(carried_note(self.adopted, [row.name for row in rows[:carried]]))
+        return carried

@@ -8,7 +8,6 @@ the seq of the log chunk its section starts at).
 """
 
 import logging
-import os
 import shlex
 import shutil
 import time
@@ -21,7 +20,6 @@ from django.utils import timezone
 
 from builds import artifacts, drain, parameters, paths, reports, retry, routing
 from builds import constants as C
-from builds.changes import changed_files
 from builds.dbgrace import UNAVAILABLE, DatabaseGone, DiskFull, Grace
 from builds.docker.environment import (
     STOP_CANCEL,
@@ -124,7 +122,9 @@ def remove_workspace(path):
     shutil.rmtree(path, ignore_errors=True)
 
 
-class Runner:
+class Runner(retry.Retrying):
+    """Runs one claimed job; a retry from a step's part is builds.retry.Retrying."""
+
     # Where the log goes besides the database, as it is stored (LogWriter's output).
     log_output = None
 
@@ -135,10 +135,6 @@ class Runner:
         self.watchdog = None
         self.timeout = self.timeout_seconds()
         self.changed = None  # the files this job changes, when its pipeline filters on them (None: unknown)
-        # A retry from a step (builds.retry): the failed job whose workspace it took over.
-        self.adopted = None
-        self.digest = ""  # of the pipeline file it runs
-        self.kept = None  # until when its workspace is kept, once it failed
 
     def timeout_seconds(self, pipeline=None):
         seconds = self.repository.build_timeout * 60
@@ -295,64 +291,6 @@ class Runner:
         (raises routing.HandBack when this one lacks any)."""
         routing.route(self.job, pipeline, matrix, self.job.worker)
 
-    def files_changed(self, workspace, deadline):
-        """The files this job changes (builds.changes). A retry runs no git
-        in the workspace it took over (a step may have written its
-        .git/config): it goes by the forge's list, or has none."""
-        if self.adopted and self.job.changed_files is None:
-            self.log.note("Changed files unknown (a retry runs no git in a kept workspace): every step runs")
-            return None
-        return changed_files(self.job, workspace, log=self.log, timeout=max(30, int(deadline - time.monotonic())))
-
-    # --- retries from a step (builds.retry) --------------------------------------
-
-    def adopt(self, workspace):
-        """Instead of the clone: take over the kept workspace of the failed
-        job this one retries (BuildError, errored, when it is gone)."""
-        old = self.adopted = retry.take_over(self.job)
-        # Same filesystem, one rename: the directory is ours from now on.
-        os.rename(retry.kept_dir(old.pk), workspace)
-        self.log.note(f"Retrying #{old.number} from step {self.job.from_step} in the workspace it left")
-
-    def check_definition(self, workspace, pipeline):
-        """Remember the pipeline file's digest (a failed build keeps it with
-        its workspace); a retry runs only the file the failed build ran."""
-        self.digest = retry.pipeline_digest(workspace, pipeline.source)
-        if self.adopted:
-            retry.check_pipeline(self.job, self.adopted, self.digest)
-            if self.job.from_step > len(pipeline.steps):
-                raise BuildError(f"The pipeline has {len(pipeline.steps)} steps: there is no step {self.job.from_step}")
-
-    def keep_workspace(self, status):
-        """A failed build keeps its workspace for a retry from a step; the
-        log says until when."""
-        if status != C.FAILED or not settings.HERALD_KEEP_WORKSPACE_MINUTES:
-            return
-        try:
-            self.kept = retry.keep(self.job, self.digest)
-        except UNAVAILABLE as e:
-            log.warning("job %s: could not keep its workspace: %s", self.job.pk, e)
-            return
-        self.log.note(
-            f"The workspace is kept on {self.job.worker} until {retry.at(self.kept)} "
-            "(HERALD_KEEP_WORKSPACE_MINUTES): a step can be retried from the job page"
-        )
-
-    def measure_kept(self, docker_env, workspace):
-        """Count what the kept workspace holds, and make room within
-        HERALD_KEEP_WORKSPACE_MAX_BYTES (the oldest kept ones go first:
-        this one too when it is alone too big)."""
-        try:
-            size = docker_env.usage.workspace_bytes(workspace, docker_env.images) if docker_env else 0
-            retry.record_size(self.job, size)
-            released = retry.enforce_cap(keep=self.job.pk)
-        except Exception as e:  # unmeasured, it cannot be counted against the cap: not kept
-            log.warning("job %s: its kept workspace could not be measured: %s", self.job.pk, e)
-            retry.release(self.job.pk)
-            released = [self.job.pk]
-        if self.job.pk in released:
-            self.kept = None
-
     def load_secrets(self):
         """{name: (value, exposed)}; every value is masked in the log, but a
         pull request from a fork only gets those the repository allows."""
@@ -500,18 +438,6 @@ class Runner:
         if failure:
             return failure
         return C.SUCCESS, 0, ""
-
-    def carry_over(self, rows):
-        """A retry: the steps before its from_step are the failed build's,
-        marked skipped here and named in the log; how many."""
-        if not self.adopted:
-            return 0
-        carried = self.job.from_step - 1
-        for row in rows[:carried]:
-            set_step(row, C.SKIPPED)
-        if carried:
-            self.log.note(retry.carried_note(self.adopted, [row.name for row in rows[:carried]]))
-        return carried
 
     def filtered(self, step):
         """Why `step`'s when: leaves it out of this job, or ""."""
