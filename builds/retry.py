@@ -60,7 +60,8 @@ log = logging.getLogger(__name__)
 
 
 def kept_dir(job_id):
-    """The worker's directory of a job: its checkout (builds.runner.workspace_for)."""
+    """The worker's directory of a job: its checkout (builds.runner.workspace_for,
+    which imports this module)."""
     return Path(settings.WORKSPACE_DIR) / f"job-{job_id}"
 
 
@@ -303,11 +304,6 @@ def check_pipeline(job, old, digest):
             f"The pipeline file in the workspace of #{old.number} is not the one it ran "
             "(a step changed it): rebuild from the start"
         )
-
-
-def carried_names(old, count):
-    """The names of the first `count` steps of `old`, as it ran them."""
-    return list(JobStep.objects.filter(job=old, number__lte=count).order_by("number").values_list("name", flat=True))
 
 
 def page(job):
