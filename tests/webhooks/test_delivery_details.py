@@ -76,6 +76,8 @@ def test_it_stores_and_shows_no_secret_yet_replays_the_delivery(client, repo, us
     assert Job.objects.count() == 2
     replayed = Delivery.objects.get(replay_of=first["delivery"])
     assert SECRET not in replayed.body and replayed.authenticated
+    newest = page(client, users).split('class="delivery-row')[1]
+    assert f'data-delivery="{replayed.pk}"' in newest and f'href="?delivery={first["delivery"]}"' in newest
 
 
 def test_records_kept_from_before_are_masked_when_shown(client, repo, users):
