@@ -7,6 +7,7 @@ import re
 from playwright.sync_api import expect
 
 from tests.browser.conftest import sign_in
+from tests.browser.test_csp import COLLECT, violations
 from tests.support import fixture, github_headers
 from tests.test_contrast import AA, ratio
 
@@ -40,6 +41,7 @@ def test_deliveries_fit_a_phone_and_open_on_what_was_received_and_answered(brows
         viewport={"width": 390, "height": 844}, base_url=herald.url, is_mobile=True, device_scale_factor=2
     )
     page = phone.new_page()
+    page.add_init_script(COLLECT)
     try:
         sign_in(page, "deliveries-admin", "deliveries-pw")
         page.goto("/repos/acme/deliveries/deliveries/")
@@ -64,6 +66,7 @@ def test_deliveries_fit_a_phone_and_open_on_what_was_received_and_answered(brows
         expect(accepted.locator(".response button.replay")).to_be_visible()
         # Opened, long lines scroll inside their box, not the page.
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        assert violations(page) == []  # no inline style or script (the CSP)
         accepted.locator(f'.response a[href="/jobs/{job}/"]').click()
         expect(page).to_have_url(re.compile(f"/jobs/{job}/$"))
     finally:
