@@ -54,9 +54,12 @@ def test_it_is_herald_with_its_models_grouped_and_the_internals_folded(staff_cli
     assert "/admin/repositories/repository/" not in internals
     builds = page[page.index('data-group="Builds"') : page.index('data-group="Deliveries"')]
     assert "/admin/builds/job/" in builds and "/admin/repositories/secret/" not in builds
-    # Every registered model is still reachable from the index.
+    # Every registered model is still reachable from the index, and its list
+    # opens (filters and all).
     for model in admin.site._registry:
-        assert f'href="/admin/{model._meta.app_label}/{model._meta.model_name}/"' in page, model
+        url = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
+        assert f'href="{url}"' in page, model
+        assert staff_client.get(url).status_code == 200, url
 
 
 def test_adding_a_repository_is_addrepo_in_a_form_and_shows_the_secret_once(staff_client):
