@@ -161,7 +161,7 @@ class SecretAdmin(admin.ModelAdmin):
     fields = ("repository", "name", "new_value", "allow_forks", "created", "updated")
     readonly_fields = ("created", "updated")
     list_display = ("name", "repository", "allow_forks", "updated")
-    list_filter = ("allow_forks", "repository__provider")
+    list_filter = ("allow_forks", "repository__provider", "repository")
     search_fields = ("name", "repository__full_name")
     list_select_related = ("repository",)
     autocomplete_fields = ("repository",)
@@ -223,7 +223,13 @@ class ForgeAccountAdmin(admin.ModelAdmin):
 @admin.register(CommitStatus)
 class CommitStatusAdmin(admin.ModelAdmin):
     list_display = ("job", "state", "description", "outcome", "attempts", "response_code", "last_error", "updated")
-    list_filter = ("outcome", "state", "job__repository__provider", ("updated", admin.DateFieldListFilter))
+    list_filter = (
+        "outcome",
+        "state",
+        "job__repository__provider",
+        ("updated", admin.DateFieldListFilter),
+        "job__repository",
+    )
     search_fields = ("job__repository__full_name", "job__commit", "last_error")
     list_select_related = ("job__repository",)
     show_full_result_count = False

@@ -71,7 +71,7 @@ class NotificationAdminForm(forms.ModelForm):
 class NotificationAdmin(admin.ModelAdmin):
     form = NotificationAdminForm
     list_display = ("repository", "kind", "target", "when", "branches", "enabled", "created")
-    list_filter = ("kind", "when", "branches", "enabled", "repository__provider")
+    list_filter = ("kind", "when", "branches", "enabled", "repository__provider", "repository")
     search_fields = ("repository__full_name", "target")
     list_select_related = ("repository",)
 
@@ -89,7 +89,13 @@ class NotificationDeliveryAdmin(admin.ModelAdmin):
         "last_error",
         "updated",
     )
-    list_filter = ("outcome", "notification__kind", "status", ("updated", admin.DateFieldListFilter))
+    list_filter = (
+        "outcome",
+        "notification__kind",
+        "status",
+        ("updated", admin.DateFieldListFilter),
+        "notification__repository",
+    )
     show_full_result_count = False  # one a job and notification: as long as the job list (builds/admin.py)
     search_fields = ("job__repository__full_name", "job__commit", "last_error")
     list_select_related = ("job__repository", "notification__repository")
