@@ -22,6 +22,7 @@ class JobAdmin(admin.ModelAdmin):
         "created_at",
         "finished_at",
         "worker",
+        "page",
     )
     # A date as "today, past 7 days, this month, this year": no query. Not
     # date_hierarchy, which lists the dates jobs exist on with a DISTINCT
@@ -45,7 +46,7 @@ class JobAdmin(admin.ModelAdmin):
 
     @admin.display(description="Page")
     def page(self, obj):
-        return format_html('<a href="{}">open the job page</a>', obj.get_absolute_url())
+        return format_html('<a href="{}">open</a>', obj.get_absolute_url())
 
     @admin.action(description="Cancel selected jobs")
     def cancel(self, request, queryset):

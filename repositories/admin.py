@@ -75,7 +75,16 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Repository)
 class RepositoryAdmin(admin.ModelAdmin):
-    list_display = ("full_name", "provider", "active", "private", "default_branch", "build_timeout", "updated")
+    list_display = (
+        "full_name",
+        "provider",
+        "active",
+        "private",
+        "default_branch",
+        "build_timeout",
+        "updated",
+        "on_herald",
+    )
     list_filter = ("provider", "active", "private")
     search_fields = ("full_name", "clone_url")
     readonly_fields = (
@@ -122,6 +131,10 @@ class RepositoryAdmin(admin.ModelAdmin):
     def get_inlines(self, request, obj):
         # Secrets and members once it exists: the add form is addrepo's.
         return self.inlines if obj is not None else []
+
+    @admin.display(description="Page")
+    def on_herald(self, obj):
+        return format_html('<a href="{}">open</a>', obj.get_absolute_url())
 
     @admin.display(description="Webhook URL")
     def webhook_url_display(self, obj):

@@ -64,6 +64,7 @@ def test_it_is_herald_with_its_models_grouped_and_the_internals_folded(staff_cli
 
 def test_adding_a_repository_is_addrepo_in_a_form_and_shows_the_secret_once(staff_client):
     form = staff_client.get(ADD).content.decode()
+    assert "As <code>manage.py addrepo</code>: the forge and <code>owner/name</code> are enough" in form
     asked = re.findall(r' name="([a-z_]+)"', form.split('id="repository_form"')[1].split("</form>")[0])
     assert set(asked) - {"csrfmiddlewaretoken", "_save", "_addanother", "_continue"} == {
         "provider",
@@ -198,6 +199,7 @@ def test_the_lists_filter_and_search_as_an_operator_asks(staff_client, make_repo
     past_week = re.search(r'<a href="(\?created_at__gte=[^"]+)">Past 7 days</a>', page).group(1).replace("&amp;", "&")
     assert sorted(rows(jobs + past_week)) == ["acme/hub#2", "acme/tea#1"]
     assert '<span class="herald-status status-failed">failed</span>' in page
+    assert f'<td class="field-page"><a href="/jobs/{Job.objects.get(message="gitea build").pk}/">open</a></td>' in page
     assert "By repository" in page and "By status" in page
     assert rows("/admin/repositories/secret/?q=deploy") == ["DEPLOY_KEY"]
 
