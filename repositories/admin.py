@@ -149,7 +149,7 @@ class RepositoryAdmin(admin.ModelAdmin):
             return super().response_add(request, obj, post_url_continue)
         return hook_setup_page(request, self.admin_site, [obj], f"{obj.full_name} added: set its webhook up")
 
-    @admin.action(description="Generate a new webhook secret (shown once)")
+    @admin.action(description="Generate a new webhook secret (shown once)", permissions=["change"])
     def regenerate_secret(self, request, queryset):
         repos = list(queryset)
         for repo in repos:
@@ -157,11 +157,11 @@ class RepositoryAdmin(admin.ModelAdmin):
             repo.save(update_fields=["webhook_secret", "updated"])
         return hook_setup_page(request, self.admin_site, repos, "New webhook secrets: set them on the forge")
 
-    @admin.action(description="Activate")
+    @admin.action(description="Activate", permissions=["change"])
     def activate(self, request, queryset):
         queryset.update(active=True)
 
-    @admin.action(description="Deactivate (history stays)")
+    @admin.action(description="Deactivate (history stays)", permissions=["change"])
     def deactivate(self, request, queryset):
         queryset.update(active=False)
 

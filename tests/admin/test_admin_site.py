@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib import admin
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
@@ -125,8 +125,15 @@ def test_a_forge_without_an_address_needs_the_clone_url_and_plain_git_gets_the_h
     assert "<dt>git config herald.secret</dt>" in page
 
 
-def test_regenerating_a_secret_shows_the_new_one_with_the_instructions(staff_client, make_repository):
+def test_regenerating_a_secret_shows_the_new_one_with_the_instructions(staff_client, client, make_repository):
     repo = make_repository(provider="gitlab")
+    # Not for staff who may only look at repositories.
+    viewer = User.objects.create(username="viewer", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_repository"))
+    client.force_login(viewer)
+    r = client.post("/admin/repositories/repository/", {"action": "regenerate_secret", "_selected_action": [repo.pk]})
+    assert "s3cret" == Repository.objects.get().webhook_secret and r.status_code == 200
+    client.force_login(User.objects.get(username="admin"))
     r = staff_client.post(
         "/admin/repositories/repository/",
         {"action": "regenerate_secret", "_selected_action": [repo.pk]},
