@@ -48,12 +48,12 @@ class JobAdmin(admin.ModelAdmin):
     def page(self, obj):
         return format_html('<a href="{}">open</a>', obj.get_absolute_url())
 
-    @admin.action(description="Cancel selected jobs")
+    @admin.action(description="Cancel selected jobs", permissions=["change"])
     def cancel(self, request, queryset):
         n = sum(1 for job in queryset if job.request_cancel(f"Cancelled by {request.user.get_username()} (admin)"))
         messages.info(request, f"{n} job(s) cancelled or asked to stop.")
 
-    @admin.action(description="Restart selected jobs")
+    @admin.action(description="Restart selected jobs", permissions=["change"])
     def restart_jobs(self, request, queryset):
         new = [restart(job, user=request.user) for job in queryset.select_related("repository")]
         messages.info(request, "Restarted as " + ", ".join(str(j) for j in new))

@@ -47,7 +47,7 @@ class DeliveryAdmin(admin.ModelAdmin):
             ", ", '<a href="{}">#{}</a>', ((j.get_absolute_url(), j.number) for j in obj.jobs.all())
         )
 
-    @admin.action(description="Replay selected deliveries")
+    @admin.action(description="Replay selected deliveries", permissions=["change"])
     def replay(self, request, queryset):
         for delivery in queryset:
             response, new = replay(delivery)

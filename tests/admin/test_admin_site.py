@@ -133,6 +133,10 @@ def test_regenerating_a_secret_shows_the_new_one_with_the_instructions(staff_cli
     client.force_login(viewer)
     r = client.post("/admin/repositories/repository/", {"action": "regenerate_secret", "_selected_action": [repo.pk]})
     assert "s3cret" == Repository.objects.get().webhook_secret and r.status_code == 200
+    # Nor cancelling jobs on a view-only right (the actions are offered to whoever may change).
+    viewer.user_permissions.add(Permission.objects.get(codename="view_job"))
+    page = client.get("/admin/builds/job/").content.decode()
+    assert page.count('<option value="') == 0 and "Cancel selected jobs" not in page
     client.force_login(User.objects.get(username="admin"))
     r = staff_client.post(
         "/admin/repositories/repository/",
