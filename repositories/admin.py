@@ -7,7 +7,7 @@ one time it is shown. Regenerating a secret answers with the same page.
 The change page and every list say only whether a secret is set.
 """
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.admin.options import IS_POPUP_VAR
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -190,16 +190,22 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if not change:
-            token = obj.set_new_token()
-            messages.warning(
-                request,
-                format_html(
-                    "API token for {}: <code class='secret'>{}</code> — copy it now; it is not shown again.",
-                    obj.user,
-                    token,
-                ),
-            )
+            # Kept on the object for response_add, which shows it (never
+            # in a message: those wait in the session until shown).
+            obj.new_token = obj.set_new_token()
         super().save_model(request, obj, form, change)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if IS_POPUP_VAR in request.POST:
+            return super().response_add(request, obj, post_url_continue)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"API token for {obj.user}: copy it now",
+            "opts": ApiToken._meta,
+            "token": obj.new_token,
+            "obj": obj,
+        }
+        return TemplateResponse(request, "admin/repositories/apitoken/created.html", context)
 
 
 @admin.register(Membership)

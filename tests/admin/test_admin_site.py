@@ -243,3 +243,14 @@ def test_addrepo_takes_the_clone_url_from_the_forge_as_the_admin_does(db, settin
     assert Repository.objects.get().clone_url == "https://gitlab.com/acme/cli.git"
     with pytest.raises(CommandError, match="give --clone-url: Herald cannot tell where acme/tea is cloned from"):
         call_command("addrepo", "acme/tea", "--provider", "gitea")
+
+
+def test_an_api_token_made_in_the_admin_is_shown_once_and_works(staff_client, client):
+    r = staff_client.post("/admin/repositories/apitoken/add/", {"user": User.objects.get().pk, "name": "deploy"})
+    token = re.search(r'<code class="secret" id="api-token">([^<]+)</code>', r.content.decode()).group(1)
+    assert "Copy the token now" in r.content.decode()
+    assert token not in staff_client.get("/admin/repositories/apitoken/").content.decode()
+    assert token not in str(dict(staff_client.session))
+    client.logout()
+    assert client.get("/api/repos/acme/none/jobs/", headers={"authorization": f"Bearer {token}"}).status_code == 404
+    assert client.get("/api/repos/acme/none/jobs/", headers={"authorization": "Bearer nope"}).status_code == 401
