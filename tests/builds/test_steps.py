@@ -8,6 +8,7 @@ import pytest
 
 from builds.docker.image_build import cache_repository
 from builds.models import JobStep
+from builds.retry import remove_kept
 from tests.builds.helpers import (
     ensure_user_image,
     job_objects,
@@ -290,7 +291,11 @@ steps:
 
 
 def test_nothing_is_left_behind_after_success_or_failure(setup, docker_client, settings):
-    for script in ("true", "exit 1"):
+    """A failed build keeps its workspace for a retry from its failed step
+    (builds.retry), and nothing else; without HERALD_KEEP_WORKSPACE_MINUTES,
+    not even that."""
+    for script, keep_minutes, kept in (("true", 30, []), ("exit 1", 0, []), ("exit 1", 30, ["workspace"])):
+        settings.HERALD_KEEP_WORKSPACE_MINUTES = keep_minutes
         repo, sha = setup(
             {
                 ".herald.yml": f"""\
@@ -305,7 +310,10 @@ steps:
         )
         job = run_commit(repo, sha)
         assert job.status in ("success", "failed")
-        assert job_objects(docker_client, job) == []
+        assert [name.rsplit("-", 1)[-1] for name in job_objects(docker_client, job)] == kept
+        if kept:
+            remove_kept(job.pk)
+            assert job_objects(docker_client, job) == []
         assert not (settings.WORKSPACE_DIR / f"job-{job.pk}").exists()
         repo.delete()
 
