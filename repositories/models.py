@@ -177,6 +177,10 @@ class Repository(models.Model):
     def __str__(self):
         return self.full_name
 
+    def get_absolute_url(self):
+        # With the forge: two forges may each have an "owner/name".
+        return f"{reverse('repository', args=[self.full_name])}?provider={self.provider}"
+
     @property
     def owner(self):
         return self.full_name.split("/", 1)[0]
@@ -256,10 +260,6 @@ class Repository(models.Model):
 
     def webhook_url(self):
         return webhook_url(self.provider)
-
-    def get_absolute_url(self):
-        # With the forge: two forges may each have an "owner/name".
-        return f"{reverse('repository', args=[self.full_name])}?provider={self.provider}"
 
     def suggested_clone_url(self):
         """The forge's https clone URL for full_name (what addrepo and the
