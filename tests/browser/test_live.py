@@ -170,8 +170,8 @@ def test_the_job_page_by_keyboard_alone(page, herald):
 
 def test_cancel_asks_first_and_the_message_agrees_with_the_badge(page, herald):
     job, number = running_job(herald, "acme/asked")
-    herald.user("dora", "dora-pw-1", grants=[("acme/asked", "push")])
-    sign_in(page, "dora", "dora-pw-1")
+    herald.user("lena", "lena-pw-1", grants=[("acme/asked", "push")])
+    sign_in(page, "lena", "lena-pw-1")
     page.goto(f"/jobs/{job}/")
     badge = page.locator("#job-status .status")
     expect(badge).to_have_text("running")
