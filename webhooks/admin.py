@@ -4,6 +4,7 @@ from django.utils.html import format_html_join
 
 from builds.models import Job
 from webhooks.models import Delivery
+from webhooks.pages import shown_request
 from webhooks.replay import replay
 
 
@@ -22,7 +23,13 @@ class DeliveryAdmin(admin.ModelAdmin):
     list_filter = ("outcome", "provider", ("received_at", admin.DateFieldListFilter), "event", "repository")
     search_fields = ("delivery_id", "repository_name", "reason")
     show_full_result_count = False  # as for jobs, and a date filter for the same reason (builds/admin.py)
-    readonly_fields = [f.name for f in Delivery._meta.fields] + ["job_links"]
+    # What was received is shown masked, as the deliveries page shows it:
+    # records kept from before bodies were masked on arrival may hold the
+    # webhook secret (webhooks/masking.py).
+    exclude = ("headers", "body")
+    readonly_fields = [
+        {"headers": "masked_headers", "body": "masked_body"}.get(f.name, f.name) for f in Delivery._meta.fields
+    ] + ["job_links"]
     actions = ["replay"]
 
     def view_on_site(self, obj):
@@ -40,6 +47,17 @@ class DeliveryAdmin(admin.ModelAdmin):
             # Nor does it show what was received: up to 256 KB a row.
             qs = qs.defer("body", "headers")
         return qs
+
+    def _shown(self, obj):
+        return shown_request(obj, obj.repository.webhook_secret if obj.repository else "")
+
+    @admin.display(description="headers")
+    def masked_headers(self, obj):
+        return format_html_join("\n", "{}: {}<br>", self._shown(obj)["headers"])
+
+    @admin.display(description="body")
+    def masked_body(self, obj):
+        return self._shown(obj)["body"]
 
     @admin.display(description="Jobs")
     def job_links(self, obj):

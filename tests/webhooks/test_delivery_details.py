@@ -5,6 +5,7 @@ import json
 from urllib.parse import urlencode
 
 import pytest
+from django.contrib.auth.models import User
 
 from builds.models import Job
 from repositories.models import Membership
@@ -93,6 +94,12 @@ def test_records_kept_from_before_are_masked_when_shown(client, repo, users):
     assert SECRET not in html and "t0ken-value" not in html
     # A form's payload field is JSON too.
     assert "JSON pretty-printed" in html and "&quot;ref&quot;: &quot;refs/heads/main&quot;" in html
+    # Nor in the admin, which shows the record as the page does.
+    admin = User.objects.create_superuser("root", password="root-pw-1")
+    client.force_login(admin)
+    html = client.get(f"/admin/webhooks/delivery/{Delivery.objects.get().pk}/change/").content.decode()
+    assert SECRET not in html and "t0ken-value" not in html
+    assert "refs/heads/main" in html and "Content-Type: application/x-www-form-urlencoded" in html
 
 
 def test_one_delivery_has_its_own_page_with_the_whole_body(client, repo, users, make_repository):
