@@ -359,11 +359,12 @@ def remember_matrix(repository, combinations):
         repository.matrix_hint = combinations
 
 
-def restart(job, user=None):
+def restart(job, user=None, **extra):
     """A new job for the same commit and event (and, for a job of a matrix,
     the same combination). It supersedes nothing: auto-cancel is for pushes.
     Only people with push rights restart, so a pull request from outside
-    rebuilt this way runs without a second approval."""
+    rebuilt this way runs without a second approval. `extra`: more of the
+    new job's fields (a retry from a step's, builds.retry)."""
     with transaction.atomic():
         new, _ = create_job(
             job.repository,
@@ -376,5 +377,6 @@ def restart(job, user=None):
             auto_cancel=False,
             approval=False,
             triggered_by=getattr(user, "username", "") or "",
+            **extra,
         )
     return new

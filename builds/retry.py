@@ -43,7 +43,6 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from builds import constants as C
@@ -52,7 +51,7 @@ from builds.dbgrace import UNAVAILABLE
 from builds.docker.client import docker_client
 from builds.docker.objects import remove_job_objects
 from builds.errors import BuildError, DockerUnavailable
-from builds.lifecycle import create_job
+from builds.lifecycle import restart
 from builds.models import Job, JobStep, Worker
 from builds.pipeline import MAX_FILE_BYTES
 
@@ -132,22 +131,7 @@ def retry(job, step, user=None):
     (Refused when it cannot). Like builds.lifecycle.restart, it supersedes
     nothing and needs no approval: only people with push rights retry."""
     refusal(job, step)
-    with transaction.atomic():
-        new, _ = create_job(
-            job.repository,
-            **job.trigger_fields(),
-            matrix=job.matrix,
-            runs_on=job.runs_on,
-            runs_on_read=job.runs_on_read,
-            restarted_from=job,
-            retry_of=job,
-            from_step=step,
-            dedupe_seconds=0,
-            auto_cancel=False,
-            approval=False,
-            triggered_by=getattr(user, "username", "") or "",
-        )
-    return new
+    return restart(job, user, retry_of=job, from_step=step)
 
 
 # --- on the worker: keeping ---------------------------------------------------

@@ -50,6 +50,22 @@ class Workspace:
         big repository starts as fast as a small one, and root can remove
         whatever the build leaves there. Otherwise the checkout is copied in.
         """
+        on_host = self._create_volume()
+        self.owner = self._resolve_user(user_spec, image)
+        if on_host:
+            if self.owner != (0, 0):
+                _chown_tree(self.checkout, *self.owner)
+            return
+        self._ensure_holder(image)
+        with _checkout_tar(self.checkout, *self.owner) as archive:
+            try:
+                self.client.api.put_archive(self.holder.id, "/", archive)
+            except derrors.APIError as e:
+                raise BuildError(f"Docker could not copy the checkout into the workspace: {short_error(e)}") from None
+
+    def _create_volume(self):
+        """Create the job's volume, backed by the checkout directory when
+        the workspace is on this host (returned: True), empty otherwise."""
         volume = object_name(self.job_id, "workspace")
         on_host = workspace_on_host()
         try:
@@ -64,19 +80,8 @@ class Workspace:
             self.client.volumes.create(volume, driver="local", driver_opts=options, labels=self.labels)
         except derrors.APIError as e:
             raise BuildError(f"Docker could not create the workspace: {short_error(e)}") from None
-        self.volume = volume
-        self.on_host = on_host
-        self.owner = self._resolve_user(user_spec, image)
-        if on_host:
-            if self.owner != (0, 0):
-                _chown_tree(self.checkout, *self.owner)
-            return
-        self._ensure_holder(image)
-        with _checkout_tar(self.checkout, *self.owner) as archive:
-            try:
-                self.client.api.put_archive(self.holder.id, "/", archive)
-            except derrors.APIError as e:
-                raise BuildError(f"Docker could not copy the checkout into the workspace: {short_error(e)}") from None
+        self.volume, self.on_host = volume, on_host
+        return on_host
 
     def on_volume_of(self, job_id):
         """Whether the job `job_id` left a workspace volume on the engine."""
@@ -105,19 +110,7 @@ class Workspace:
         if not self.on_volume_of(old_job_id):
             return
         kept = object_name(old_job_id, "workspace")
-        volume = object_name(self.job_id, "workspace")
-        on_host = workspace_on_host()
-        try:
-            try:
-                self.client.volumes.get(volume).remove(force=True)
-            except derrors.NotFound:
-                pass
-            options = {"type": "none", "o": "bind", "device": str(self.checkout)} if on_host else None
-            self.client.volumes.create(volume, driver="local", driver_opts=options, labels=self.labels)
-        except derrors.APIError as e:
-            raise BuildError(f"Docker could not create the workspace: {short_error(e)}") from None
-        self.volume, self.on_host = volume, on_host
-        if on_host:
+        if self._create_volume():
             return
         copier = create_container(
             self.client,
@@ -127,7 +120,7 @@ class Workspace:
             entrypoint=["cp"],
             command=["-a", "/from/.", "/to/"],
             labels=self.labels,
-            volumes={kept: {"bind": "/from", "mode": "ro"}, volume: {"bind": "/to", "mode": "rw"}},
+            volumes={kept: {"bind": "/from", "mode": "ro"}, self.volume: {"bind": "/to", "mode": "rw"}},
             network_mode="none",
             user="0:0",
             cap_drop=["ALL"],
