@@ -8,17 +8,9 @@ from repositories.models import Membership
 from tests.forges.forge_kit import PUSH, aim_push, post
 from webhooks.models import Delivery
 
+pytestmark = pytest.mark.usefixtures("plain_static")
+
 SHA = "1234567890abcdef1234567890abcdef12345678"
-
-
-@pytest.fixture(autouse=True)
-def plain_static(settings):
-    # ciproject.storage.StaticStorage raises for a file missing from
-    # STATIC_ROOT when collectstatic has not run (tests): see the report.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
 
 
 @pytest.fixture

@@ -13,17 +13,10 @@ from tests.forges.forge_kit import aim_push, headers, post
 from webhooks.masking import MASK, mask
 from webhooks.models import Delivery
 
+pytestmark = pytest.mark.usefixtures("plain_static")
+
 SHA = "1234567890abcdef1234567890abcdef12345678"
 SECRET = "gitea-hook-secret-9f8e7d"
-
-
-@pytest.fixture(autouse=True)
-def plain_static(settings):
-    # As in test_deliveries.py: no collectstatic in these tests.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
 
 
 @pytest.fixture
